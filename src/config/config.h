@@ -1,0 +1,136 @@
+// The daemon's configuration: the whole SPEC schema with its defaults.
+//
+// loadConfigFile() parses YAML, rejects unknown keys and bad values, and
+// reports every problem with file, line and key. Relative paths inside the
+// config (watch.file, watch.drop_dir, state.path, api.api_key_file) are
+// resolved against the config file's directory.
+//
+// Thread-safety: Config is a plain value; share it as shared_ptr<const Config>.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/duration.h"
+#include "util/log.h"
+#include "util/result.h"
+
+namespace jobwatch::config {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// Client-side token bucket rate; 0 = off.
+struct RateLimit {
+  double per_second = 100.0 / 60.0;
+  bool off() const { return per_second <= 0; }
+};
+
+struct ApiConfig {
+  std::string base_url = "https://prod.visionapi.unsiloed.ai";  // no trailing slash
+  std::optional<std::filesystem::path> api_key_file;
+  std::string api_key_env = "UNSILOED_API_KEY";
+  std::string key_header = "X-API-Key";
+  RateLimit rate_limit;
+  Millis request_timeout = seconds(10);
+  Millis connect_timeout = seconds(5);
+  int max_concurrent_requests = 32;
+  bool allow_insecure_http = false;
+};
+
+struct PollConfig {
+  Millis interval = seconds(5);
+  double jitter = 0.1;  // fraction, 0..0.5
+  Millis backoff_max = minutes(5);
+  Millis give_up_after = hours(24);
+  int not_found_after = 3;
+  std::map<std::string, std::string> status_aliases;  // lowercase; defaults applied
+  std::vector<std::string> extra_terminal_statuses;  // lowercase; defaults applied
+};
+
+struct WatchConfig {
+  std::optional<std::filesystem::path> file;
+  std::optional<std::filesystem::path> drop_dir;
+};
+
+struct StateConfig {
+  std::filesystem::path path = "/var/lib/jobwatchd/state.db";
+  Millis forget_after = hours(24 * 7);
+};
+
+struct HookDefinition {
+  std::string name;
+  std::vector<std::string> on;     // canonical statuses, or {"*"}
+  std::vector<std::string> types;  // empty: any type
+  std::vector<std::string> command;  // argv; empty when `shell` is set
+  std::optional<std::string> shell;  // explicit opt-in to /bin/sh -c
+  Millis timeout = seconds(60);
+  int retries = 3;
+};
+
+struct HooksConfig {
+  int max_concurrent = 4;
+  std::vector<HookDefinition> definitions;
+};
+
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9464";
+  bool per_job_series = true;
+  std::uint64_t per_job_limit = 100000;
+};
+
+struct LoggingConfig {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kText;
+};
+
+struct ShardConfig {
+  int index = 0;
+  int count = 1;
+};
+
+struct Config {
+  std::filesystem::path source;  // the file it was loaded from
+  ApiConfig api;
+  PollConfig poll;
+  WatchConfig watch;
+  StateConfig state;
+  HooksConfig hooks;
+  MetricsConfig metrics;
+  LoggingConfig logging;
+  ShardConfig shard;
+};
+
+// One problem found in a config file.
+struct ConfigIssue {
+  std::filesystem::path file;
+  int line = 0;     // 1-based; 0 when unknown (e.g. unreadable file)
+  std::string key;  // dotted path, e.g. "poll.interval" or "hooks.definitions[1].timeout"
+  std::string message;
+
+  // "file:line: key: message"
+  std::string toString() const;
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set only when issues is empty
+  std::vector<ConfigIssue> issues;
+};
+
+// Reads and validates a config file. Never throws.
+ConfigLoad loadConfigFile(const std::filesystem::path& path);
+// Same, from text; `source` names the file in issues and anchors relative paths.
+ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& source);
+
+// Reads the API key from api_key_file (trimmed of trailing whitespace) or
+// from the environment variable api_key_env. Errors name the file or
+// variable, never the key. An empty key is an error.
+[[nodiscard]] Result<std::string> readApiKey(const ApiConfig& api);
+
+}  // namespace jobwatch::config

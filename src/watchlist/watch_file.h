@@ -1,0 +1,48 @@
+// The watch-list schema shared by the watch file and drop files:
+//
+//   jobs:
+//     - b2094b38-e432-44b6-a5d0-67bed07d5de1
+//     - id: 7d1f0c2a-5b7e-4a51-9d0e-2b0f5d3c9e11
+//       labels: {customer: acme, batch: "2026-11"}
+//
+// and the plain-text form (one ID per line, '#' comments). Every rejected
+// entry is reported with file and line; valid entries are still returned so
+// a caller can choose to be lenient or strict. Duplicate IDs are merged
+// (labels of later entries win per key).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace jobwatch::watchlist {
+
+struct WatchEntry {
+  std::string id;
+  std::map<std::string, std::string> labels;
+};
+
+struct WatchIssue {
+  std::filesystem::path file;
+  int line = 0;  // 1-based; 0 when the file as a whole is at fault
+  std::string message;
+  std::string toString() const;  // "file:line: message"
+};
+
+struct WatchParse {
+  std::vector<WatchEntry> entries;  // in first-seen order, duplicates merged
+  std::vector<WatchIssue> issues;
+};
+
+// Label keys must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ (they become
+// environment variable names JOBWATCH_LABEL_<KEY>); values are bounded to
+// 1024 bytes of printable text.
+WatchParse parseWatchYaml(const std::string& text, const std::filesystem::path& source);
+WatchParse parseWatchText(const std::string& text, const std::filesystem::path& source);
+// Reads a file and picks the format by extension (*.txt is text, else YAML).
+WatchParse loadWatchFile(const std::filesystem::path& path);
+
+}  // namespace jobwatch::watchlist
