@@ -114,13 +114,17 @@ struct ConfigIssue {
   std::string key;  // dotted path, e.g. "poll.interval" or "hooks.definitions[1].timeout"
   std::string message;
 
-  // "file:line: key: message"
+  // "file:line: key: message"; parts that are unknown (line 0, no key) are left out.
   std::string toString() const;
 };
 
 struct ConfigLoad {
   std::optional<Config> config;  // set only when issues is empty
   std::vector<ConfigIssue> issues;
+  // Non-fatal findings (a poll interval below the vendor's 2 s floor against a
+  // remote API, metrics listening beyond loopback, a hook `on` status nothing
+  // produces, ...). --check-config prints them; they never fail a load.
+  std::vector<ConfigIssue> warnings;
 };
 
 // Reads and validates a config file. Never throws.

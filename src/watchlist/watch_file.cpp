@@ -1,1 +1,362 @@
-// placeholder: being written
+#include "watchlist/watch_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "util/job_id.h"
+#include "util/result.h"
+
+namespace jobwatch::watchlist {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Room for ~400,000 UUIDs, far beyond any real list; it bounds memory for a
+// hostile or mistaken drop file.
+constexpr std::size_t kMaxWatchFileBytes = std::size_t{16} * 1024 * 1024;
+constexpr std::size_t kMaxLabelKeyLength = 64;
+constexpr std::size_t kMaxLabelValueBytes = 1024;
+
+int lineOf(const YAML::Node& node, int fallback) {
+  YAML::Mark mark = node.Mark();
+  return mark.line >= 0 ? mark.line + 1 : fallback;
+}
+
+std::string kindOf(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+bool isLabelKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxLabelKeyLength) return false;
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  if (!alpha(key.front())) return false;
+  return std::all_of(key.begin(), key.end(),
+                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+bool hasControlChars(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// Collects entries in first-seen order, merging duplicates.
+class EntryCollector {
+ public:
+  void add(std::string id, std::map<std::string, std::string> labels) {
+    auto [it, fresh] = index_.emplace(id, entries_.size());
+    if (fresh) {
+      entries_.push_back(WatchEntry{std::move(id), std::move(labels)});
+      return;
+    }
+    // A later entry's labels win per key; keys it does not mention are kept.
+    for (auto& [key, value] : labels) entries_[it->second].labels[key] = std::move(value);
+  }
+  std::vector<WatchEntry> take() { return std::move(entries_); }
+
+ private:
+  std::vector<WatchEntry> entries_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
+class YamlWatchParser {
+ public:
+  explicit YamlWatchParser(const fs::path& source) : source_(source) {}
+
+  WatchParse parse(const std::string& text) {
+    try {
+      std::vector<YAML::Node> docs = YAML::LoadAll(text);
+      if (docs.size() > 1) {
+        issue(lineOf(docs[1], 0), "the file holds " + std::to_string(docs.size()) +
+                                      " YAML documents ('---'); expected exactly one");
+      } else if (!docs.empty()) {
+        parseTop(docs.front());
+      }
+    } catch (const YAML::Exception& e) {
+      issue(e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg);
+    }
+    WatchParse out;
+    out.entries = collector_.take();
+    out.issues = std::move(issues_);
+    return out;
+  }
+
+ private:
+  void issue(int line, std::string message) {
+    issues_.push_back(WatchIssue{source_, line, std::move(message)});
+  }
+
+  void parseTop(const YAML::Node& root) {
+    if (root.IsNull()) return;
+    if (!root.IsMap()) {
+      issue(lineOf(root, 1), "the top level must be a map with a `jobs` list, got " + kindOf(root));
+      return;
+    }
+    bool seen_jobs = false;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const int line = lineOf(it->first, 1);
+      if (!it->first.IsScalar() || it->first.Scalar() != "jobs") {
+        std::string shown =
+            it->first.IsScalar() ? quoteForMessage(it->first.Scalar()) : kindOf(it->first);
+        issue(line, "unknown key " + shown + " at the top level (the only key is `jobs`)");
+        continue;
+      }
+      if (seen_jobs) {
+        issue(line, "duplicate key `jobs`");
+        continue;
+      }
+      seen_jobs = true;
+      parseJobs(it->second, line);
+    }
+  }
+
+  void parseJobs(const YAML::Node& jobs, int key_line) {
+    if (jobs.IsNull()) return;
+    if (!jobs.IsSequence()) {
+      issue(lineOf(jobs, key_line), "`jobs` must be a list of job IDs, got " + kindOf(jobs));
+      return;
+    }
+    for (const YAML::Node& entry : jobs) parseEntry(entry, lineOf(entry, key_line));
+  }
+
+  void parseEntry(const YAML::Node& entry, int line) {
+    if (entry.IsScalar()) {
+      addIfValid(entry.Scalar(), line, {});
+      return;
+    }
+    if (!entry.IsMap()) {
+      issue(line, "each job must be an ID or a map with `id` and optional `labels`, got " +
+                      kindOf(entry));
+      return;
+    }
+    std::optional<std::string> id;
+    int id_line = line;
+    bool id_unusable = false;  // present but not a scalar: already reported
+    std::map<std::string, std::string> labels;
+    std::set<std::string> seen;
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+      const int key_line = lineOf(it->first, line);
+      if (!it->first.IsScalar()) {
+        issue(key_line, "keys must be words, got " + kindOf(it->first));
+        continue;
+      }
+      const std::string key = it->first.Scalar();
+      if (!seen.insert(key).second) {
+        issue(key_line, "duplicate key " + quoteForMessage(key) + " in a job entry");
+        continue;
+      }
+      if (key == "id") {
+        if (!it->second.IsScalar()) {
+          issue(key_line, "`id` must be a job ID, got " + kindOf(it->second));
+          id_unusable = true;
+          continue;
+        }
+        id = it->second.Scalar();
+        id_line = lineOf(it->second, key_line);
+      } else if (key == "labels") {
+        parseLabels(it->second, key_line, labels);
+      } else {
+        issue(key_line, "unknown key " + quoteForMessage(key) +
+                            " in a job entry (expected `id` and optional `labels`)");
+      }
+    }
+    if (id_unusable) return;
+    if (!id) {
+      issue(line, "job entry has no `id`");
+      return;
+    }
+    addIfValid(*id, id_line, std::move(labels));
+  }
+
+  void parseLabels(const YAML::Node& node, int key_line,
+                   std::map<std::string, std::string>& labels) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      issue(lineOf(node, key_line), "`labels` must be a map of name: value, got " + kindOf(node));
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const int line = lineOf(it->first, key_line);
+      if (!it->first.IsScalar()) {
+        issue(line, "label names must be words, got " + kindOf(it->first));
+        continue;
+      }
+      const std::string key = it->first.Scalar();
+      if (!isLabelKey(key)) {
+        issue(line, "invalid label name " + quoteForMessage(key) +
+                        ": must start with a letter or _ and hold only letters, digits and _ "
+                        "(at most 64), as it becomes the variable JOBWATCH_LABEL_<NAME>");
+        continue;
+      }
+      // Hooks see JOBWATCH_LABEL_<NAME uppercased>: names that differ only
+      // in case would silently overwrite each other there.
+      auto clash = std::find_if(labels.begin(), labels.end(),
+                                [&](const auto& kv) { return upper(kv.first) == upper(key); });
+      if (clash != labels.end()) {
+        issue(line, clash->first == key ? "duplicate label " + quoteForMessage(key)
+                                        : "label " + quoteForMessage(key) + " clashes with " +
+                                              quoteForMessage(clash->first) +
+                                              " (both become JOBWATCH_LABEL_" + upper(key) + ")");
+        continue;
+      }
+      const YAML::Node value = it->second;
+      if (!value.IsScalar()) {
+        issue(line, "label " + key + " must have a single value, got " + kindOf(value));
+        continue;
+      }
+      const std::string& text = value.Scalar();
+      if (text.size() > kMaxLabelValueBytes) {
+        issue(line, "label " + key + " is longer than 1024 bytes");
+        continue;
+      }
+      if (hasControlChars(text)) {
+        issue(line, "label " + key + " contains control characters: " + quoteForMessage(text));
+        continue;
+      }
+      labels[key] = text;
+    }
+  }
+
+  void addIfValid(const std::string& id, int line, std::map<std::string, std::string> labels) {
+    if (!isValidJobId(id)) {
+      issue(line, describeInvalidJobId(id));
+      return;
+    }
+    collector_.add(id, std::move(labels));
+  }
+
+  fs::path source_;
+  EntryCollector collector_;
+  std::vector<WatchIssue> issues_;
+};
+
+bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Reads a regular file of bounded size; errors are issues naming the file.
+Result<std::string> readWatchFile(const fs::path& path) {
+  const std::string name = path.string();
+  // O_NONBLOCK: a FIFO dropped in by mistake must not hang the daemon.
+  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return Error{std::string("cannot open: ") + std::strerror(errno)};
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
+  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxWatchFileBytes) {
+    return Error{"file is too large (" + std::to_string(st.st_size) + " bytes, limit 16 MiB)"};
+  }
+  std::string out;
+  out.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{std::string("cannot read: ") + std::strerror(errno)};
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    // The file may grow while we read it.
+    if (out.size() > kMaxWatchFileBytes) return Error{"file is too large (limit 16 MiB)"};
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string WatchIssue::toString() const {
+  std::string out;
+  if (!file.empty()) {
+    out += file.string();
+    if (line > 0) out += ":" + std::to_string(line);
+    out += ": ";
+  } else if (line > 0) {
+    out += "line " + std::to_string(line) + ": ";
+  }
+  out += message;
+  return out;
+}
+
+WatchParse parseWatchYaml(const std::string& text, const std::filesystem::path& source) {
+  return YamlWatchParser(source).parse(text);
+}
+
+WatchParse parseWatchText(const std::string& text, const std::filesystem::path& source) {
+  EntryCollector collector;
+  WatchParse out;
+  std::string_view rest(text);
+  // Editors on other systems like to start files with a byte order mark.
+  if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
+  int line = 0;
+  while (!rest.empty()) {
+    ++line;
+    auto newline = rest.find('\n');
+    std::string_view current = rest.substr(0, newline);
+    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+    if (auto hash = current.find('#'); hash != std::string_view::npos) {
+      current = current.substr(0, hash);
+    }
+    while (!current.empty() && isBlank(current.front())) current.remove_prefix(1);
+    while (!current.empty() && isBlank(current.back())) current.remove_suffix(1);
+    if (current.empty()) continue;
+    if (!isValidJobId(current)) {
+      out.issues.push_back(WatchIssue{source, line, describeInvalidJobId(current)});
+      continue;
+    }
+    collector.add(std::string(current), {});
+  }
+  out.entries = collector.take();
+  return out;
+}
+
+WatchParse loadWatchFile(const std::filesystem::path& path) {
+  auto text = readWatchFile(path);
+  if (!text.ok()) {
+    WatchParse out;
+    out.issues.push_back(WatchIssue{path, 0, text.error().message});
+    return out;
+  }
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".txt") return parseWatchText(text.value(), path);
+  return parseWatchYaml(text.value(), path);
+}
+
+}  // namespace jobwatch::watchlist

@@ -1,0 +1,79 @@
+#include "app/command_line.h"
+
+#include "app/version.h"
+
+namespace jobwatch::app {
+
+Command parseCommandLine(const std::vector<std::string>& args) {
+  Command cmd;
+  int modes = 0;
+  auto setMode = [&](Mode m) {
+    cmd.mode = m;
+    ++modes;
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--config" || a == "-c") {
+      if (i + 1 == args.size()) {
+        cmd.usage_error = a + " needs a path";
+        return cmd;
+      }
+      cmd.config = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      cmd.config = a.substr(9);
+    } else if (a == "--once") {
+      setMode(Mode::kOnce);
+    } else if (a == "--check-config" || a == "-t") {
+      setMode(Mode::kCheckConfig);
+    } else if (a == "--version" || a == "-V") {
+      setMode(Mode::kVersion);
+    } else if (a == "--help" || a == "-h") {
+      setMode(Mode::kHelp);
+    } else {
+      cmd.usage_error = "unknown argument \"" + a.substr(0, 64) + "\"";
+      return cmd;
+    }
+  }
+  if (modes > 1) cmd.usage_error = "--once, --check-config, --version and --help exclude each other";
+  if (cmd.config.empty()) cmd.usage_error = "--config needs a non-empty path";
+  return cmd;
+}
+
+std::string usageText() {
+  return R"(Usage: jobwatchd [--config PATH]
+       jobwatchd --check-config [--config PATH]
+       jobwatchd --once [--config PATH]
+       jobwatchd --version | --help
+
+Watches asynchronous jobs of the Unsiloed Vision API (GET /jobs/{job_id}):
+polls every watched job that is not finished, logs each status change, and
+keeps running until SIGTERM or SIGINT.
+
+Options:
+  -c, --config PATH   configuration file (default /etc/jobwatchd/jobwatchd.yaml)
+  -t, --check-config  validate the configuration and the watch file, print
+                      every problem with file, line and key; exit 0 or 1
+      --once          poll every watched unfinished job once, print a table
+                      (ID, status, type, PDF name, error) and exit; exit 1 if
+                      any poll failed
+  -V, --version       print the version and exit
+  -h, --help          print this help and exit
+
+The API key is read from api.api_key_file or the environment variable named by
+api.api_key_env (default UNSILOED_API_KEY); never from the command line.
+
+Exit status:
+  0  success
+  1  bad configuration or input (file, line and key are named)
+  2  usage error
+  3  runtime failure
+
+Signals:
+  SIGTERM, SIGINT  stop polling, wait for requests in flight, exit 0
+  SIGHUP           reload (see the README)
+)";
+}
+
+std::string versionText() { return std::string("jobwatchd ") + kVersion + "\n"; }
+
+}  // namespace jobwatch::app

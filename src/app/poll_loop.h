@@ -1,0 +1,47 @@
+// PollLoop: the scheduler thread. Alternates PollEngine::step() and wait()
+// until stopped; then starts no new polls and waits (bounded by
+// `drain_timeout`) for the requests in flight, so their answers are
+// processed rather than lost.
+//
+// Ownership: the engine and transport must outlive the loop. The thread is
+// a std::jthread member, stopped and joined by stop() or the destructor.
+// Thread-safety: stop(), failed() and finished() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "api/http_transport.h"
+#include "scheduler/poll_engine.h"
+#include "util/log.h"
+
+namespace jobwatch::app {
+
+class PollLoop {
+ public:
+  PollLoop(scheduler::PollEngine& engine, api::HttpTransport& transport, Log& log,
+           std::chrono::milliseconds drain_timeout);
+  ~PollLoop();
+  PollLoop(const PollLoop&) = delete;
+  PollLoop& operator=(const PollLoop&) = delete;
+
+  void start();
+  // Requests a stop and joins the thread (drains in-flight polls first).
+  void stop();
+  // True when the thread ended on its own because of an unexpected error.
+  bool failed() const { return failed_.load(); }
+
+ private:
+  void run(std::stop_token stop);
+
+  scheduler::PollEngine& engine_;
+  api::HttpTransport& transport_;
+  Log& log_;
+  std::chrono::milliseconds drain_timeout_;
+  std::atomic<bool> failed_{false};
+  std::jthread thread_;
+};
+
+}  // namespace jobwatch::app

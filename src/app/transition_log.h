@@ -1,0 +1,25 @@
+// TransitionLog: turns poll-engine events into the operator's log lines:
+// one line per status change (job ID, type, PDF name, old -> new status,
+// time since the job was added, the API's error for failed jobs). The first
+// status learned for a job is logged as "job seen" rather than a change.
+//
+// Thread-safety: called on the scheduler thread only.
+#pragma once
+
+#include "scheduler/poll_events.h"
+#include "util/log.h"
+
+namespace jobwatch::app {
+
+class TransitionLog final : public scheduler::PollEvents {
+ public:
+  explicit TransitionLog(Log& log) : log_(log) {}
+
+  void onPollFinished(const scheduler::PollFinished& poll) override;
+  void onTransition(const scheduler::StatusTransition& t) override;
+
+ private:
+  Log& log_;
+};
+
+}  // namespace jobwatch::app

@@ -1,0 +1,321 @@
+#include "scheduler/poll_engine.h"
+
+#include <algorithm>
+
+#include "api/poll_result.h"
+
+namespace jobwatch::scheduler {
+
+using namespace std::chrono_literals;
+using api::PollResultKind;
+
+namespace {
+
+constexpr auto kIdleWake = 1h;
+constexpr auto kAuthLogEvery = 60s;
+
+std::uint64_t makeTag(std::uint32_t slot, std::uint32_t generation) {
+  return (static_cast<std::uint64_t>(generation) << 32) | slot;
+}
+
+// Whether a poll result shows the API reachable and accepting our key.
+bool apiAnswered(PollResultKind kind) {
+  switch (kind) {
+    case PollResultKind::kOk:
+    case PollResultKind::kNotFound:
+    case PollResultKind::kParseError:
+    case PollResultKind::kRateLimited:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+PollEngine::PollEngine(ScheduleSettings settings, status::StatusMapper mapper,
+                       api::HttpTransport& transport, const Clock& clock, PollEvents& events,
+                       Log& log, std::uint64_t seed)
+    : settings_(std::move(settings)),
+      mapper_(std::move(mapper)),
+      transport_(transport),
+      clock_(clock),
+      events_(events),
+      log_(log),
+      rng_(seed),
+      bucket_(settings_.rate_per_second, clock.now()) {}
+
+bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
+  if (auto it = index_.find(watched.id); it != index_.end()) {
+    auto& labels = slots_[it->second].job.labels;
+    for (const auto& [k, v] : watched.labels) labels[k] = v;
+    return false;
+  }
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& s = slots_[slot];
+  s.used = true;
+  s.job = JobRecord{};
+  s.job.id = watched.id;
+  s.job.labels = watched.labels;
+  s.job.added_at = clock_.wallNow();
+  index_.emplace(watched.id, slot);
+  ++status_counts_[s.job.status];
+  const SteadyTime now = clock_.now();
+  schedule(slot, due_now ? now : now + initialSpread(settings_.interval, rng_));
+  return true;
+}
+
+bool PollEngine::removeJob(const std::string& id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  Slot& s = slots_[it->second];
+  if (--status_counts_[s.job.status] == 0) status_counts_.erase(s.job.status);
+  if (single_pass_ && !s.job.terminal && single_pass_left_ > 0 && !s.job.polled) --single_pass_left_;
+  s.used = false;
+  ++s.generation;  // queued entries and in-flight answers for it become stale
+  s.job = JobRecord{};
+  free_slots_.push_back(it->second);
+  index_.erase(it);
+  return true;
+}
+
+const JobRecord* PollEngine::find(const std::string& id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &slots_[it->second].job;
+}
+
+void PollEngine::forEachJob(const std::function<void(const JobRecord&)>& fn) const {
+  for (const auto& s : slots_) {
+    if (s.used) fn(s.job);
+  }
+}
+
+void PollEngine::startSinglePass() {
+  single_pass_ = true;
+  single_pass_left_ = 0;
+  decltype(due_) fresh;
+  due_.swap(fresh);
+  const SteadyTime now = clock_.now();
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (!s.used || s.job.terminal) continue;
+    ++single_pass_left_;
+    due_.push({now, i, s.generation});
+  }
+}
+
+SteadyTime PollEngine::giveUpAt(const JobRecord& job, SteadyTime now) const {
+  const auto left = job.added_at + settings_.give_up_after - clock_.wallNow();
+  return now + std::chrono::duration_cast<SteadyTime::duration>(left);
+}
+
+void PollEngine::schedule(std::uint32_t slot, SteadyTime due) {
+  const Slot& s = slots_[slot];
+  due_.push({std::min(due, giveUpAt(s.job, clock_.now())), slot, s.generation});
+}
+
+SteadyTime PollEngine::step() {
+  for (auto& response : finished_) handle(std::move(response));
+  finished_.clear();
+
+  const SteadyTime now = clock_.now();
+  SteadyTime wake = now + kIdleWake;
+  while (!stopping_ && !due_.empty()) {
+    const DueEntry top = due_.top();
+    const Slot& s = slots_[top.slot];
+    if (!s.used || s.generation != top.generation || s.job.terminal || s.job.in_flight) {
+      due_.pop();  // stale: removed, reused or already settled
+      continue;
+    }
+    if (top.due > now) {
+      wake = std::min(wake, top.due);
+      break;
+    }
+    JobRecord& job = slots_[top.slot].job;
+    if (clock_.wallNow() >= job.added_at + settings_.give_up_after) {
+      due_.pop();
+      transition(job, std::string(status::kTimedOut), true, {});
+      finishPassFor(job);
+      continue;
+    }
+    if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) break;  // woken by an answer
+    if (now < paused_until_) {
+      wake = std::min(wake, paused_until_);
+      break;
+    }
+    if (!bucket_.tryTake(now)) {
+      wake = std::min(wake, bucket_.nextTokenAt(now));
+      break;
+    }
+    due_.pop();
+    job.in_flight = true;
+    ++in_flight_;
+    transport_.start({makeTag(top.slot, top.generation), api::jobUrl(settings_.base_url, job.id)});
+  }
+  return wake;
+}
+
+void PollEngine::wait(SteadyTime until) {
+  const SteadyTime now = clock_.now();
+  auto left = until > now ? std::chrono::ceil<std::chrono::milliseconds>(until - now) : 0ms;
+  transport_.run(std::min<std::chrono::milliseconds>(left, kIdleWake), finished_);
+}
+
+void PollEngine::handle(api::HttpResponse response) {
+  if (in_flight_ > 0) --in_flight_;
+  const auto slot = static_cast<std::uint32_t>(response.tag & 0xffffffffu);
+  const auto generation = static_cast<std::uint32_t>(response.tag >> 32);
+  if (slot >= slots_.size() || !slots_[slot].used || slots_[slot].generation != generation) {
+    return;  // the job stopped being watched while its poll was in flight
+  }
+  JobRecord& job = slots_[slot].job;
+  job.in_flight = false;
+  api::PollResult result = api::classifyResponse(std::move(response), parser_, job.id);
+  job.polled = true;
+  job.last_result = result.kind;
+  noteApiHealth(result.kind, result.detail);
+  events_.onPollFinished({job, result.kind, result.http_status, result.elapsed, result.detail});
+
+  const SteadyTime now = clock_.now();
+  if (result.kind == PollResultKind::kOk) {
+    applyOk(slot, result, now);
+  } else {
+    applyFailure(slot, result, now);
+  }
+  finishPassFor(job);
+}
+
+void PollEngine::applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime now) {
+  JobRecord& job = slots_[slot].job;
+  const api::JobSnapshot& snap = *result.job;
+  job.consecutive_errors = 0;
+  job.consecutive_not_found = 0;
+  auto copy = [](std::string& field, const std::optional<std::string>& value) {
+    if (value) {
+      field = *value;
+    } else {
+      field.clear();
+    }
+  };
+  copy(job.type, snap.type);
+  copy(job.pdf_name, snap.pdf_name);
+  copy(job.pdf_hash, snap.pdf_hash);
+  copy(job.error, snap.error);
+  copy(job.created_at, snap.created_at);
+  copy(job.updated_at, snap.updated_at);
+  job.status_raw = snap.status_raw;
+
+  status::MappedStatus mapped = mapper_.map(snap.status_raw);
+  if (!mapped.recognised && warned_statuses_.insert(mapped.name).second) {
+    log_.warn("unrecognised job status, treated as non-terminal (map it with poll.status_aliases)",
+              {{"status", mapped.name}, {"job_id", job.id}});
+  }
+  if (mapped.name != job.status) transition(job, mapped.name, mapped.terminal, result.body);
+  if (!job.terminal && !single_pass_) {
+    schedule(slot, now + jitteredInterval(settings_.interval, settings_.jitter, rng_));
+  }
+}
+
+void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result, SteadyTime now) {
+  JobRecord& job = slots_[slot].job;
+  SteadyTime next = now;
+  switch (result.kind) {
+    case PollResultKind::kNotFound:
+      job.consecutive_errors = 0;
+      if (++job.consecutive_not_found >= settings_.not_found_after) {
+        transition(job, std::string(status::kNotFound), true, {});
+        return;
+      }
+      next = now + jitteredInterval(settings_.interval, settings_.jitter, rng_);
+      break;
+    case PollResultKind::kRateLimited: {
+      const Millis pause =
+          rateLimitPause(result.retry_after, settings_.interval, settings_.backoff_max);
+      if (now + pause > paused_until_) {
+        if (now >= paused_until_) {
+          log_.warn("API is rate limiting; pausing all polls",
+                    {{"http_status", std::to_string(result.http_status)},
+                     {"pause", formatDuration(pause)},
+                     {"retry_after", result.retry_after ? "yes" : "no"}});
+        }
+        paused_until_ = now + pause;
+      }
+      next = paused_until_;
+      break;
+    }
+    case PollResultKind::kAuthError:
+      ++job.consecutive_errors;
+      next = now + settings_.backoff_max;
+      break;
+    default:
+      if (++job.consecutive_errors == 1) {
+        const bool job_specific = result.kind == PollResultKind::kParseError;
+        log_.write(job_specific ? LogLevel::kWarn : LogLevel::kDebug, "poll failed",
+                   {{"job_id", job.id},
+                    {"result", std::string(api::resultLabel(result.kind))},
+                    {"detail", result.detail}});
+      }
+      next = now + backoffDelay(job.consecutive_errors, settings_.interval, settings_.backoff_max,
+                                rng_);
+      break;
+  }
+  if (!single_pass_) schedule(slot, next);
+}
+
+void PollEngine::setStatus(JobRecord& job, const std::string& to) {
+  if (--status_counts_[job.status] == 0) status_counts_.erase(job.status);
+  ++status_counts_[to];
+  job.status = to;
+}
+
+void PollEngine::transition(JobRecord& job, const std::string& to, bool terminal,
+                            std::string_view body) {
+  std::string from = job.status;
+  setStatus(job, to);
+  job.terminal = terminal;
+  const WallTime at = clock_.wallNow();
+  events_.onTransition(
+      {job, std::move(from), to, body, at,
+       std::chrono::duration_cast<std::chrono::milliseconds>(at - job.added_at)});
+}
+
+void PollEngine::finishPassFor(JobRecord& job) {
+  (void)job;
+  if (single_pass_ && single_pass_left_ > 0) --single_pass_left_;
+}
+
+void PollEngine::noteApiHealth(PollResultKind kind, std::string_view detail) {
+  const SteadyTime now = clock_.now();
+  if (kind == PollResultKind::kAuthError) {
+    if (!auth_failing_ || now - last_auth_log_ >= kAuthLogEvery) {
+      log_.error(
+          "API rejected the key (HTTP 401/403); check api.api_key_file or api.api_key_env. "
+          "Polling slows to poll.backoff_max until it is accepted",
+          {{"detail", std::string(detail)}});
+      last_auth_log_ = now;
+    }
+    auth_failing_ = true;
+    return;
+  }
+  if (apiAnswered(kind)) {
+    if (auth_failing_) log_.info("API accepts the key again");
+    if (api_down_) log_.info("API reachable again");
+    auth_failing_ = false;
+    api_down_ = false;
+    return;
+  }
+  if (!api_down_) {
+    log_.error("API unreachable; job statuses are kept until it answers",
+               {{"result", std::string(api::resultLabel(kind))}, {"detail", std::string(detail)}});
+    api_down_ = true;
+  }
+}
+
+}  // namespace jobwatch::scheduler

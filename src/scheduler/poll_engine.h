@@ -1,0 +1,145 @@
+// PollEngine: owns every watched job's poll state and decides, step by
+// step, which jobs to poll. It never blocks and starts no threads: the
+// daemon's scheduler thread alternates step() (handle finished polls, start
+// due ones, return when next needed) and wait() (let the transport move
+// bytes until then). Tests drive the same two calls with a ManualClock and
+// a scripted transport.
+//
+// Decisions, per SPEC "Polling": each job is due interval +- jitter after its
+// last poll, new jobs are spread over one interval; due jobs start oldest
+// due first, limited by max_in_flight and a shared token bucket; errors back
+// off per job up to backoff_max; 429/503 pause everyone for Retry-After;
+// 401/403 slow the job to backoff_max; terminal jobs are never polled again;
+// give_up_after -> timed_out; not_found_after 404s in a row -> not_found. An
+// outage never changes a status.
+//
+// Thread-safety: single-threaded; everything runs on the scheduler thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "api/http_transport.h"
+#include "api/job_snapshot.h"
+#include "scheduler/poll_events.h"
+#include "scheduler/poll_timing.h"
+#include "status/job_status.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace jobwatch::scheduler {
+
+struct ScheduleSettings {
+  std::string base_url;
+  Millis interval{5000};
+  double jitter = 0.1;
+  Millis backoff_max{300000};
+  Millis give_up_after{86400000};
+  int not_found_after = 3;
+  int max_in_flight = 32;
+  double rate_per_second = 0;  // <= 0: unlimited
+};
+
+struct WatchedJob {
+  std::string id;
+  std::map<std::string, std::string> labels;
+};
+
+class PollEngine {
+ public:
+  PollEngine(ScheduleSettings settings, status::StatusMapper mapper, api::HttpTransport& transport,
+             const Clock& clock, PollEvents& events, Log& log, std::uint64_t seed);
+
+  // Watches a job (spread over one interval, or due now when `due_now`).
+  // An ID already watched only has its labels merged. Returns false then.
+  bool addJob(const WatchedJob& job, bool due_now = false);
+  // Stops watching; an in-flight poll's answer is discarded.
+  bool removeJob(const std::string& id);
+
+  // Handles finished polls and starts due ones. Returns when the engine next
+  // needs a step (the caller waits at most until then).
+  SteadyTime step();
+  // Lets the transport work until `until` (or earlier activity / wake()).
+  void wait(SteadyTime until);
+
+  // --once: every non-terminal job is due now and polled exactly once
+  // (failures are not retried). passFinished() says when all have answered.
+  void startSinglePass();
+  bool passFinished() const { return single_pass_ && single_pass_left_ == 0; }
+
+  // Graceful stop: no new polls start; step()/wait() keep collecting answers.
+  void stopStarting() { stopping_ = true; }
+  size_t inFlight() const { return in_flight_; }
+
+  const JobRecord* find(const std::string& id) const;
+  // Every watched job, in no particular order.
+  void forEachJob(const std::function<void(const JobRecord&)>& fn) const;
+  size_t jobCount() const { return index_.size(); }
+  // Watched jobs per canonical status.
+  const std::map<std::string, size_t>& statusCounts() const { return status_counts_; }
+  // The time until which a Retry-After pause holds every poll.
+  SteadyTime pausedUntil() const { return paused_until_; }
+
+ private:
+  struct DueEntry {
+    SteadyTime due;
+    std::uint32_t slot;
+    std::uint32_t generation;
+    bool operator>(const DueEntry& o) const { return due > o.due; }
+  };
+  struct Slot {
+    JobRecord job;
+    std::uint32_t generation = 0;
+    bool used = false;
+  };
+
+  void schedule(std::uint32_t slot, SteadyTime due);
+  void handle(api::HttpResponse response);
+  void applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime now);
+  void applyFailure(std::uint32_t slot, const api::PollResult& result, SteadyTime now);
+  void transition(JobRecord& job, const std::string& to, bool terminal, std::string_view body);
+  void rescheduleAfterSuccess(std::uint32_t slot, SteadyTime now);
+  SteadyTime giveUpAt(const JobRecord& job, SteadyTime now) const;
+  void noteApiHealth(api::PollResultKind kind, std::string_view detail);
+  void finishPassFor(JobRecord& job);
+  void setStatus(JobRecord& job, const std::string& to);
+  bool dueSlotAvailable(SteadyTime now, SteadyTime& wake);
+
+  ScheduleSettings settings_;
+  status::StatusMapper mapper_;
+  api::HttpTransport& transport_;
+  const Clock& clock_;
+  PollEvents& events_;
+  Log& log_;
+  Rng rng_;
+  api::JobResponseParser parser_;
+  TokenBucket bucket_;
+
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::unordered_map<std::string, std::uint32_t> index_;
+  std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>> due_;
+  std::map<std::string, size_t> status_counts_;
+  std::unordered_set<std::string> warned_statuses_;
+  std::vector<api::HttpResponse> finished_;
+
+  size_t in_flight_ = 0;
+  SteadyTime paused_until_{};
+  bool stopping_ = false;
+  bool single_pass_ = false;
+  size_t single_pass_left_ = 0;
+
+  // API health, for operator-facing log lines (not per poll).
+  bool api_down_ = false;
+  bool auth_failing_ = false;
+  SteadyTime last_auth_log_{};
+};
+
+}  // namespace jobwatch::scheduler

@@ -1,0 +1,63 @@
+// What the poll engine tells the rest of the daemon. One event flows one
+// way: poll result -> status transition -> {log line, state, metrics, hooks}.
+// Implementations are called on the scheduler thread and must not block on
+// slow work (hand it to their own queue instead).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "api/poll_result.h"
+#include "util/clock.h"
+
+namespace jobwatch::scheduler {
+
+// A job as the engine knows it. Fields other than id/labels/status are the
+// latest the API said (empty when never said).
+struct JobRecord {
+  std::string id;
+  std::map<std::string, std::string> labels;
+  std::string status{"unknown"};  // canonical lowercase
+  std::string status_raw;         // the API's word, as sent
+  std::string type;
+  std::string pdf_name;
+  std::string pdf_hash;
+  std::string error;
+  std::string created_at;
+  std::string updated_at;
+  WallTime added_at{};
+  bool terminal = false;
+  bool in_flight = false;
+  int consecutive_errors = 0;
+  int consecutive_not_found = 0;
+  api::PollResultKind last_result = api::PollResultKind::kOk;
+  bool polled = false;  // at least one poll finished (any result)
+};
+
+struct PollFinished {
+  const JobRecord& job;
+  api::PollResultKind result;
+  long http_status;
+  std::chrono::microseconds elapsed;
+  std::string_view detail;
+};
+
+struct StatusTransition {
+  const JobRecord& job;  // already updated to the new status
+  std::string from;
+  std::string to;
+  std::string_view body;  // the API body that caused it; empty for our own statuses
+  WallTime at;
+  std::chrono::milliseconds since_added;
+};
+
+class PollEvents {
+ public:
+  virtual ~PollEvents() = default;
+  virtual void onPollFinished(const PollFinished& poll) = 0;
+  virtual void onTransition(const StatusTransition& transition) = 0;
+};
+
+}  // namespace jobwatch::scheduler

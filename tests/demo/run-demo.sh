@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The newcomer demo: installs what is needed, builds, starts the bundled fake
+# Unsiloed API with a scenario, and runs jobwatchd against it until every job
+# is finished, so you watch status changes being logged. No API key needed
+# (the fake API accepts any). Everything lives in a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+bash tests/tools/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release
+
+work=$(mktemp -d /tmp/jobwatchd-demo.XXXXXX)
+cleanup() {
+  [[ -n ${daemon_pid:-} ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  [[ -n ${fake_pid:-} ]] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+  true
+}
+trap cleanup EXIT
+
+build=$root/build/release
+"$build/tests/fakeapi/fakeapi" --scenario "$root/tests/fakeapi/scenarios/demo.yaml" \
+  --listen 127.0.0.1:0 --port-file "$work/port" >"$work/fakeapi.log" 2>&1 &
+fake_pid=$!
+for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
+port=$(cat "$work/port")
+
+sed -e "s|@BASE_URL@|http://127.0.0.1:$port|" -e "s|@WORK@|$work|" \
+  "$root/tests/demo/demo-config.yaml" >"$work/jobwatchd.yaml"
+cp "$root/tests/demo/demo-jobs.yaml" "$work/jobs.yaml"
+
+echo
+echo "== fake Unsiloed API on http://127.0.0.1:$port; jobwatchd config: $work/jobwatchd.yaml"
+"$build/src/jobwatchd" --check-config --config "$work/jobwatchd.yaml"
+echo "== jobwatchd running (Ctrl-C stops it; it stops by itself once every job is finished)"
+UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --config "$work/jobwatchd.yaml" \
+  2> >(tee "$work/daemon.log" >&2) &
+daemon_pid=$!
+
+# Stop when the fake API reports every job finished and the daemon has logged them.
+expected=$(grep -c '^  - ' "$work/jobs.yaml")
+for _ in $(seq 600); do
+  sleep 0.1
+  kill -0 "$daemon_pid" 2>/dev/null || break
+  finished=$(grep -cE 'to=(completed|failed|not_found|timed_out|cancelled)' "$work/daemon.log" 2>/dev/null || true)
+  [[ $finished -ge $expected ]] && break
+done
+sleep 0.5
+kill -TERM "$daemon_pid" 2>/dev/null || true
+wait "$daemon_pid" || true
+daemon_pid=
+echo
+echo "== done: jobwatchd stopped. Poll once more with --once:"
+UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --once --config "$work/jobwatchd.yaml" 2>/dev/null || true
