@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "api/curl_global.h"
+#include "api/curl_multi_transport.h"
 #include "app/commands.h"
 
 int main(int argc, char** argv) {

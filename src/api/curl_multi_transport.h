@@ -50,4 +50,15 @@ class CurlMultiTransport final : public HttpTransport {
   std::unique_ptr<Impl> impl_;
 };
 
+// libcurl's process-wide initialisation, held by main() for the life of the
+// process. Construct it before any thread starts (FACTS.md). Exits with the
+// runtime-failure code when libcurl cannot initialise (broken TLS setup).
+class CurlGlobal {
+ public:
+  CurlGlobal();
+  ~CurlGlobal();
+  CurlGlobal(const CurlGlobal&) = delete;
+  CurlGlobal& operator=(const CurlGlobal&) = delete;
+};
+
 }  // namespace jobwatch::api

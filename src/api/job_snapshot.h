@@ -1,8 +1,14 @@
 // A job as the API last described it, and the parser for its JSON.
 //
 // The body is untrusted: any field may be missing or null, extra fields are
-// ignored, `job_id` is accepted for `id`. `status` is required (a body
-// without a usable status tells us nothing). Wrong types are parse errors.
+// ignored (but must be valid JSON, nested at most 128 deep), `job_id` is
+// accepted for `id` (`id` wins when both are given). `status` is required and
+// must be a non-empty string (a body without a usable status tells us
+// nothing). A non-string `id`/`job_id` is a parse error (we could not tell
+// which job the body describes); any other optional field of the wrong type
+// reads as absent. With duplicate keys the last one wins. Strings over
+// 64 KiB (status: 256 bytes), truncated JSON, trailing content and invalid
+// UTF-8 are parse errors. Error messages show at most 32 bytes of the body.
 //
 // Thread-safety: JobResponseParser keeps a simdjson parser; one per thread.
 #pragma once

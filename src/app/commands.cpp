@@ -100,7 +100,11 @@ int runOnce(const Command& cmd) {
   scheduler::PollEngine& engine = parts.value()->engine();
   parts.value()->loadWatchFile(true);
   engine.startSinglePass();
-  while (!engine.passFinished()) engine.wait(engine.step());
+  for (;;) {
+    const SteadyTime wake = engine.step();
+    if (engine.passFinished()) break;
+    engine.wait(wake);
+  }
   printTable(engine);
   bool failed = false;
   engine.forEachJob([&](const scheduler::JobRecord& job) {

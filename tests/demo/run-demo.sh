@@ -32,7 +32,7 @@ cp "$root/tests/demo/demo-jobs.yaml" "$work/jobs.yaml"
 
 echo
 echo "== fake Unsiloed API on http://127.0.0.1:$port; jobwatchd config: $work/jobwatchd.yaml"
-"$build/src/jobwatchd" --check-config --config "$work/jobwatchd.yaml"
+UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --check-config --config "$work/jobwatchd.yaml"
 echo "== jobwatchd running (Ctrl-C stops it; it stops by itself once every job is finished)"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --config "$work/jobwatchd.yaml" \
   2> >(tee "$work/daemon.log" >&2) &
