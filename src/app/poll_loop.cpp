@@ -20,10 +20,28 @@ void PollLoop::stop() {
   thread_.join();
 }
 
+void PollLoop::post(std::function<void(scheduler::PollEngine&)> command) {
+  {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(command));
+  }
+  transport_.wake();
+}
+
+void PollLoop::runPosted() {
+  std::vector<std::function<void(scheduler::PollEngine&)>> commands;
+  {
+    std::lock_guard lock(mu_);
+    commands.swap(posted_);
+  }
+  for (auto& command : commands) command(engine_);
+}
+
 void PollLoop::run(std::stop_token stop) {
   try {
     std::stop_callback wake_on_stop(stop, [this] { transport_.wake(); });
     while (!stop.stop_requested()) {
+      runPosted();
       const SteadyTime wake = engine_.step();
       if (stop.stop_requested()) break;
       engine_.wait(wake);

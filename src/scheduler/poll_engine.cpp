@@ -45,12 +45,7 @@ PollEngine::PollEngine(ScheduleSettings settings, status::StatusMapper mapper,
       rng_(seed),
       bucket_(settings_.rate_per_second, clock.now()) {}
 
-bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
-  if (auto it = index_.find(watched.id); it != index_.end()) {
-    auto& labels = slots_[it->second].job.labels;
-    for (const auto& [k, v] : watched.labels) labels[k] = v;
-    return false;
-  }
+std::uint32_t PollEngine::allocateSlot(JobRecord record) {
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -61,14 +56,34 @@ bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
   }
   Slot& s = slots_[slot];
   s.used = true;
-  s.job = JobRecord{};
-  s.job.id = watched.id;
-  s.job.labels = watched.labels;
-  s.job.added_at = clock_.wallNow();
-  index_.emplace(watched.id, slot);
+  s.job = std::move(record);
+  s.job.in_flight = false;
+  index_.emplace(s.job.id, slot);
   ++status_counts_[s.job.status];
+  return slot;
+}
+
+bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
+  if (auto it = index_.find(watched.id); it != index_.end()) {
+    auto& labels = slots_[it->second].job.labels;
+    for (const auto& [k, v] : watched.labels) labels[k] = v;
+    return false;
+  }
+  JobRecord record;
+  record.id = watched.id;
+  record.labels = watched.labels;
+  record.added_at = clock_.wallNow();
+  const std::uint32_t slot = allocateSlot(std::move(record));
   const SteadyTime now = clock_.now();
   schedule(slot, due_now ? now : now + initialSpread(settings_.interval, rng_));
+  return true;
+}
+
+bool PollEngine::restoreJob(JobRecord record) {
+  if (index_.count(record.id) > 0) return false;
+  const bool terminal = record.terminal;
+  const std::uint32_t slot = allocateSlot(std::move(record));
+  if (!terminal) schedule(slot, clock_.now() + initialSpread(settings_.interval, rng_));
   return true;
 }
 

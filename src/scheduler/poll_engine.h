@@ -60,6 +60,10 @@ class PollEngine {
   // Watches a job (spread over one interval, or due now when `due_now`).
   // An ID already watched only has its labels merged. Returns false then.
   bool addJob(const WatchedJob& job, bool due_now = false);
+  // Watches a job remembered from a previous run, with its last known
+  // status and fields. Terminal jobs are kept (for counts) but never
+  // polled; others are spread over one interval. False if already watched.
+  bool restoreJob(JobRecord record);
   // Stops watching; an in-flight poll's answer is discarded.
   bool removeJob(const std::string& id);
 
@@ -100,6 +104,7 @@ class PollEngine {
     bool used = false;
   };
 
+  std::uint32_t allocateSlot(JobRecord record);
   void schedule(std::uint32_t slot, SteadyTime due);
   void handle(api::HttpResponse response);
   void applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime now);

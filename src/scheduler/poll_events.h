@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/poll_result.h"
 #include "util/clock.h"
@@ -28,6 +29,9 @@ struct JobRecord {
   std::string created_at;
   std::string updated_at;
   WallTime added_at{};
+  // Where the app got the job (opaque to the engine): jobs from the watch
+  // file leave when removed from it; drop-directory jobs stay until forgotten.
+  bool from_watch_file = true;
   bool terminal = false;
   bool in_flight = false;
   int consecutive_errors = 0;
@@ -58,6 +62,21 @@ class PollEvents {
   virtual ~PollEvents() = default;
   virtual void onPollFinished(const PollFinished& poll) = 0;
   virtual void onTransition(const StatusTransition& transition) = 0;
+};
+
+// Passes every event to each listener, in order.
+class PollEventsFanout final : public PollEvents {
+ public:
+  explicit PollEventsFanout(std::vector<PollEvents*> listeners) : listeners_(std::move(listeners)) {}
+  void onPollFinished(const PollFinished& poll) override {
+    for (auto* l : listeners_) l->onPollFinished(poll);
+  }
+  void onTransition(const StatusTransition& transition) override {
+    for (auto* l : listeners_) l->onTransition(transition);
+  }
+
+ private:
+  std::vector<PollEvents*> listeners_;
 };
 
 }  // namespace jobwatch::scheduler

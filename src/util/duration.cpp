@@ -20,7 +20,9 @@ double unitMillis(std::string_view unit) {
 }  // namespace
 
 Result<Millis> parseDuration(std::string_view text) {
-  const std::string shown = "\"" + std::string(text.substr(0, 64)) + "\"";
+  std::string shown;
+  shown.reserve(66);
+  shown.append(1, '"').append(text.substr(0, 64)).append(1, '"');
   if (text.empty()) return Error{"empty duration (expected e.g. 500ms, 5s, 10m, 24h, 7d)"};
   double total = 0;
   size_t i = 0;

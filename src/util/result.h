@@ -28,7 +28,8 @@ class [[nodiscard]] Result {
 
   const T& value() const& { return checked(); }
   T& value() & { return checked(); }
-  T&& value() && { return std::move(checked()); }
+  // By value: `for (auto& x : f().value())` must not dangle.
+  T value() && { return std::move(checked()); }
   const T& operator*() const& { return checked(); }
   const T* operator->() const { return &checked(); }
 

@@ -1,0 +1,155 @@
+// StateStore: the daemon's memory across restarts, in SQLite (WAL mode,
+// synchronous=FULL: the hook ledger decides whether a hook is lost, so a
+// committed ledger entry must survive power loss, not only a crash).
+//
+// Holds every watched job's last known status, raw last body, timestamps,
+// consecutive errors and labels, and the hook ledger: one row per
+// (job, status, hook) with its state and attempt count. The ledger is the
+// hook queue: runs are inserted as pending in the same transaction as the
+// status change that caused them, claimed (pending -> running, attempts+1)
+// in a committed transaction before the process is spawned, and finished
+// as succeeded, failed, or pending again with a retry time.
+//
+// A file that is not a jobwatchd database, is corrupt, or cannot be opened
+// is an error naming the file; it is never reset silently (and a file that
+// is refused is not modified).
+//
+// Times are stored as milliseconds since the epoch: WallTime values come
+// back truncated to the millisecond, except a run's not_before, which is
+// rounded up so a run is never claimable before the time it was given.
+//
+// Thread-safety: all methods may be called from any thread; one internal
+// mutex serialises them on one connection.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace jobwatch::state {
+
+// Where a job came from. Jobs from the watch file leave when removed from
+// it; others stay until terminal and forgotten.
+enum class JobSource { kWatchFile, kDropDir };
+
+struct StoredJob {
+  std::string id;
+  JobSource source = JobSource::kWatchFile;
+  std::map<std::string, std::string> labels;
+  std::string status = "unknown";  // canonical
+  bool terminal = false;
+  std::string status_raw;
+  std::string type;
+  std::string pdf_name;
+  std::string pdf_hash;
+  std::string error;
+  std::string created_at;  // as the API said
+  std::string updated_at;
+  // Raw JSON of the last status change. Written empty (the daemon's own
+  // statuses, such as timed_out, carry no body) it keeps the stored one.
+  std::string last_body;
+  WallTime added_at{};
+  std::optional<WallTime> terminal_at;
+  int consecutive_errors = 0;
+};
+
+enum class HookRunState { kPending, kRunning, kSucceeded, kFailed };
+
+// A hook run as recorded in the ledger, with everything needed to execute
+// it even if the job has since been forgotten.
+struct HookRun {
+  std::int64_t run_id = 0;  // assigned by the store
+  std::string job_id;
+  std::string status;  // the status whose entry triggered the run
+  std::string hook;
+  std::string previous_status;
+  std::string status_raw;
+  std::string type;
+  std::string pdf_name;
+  std::string pdf_hash;
+  std::string error;
+  std::string created_at;
+  std::string updated_at;
+  std::map<std::string, std::string> labels;
+  // The job's JSON exactly as last received. Inserted empty, it is taken
+  // from the job's stored last_body.
+  std::string body;
+  HookRunState state = HookRunState::kPending;
+  int attempts = 0;  // runs started so far (JOBWATCH_ATTEMPT of the next run is attempts+1)
+  WallTime not_before{};
+  std::string last_error;
+};
+
+// One transaction's worth of writes from the poll side.
+struct WriteBatch {
+  std::vector<StoredJob> jobs;       // inserted or replaced whole
+  std::vector<HookRun> new_runs;     // inserted pending; an existing (job,status,hook) row is kept
+  std::vector<std::string> removed;  // job IDs no longer watched (their ledger rows stay)
+  bool empty() const { return jobs.empty() && new_runs.empty() && removed.empty(); }
+};
+
+enum class RunOutcome { kSucceeded, kRetry, kFailed };
+
+class StateStore {
+ public:
+  // Opens or creates the database (and its parent directory's file only;
+  // the directory must exist). Checks integrity (quick_check) and schema.
+  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path);
+  // As above; `clock` stamps ledger rows (created/updated, diagnostics only)
+  // and must outlive the store.
+  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
+                                                  const Clock& clock);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  const std::filesystem::path& path() const;
+
+  // Start-up.
+  [[nodiscard]] Result<std::vector<StoredJob>> loadJobs();
+  // Runs left `running` by a process that died: back to pending, due now.
+  [[nodiscard]] Result<size_t> recoverInterruptedRuns();
+
+  // Poll side: all batches, in order, in one transaction (within a batch:
+  // jobs, then new_runs, then removed).
+  [[nodiscard]] Status apply(const std::vector<WriteBatch>& batches);
+
+  // Hook side. Claims up to `limit` pending runs due at `now` (oldest
+  // first): marks them running and increments attempts, committed before
+  // returning.
+  [[nodiscard]] Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit);
+  // Records how a claimed run ended; kRetry makes it pending at `retry_at`.
+  [[nodiscard]] Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
+                                 const std::string& last_error);
+  // Claimed runs not finished (stop during a run): pending again, due now.
+  [[nodiscard]] Status releaseRun(std::int64_t run_id);
+  // Earliest not_before among pending runs, if any.
+  [[nodiscard]] Result<std::optional<WallTime>> nextPendingAt();
+  [[nodiscard]] Result<size_t> countRuns(HookRunState state);
+
+  // Deletes terminal jobs whose terminal_at is before `cutoff`, and their
+  // finished ledger rows. Returns the forgotten job IDs.
+  [[nodiscard]] Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff);
+
+  // Every ledger row for a job (tests, diagnostics).
+  [[nodiscard]] Result<std::vector<HookRun>> runsForJob(const std::string& job_id);
+
+  // Test-only fault injection: the next `n` write transactions fail at
+  // commit (rolled back, an Error returned) as a full or broken disk would.
+  // Never called by production code.
+  void failNextCommitsForTest(int n);
+
+ private:
+  struct Impl;
+  explicit StateStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jobwatch::state

@@ -1,0 +1,104 @@
+// Helpers shared by the state tests: a real temp directory, file bytes,
+// sample jobs and runs, and a bounded wait for conditions.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+
+#include "state/state_store.h"
+
+namespace jobwatch::state::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "jobwatch-state-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string readBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void writeBytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+// A fixed wall time with whole milliseconds (the store keeps milliseconds).
+inline WallTime at(std::chrono::milliseconds since_base) {
+  return WallTime(std::chrono::seconds(1'800'000'000)) + since_base;
+}
+
+inline StoredJob sampleJob(const std::string& id) {
+  StoredJob job;
+  job.id = id;
+  job.source = JobSource::kWatchFile;
+  job.labels = {{"customer", "acme"}};
+  job.status = "processing";
+  job.status_raw = "PROCESSING";
+  job.type = "extraction";
+  job.pdf_name = "report.pdf";
+  job.pdf_hash = "sha256:abc";
+  job.created_at = "2024-01-15T10:30:00.000Z";
+  job.updated_at = "2024-01-15T10:31:00.000Z";
+  job.last_body = R"({"id":")" + id + R"(","status":"PROCESSING"})";
+  job.added_at = at(std::chrono::milliseconds(0));
+  return job;
+}
+
+inline HookRun sampleRun(const std::string& job_id, const std::string& status,
+                         const std::string& hook) {
+  HookRun run;
+  run.job_id = job_id;
+  run.status = status;
+  run.hook = hook;
+  run.previous_status = "processing";
+  run.status_raw = "COMPLETED";
+  run.type = "extraction";
+  run.pdf_name = "report.pdf";
+  run.pdf_hash = "sha256:abc";
+  run.created_at = "2024-01-15T10:30:00.000Z";
+  run.updated_at = "2024-01-15T10:32:00.000Z";
+  run.labels = {{"customer", "acme"}};
+  run.body = R"({"id":")" + job_id + R"(","status":"COMPLETED"})";
+  return run;
+}
+
+// Waits for `done` to hold, checking every millisecond, for at most `bound`.
+template <typename Pred>
+bool eventually(Pred done, std::chrono::milliseconds bound = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace jobwatch::state::testing
