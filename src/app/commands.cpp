@@ -92,19 +92,31 @@ int runOnce(const Command& cmd) {
   if (!config) return kExitBadInput;
   Log log(config->logging.format, config->logging.level);
   SystemClock clock;
-  auto parts = ServiceParts::build(*config, log, clock);
-  if (!parts.ok()) {
-    log.error(parts.error().message);
+  auto built = ServiceParts::build(*config, log, clock);
+  if (!built.ok()) {
+    log.error(built.error().message);
     return kExitBadInput;
   }
-  scheduler::PollEngine& engine = parts.value()->engine();
-  parts.value()->loadWatchFile(true);
+  ServiceParts& parts = *built.value();
+  if (auto restored = parts.restoreState(); !restored.ok()) {
+    log.error(restored.error().message);
+    return kExitBadInput;
+  }
+  parts.loadWatchFile(true);
+  scheduler::PollEngine& engine = parts.engine();
+  parts.writer().start();
   engine.startSinglePass();
   for (;;) {
     const SteadyTime wake = engine.step();
     if (engine.passFinished()) break;
     engine.wait(wake);
   }
+  // Hooks due now run before the table is printed; retries that are not
+  // due yet stay in the ledger for the service.
+  if (!parts.writer().flush(30s)) log.error("state writes could not be committed");
+  Millis longest = 0ms;
+  for (const auto& hook : config->hooks.definitions) longest = std::max(longest, hook.timeout);
+  parts.hookRunner().runUntilIdle(longest * 2 + 10s);
   printTable(engine);
   bool failed = false;
   engine.forEachJob([&](const scheduler::JobRecord& job) {
@@ -126,7 +138,12 @@ int runService(const Command& cmd) {
     return kExitBadInput;
   }
   ServiceParts& parts = *built.value();
+  if (auto restored = parts.restoreState(); !restored.ok()) {
+    log.error(restored.error().message);
+    return kExitBadInput;
+  }
   parts.loadWatchFile(false);
+  parts.startBackground();
   log.info("jobwatchd started", {{"version", kVersion},
                                  {"config", cmd.config.string()},
                                  {"base_url", config->api.base_url},
@@ -148,8 +165,11 @@ int runService(const Command& cmd) {
       break;
     }
   }
+  // Ordered stop: no new polls (answers in flight are still recorded), then
+  // commit state, then drain hooks.
   log.info("stopping");
   loop.stop();
+  parts.stopBackground();
   log.info("stopped", {{"jobs", std::to_string(parts.engine().jobCount())}});
   return rc;
 }

@@ -1,10 +1,23 @@
 #include "app/service_parts.h"
 
+#include <cstdlib>
 #include <random>
+#include <unordered_set>
 
 #include "watchlist/watch_file.h"
 
 namespace jobwatch::app {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string envOr(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+}  // namespace
 
 scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config) {
   scheduler::ScheduleSettings s;
@@ -23,8 +36,22 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
                                                           const Clock& clock) {
   auto key = config::readApiKey(config.api);
   if (!key.ok()) return Error{key.error().message};
+  auto store = state::StateStore::open(config.state.path);
+  if (!store.ok()) return Error{store.error().message};
 
-  std::unique_ptr<ServiceParts> parts(new ServiceParts(config, log));
+  std::unique_ptr<ServiceParts> parts(new ServiceParts(config, log, clock));
+  parts->store_ = std::move(store).value();
+
+  hooks::HookRunnerOptions hook_options;
+  hook_options.hooks = config.hooks;
+  hook_options.path_env = envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  hook_options.lang_env = envOr("LANG", "C.UTF-8");
+  parts->runner_ = std::make_unique<hooks::HookRunner>(std::move(hook_options), *parts->store_,
+                                                       clock, log, nullptr);
+  hooks::HookRunner* runner = parts->runner_.get();
+  parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log,
+                                                        [runner] { runner->wake(); });
+
   api::CurlTransportOptions options;
   options.connect_timeout = config.api.connect_timeout;
   options.request_timeout = config.api.request_timeout;
@@ -32,28 +59,90 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   options.max_connections = config.api.max_concurrent_requests;
   options.headers.push_back(config.api.key_header + ": " + key.value());
   parts->transport_ = std::make_unique<api::CurlMultiTransport>(std::move(options));
-  parts->events_ = std::make_unique<TransitionLog>(log);
+
+  parts->log_events_ = std::make_unique<TransitionLog>(log);
+  parts->recorder_ = std::make_unique<TransitionRecorder>(*parts->writer_, config.hooks.definitions);
+  parts->fanout_ = std::make_unique<scheduler::PollEventsFanout>(
+      std::vector<scheduler::PollEvents*>{parts->log_events_.get(), parts->recorder_.get()});
   parts->engine_ = std::make_unique<scheduler::PollEngine>(
       scheduleSettingsFrom(config),
       status::StatusMapper(config.poll.status_aliases, config.poll.extra_terminal_statuses),
-      *parts->transport_, clock, *parts->events_, log, std::random_device{}());
+      *parts->transport_, clock, *parts->fanout_, log, std::random_device{}());
   return parts;
 }
 
-size_t ServiceParts::loadWatchFile(bool due_now) {
-  if (!config_.watch.file) return 0;
+ServiceParts::~ServiceParts() { stopBackground(); }
+
+Status ServiceParts::restoreState() {
+  auto jobs = store_->loadJobs();
+  if (!jobs.ok()) return Error{jobs.error().message};
+  size_t terminal = 0;
+  for (const auto& stored : jobs.value()) {
+    terminal += stored.terminal;
+    engine_->restoreJob(toJobRecord(stored));
+  }
+  auto recovered = store_->recoverInterruptedRuns();
+  if (!recovered.ok()) return Error{recovered.error().message};
+  auto pending = store_->countRuns(state::HookRunState::kPending);
+  log_.info("state loaded", {{"path", store_->path().string()},
+                             {"jobs", std::to_string(jobs.value().size())},
+                             {"terminal", std::to_string(terminal)},
+                             {"hooks_pending", pending.ok() ? std::to_string(pending.value()) : "?"}});
+  if (recovered.value() > 0) {
+    log_.warn("hook runs were in flight when jobwatchd last stopped; running them again",
+              {{"runs", std::to_string(recovered.value())}});
+  }
+  return Ok{};
+}
+
+void ServiceParts::loadWatchFile(bool due_now) {
+  if (!config_.watch.file) return;
   watchlist::WatchParse parsed = watchlist::loadWatchFile(*config_.watch.file);
   for (const auto& issue : parsed.issues) {
     log_.error("watch file entry rejected", {{"problem", issue.toString()}});
   }
-  size_t added = 0;
+  state::WriteBatch batch;
+  std::unordered_set<std::string> listed;
   for (const auto& entry : parsed.entries) {
-    added += engine_->addJob({entry.id, entry.labels}, due_now);
+    listed.insert(entry.id);
+    if (engine_->addJob({entry.id, entry.labels}, due_now)) {
+      batch.jobs.push_back(toStoredJob(*engine_->find(entry.id), {}));
+    }
   }
+  // Jobs that left the watch file stop being watched - unless the file has
+  // problems, in which case a half-read file must not unwatch anything.
+  std::vector<std::string> gone;
+  if (parsed.issues.empty()) {
+    engine_->forEachJob([&](const scheduler::JobRecord& job) {
+      if (job.from_watch_file && listed.count(job.id) == 0) gone.push_back(job.id);
+    });
+  } else {
+    log_.warn("watch file has problems: jobs missing from it stay watched until it is fixed");
+  }
+  for (const auto& id : gone) engine_->removeJob(id);
+  batch.removed = gone;
+  const size_t added = batch.jobs.size();
+  if (!batch.empty()) writer_->enqueue(std::move(batch));
   log_.info("watch file loaded", {{"file", config_.watch.file->string()},
-                                  {"jobs", std::to_string(added)},
+                                  {"jobs", std::to_string(parsed.entries.size())},
+                                  {"new", std::to_string(added)},
+                                  {"unwatched", std::to_string(gone.size())},
                                   {"rejected", std::to_string(parsed.issues.size())}});
-  return parsed.issues.size();
+}
+
+void ServiceParts::startBackground() {
+  writer_->start();
+  runner_->start();
+}
+
+void ServiceParts::stopBackground() {
+  if (background_stopped_) return;
+  background_stopped_ = true;
+  if (writer_ && !writer_->stop(10s)) {
+    log_.error("state writes could not be committed before stopping; the next start re-polls "
+               "the affected jobs");
+  }
+  if (runner_) runner_->stop();
 }
 
 }  // namespace jobwatch::app

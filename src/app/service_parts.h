@@ -1,20 +1,24 @@
 // ServiceParts: the objects one running configuration needs, built in
-// dependency order from a validated Config (and torn down in reverse):
-// the API key, the curl transport, the transition log and the poll engine,
-// with the watch file's jobs added.
+// dependency order from a validated Config and torn down in reverse:
+// state store -> hook runner -> state writer -> transport -> event
+// listeners (log, recorder) -> poll engine.
 //
 // Ownership: owns everything it builds; the Log and Clock are borrowed.
-// Thread-safety: built on the main thread, then driven by the PollLoop.
+// Thread-safety: built on the main thread; afterwards the engine belongs to
+// the scheduler thread (PollLoop), the writer and runner to their threads.
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "api/curl_multi_transport.h"
 #include "app/transition_log.h"
+#include "app/transition_recorder.h"
 #include "config/config.h"
+#include "hooks/hook_runner.h"
 #include "scheduler/poll_engine.h"
+#include "state/state_store.h"
+#include "state/state_writer.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/result.h"
@@ -25,26 +29,47 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config);
 
 class ServiceParts {
  public:
-  // Fails (with a message for the operator) when the API key is missing.
+  // Fails (with a message naming the file or variable) when the API key is
+  // missing or the state database cannot be opened.
   static Result<std::unique_ptr<ServiceParts>> build(const config::Config& config, Log& log,
                                                      const Clock& clock);
+  ~ServiceParts();
 
-  // Adds the watch file's jobs. Bad entries are logged with file and line
-  // and skipped; the good ones are watched. Returns the number of problems.
-  size_t loadWatchFile(bool due_now);
+  // Start-up, before any thread runs: jobs remembered in the state
+  // database, then the watch file's jobs (bad entries are logged with file
+  // and line and skipped). `due_now` polls new jobs at once (--once).
+  [[nodiscard]] Status restoreState();
+  void loadWatchFile(bool due_now);
+
+  // Threads: writer and hook runner (the poll loop is the caller's).
+  void startBackground();
+  // Ordered stop of what startBackground() started: commit pending writes,
+  // then drain hooks.
+  void stopBackground();
 
   scheduler::PollEngine& engine() { return *engine_; }
   api::HttpTransport& transport() { return *transport_; }
+  state::StateStore& store() { return *store_; }
+  state::StateWriter& writer() { return *writer_; }
+  hooks::HookRunner& hookRunner() { return *runner_; }
   const config::Config& config() const { return config_; }
 
  private:
-  ServiceParts(const config::Config& config, Log& log) : config_(config), log_(log) {}
+  ServiceParts(const config::Config& config, Log& log, const Clock& clock)
+      : config_(config), log_(log), clock_(clock) {}
 
   config::Config config_;
   Log& log_;
+  const Clock& clock_;
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<hooks::HookRunner> runner_;
+  std::unique_ptr<state::StateWriter> writer_;
   std::unique_ptr<api::CurlMultiTransport> transport_;
-  std::unique_ptr<TransitionLog> events_;
+  std::unique_ptr<TransitionLog> log_events_;
+  std::unique_ptr<TransitionRecorder> recorder_;
+  std::unique_ptr<scheduler::PollEventsFanout> fanout_;
   std::unique_ptr<scheduler::PollEngine> engine_;
+  bool background_stopped_ = false;
 };
 
 }  // namespace jobwatch::app

@@ -80,7 +80,7 @@ class Daemon:
         self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([JOBWATCHD, "--config", config_path, *extra_args],
-                                     stdout=subprocess.PIPE, stderr=self.log, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env)
 
     def text(self):
         with open(self.log_path) as f:

@@ -1,0 +1,37 @@
+// TransitionRecorder: makes status changes durable. For each transition it
+// enqueues, as one write, the job's new state and a pending ledger row for
+// every hook the transition triggers; the hook runner only ever starts runs
+// once that write is committed. It also converts between the engine's
+// JobRecord and the store's StoredJob.
+//
+// Thread-safety: onTransition and setHooks run on the scheduler thread.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "scheduler/poll_events.h"
+#include "state/state_store.h"
+#include "state/state_writer.h"
+
+namespace jobwatch::app {
+
+state::StoredJob toStoredJob(const scheduler::JobRecord& job, std::string_view body);
+scheduler::JobRecord toJobRecord(const state::StoredJob& stored);
+
+class TransitionRecorder final : public scheduler::PollEvents {
+ public:
+  TransitionRecorder(state::StateWriter& writer, std::vector<config::HookDefinition> hooks)
+      : writer_(writer), hooks_(std::move(hooks)) {}
+
+  void onPollFinished(const scheduler::PollFinished&) override {}
+  void onTransition(const scheduler::StatusTransition& t) override;
+  void setHooks(std::vector<config::HookDefinition> hooks) { hooks_ = std::move(hooks); }
+
+ private:
+  state::StateWriter& writer_;
+  std::vector<config::HookDefinition> hooks_;
+};
+
+}  // namespace jobwatch::app

@@ -1,0 +1,161 @@
+// Helpers for the hooks tests: temp dirs, scripts, bounded waits, a log
+// capture that is safe to read while another thread writes, and process
+// group checks.
+#pragma once
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace jobwatch::hooks::testing {
+
+// A fresh directory under TMPDIR, removed with its contents.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "jobwatch-hooks-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+inline std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes an executable /bin/sh script.
+inline std::string writeScript(const TempDir& dir, const std::string& name,
+                               const std::string& body) {
+  std::string path = dir / name;
+  writeFile(path, "#!/bin/sh\n" + body);
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+inline std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Waits (bounded) for a condition; true if it held in time.
+inline bool waitUntil(const std::function<bool()>& condition,
+                      std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// An ostream whose text can be read while a Log on another thread writes.
+class CapturedStream {
+ public:
+  CapturedStream() : stream_(&buf_) {}
+  std::ostream& stream() { return stream_; }
+  std::string text() { return buf_.text(); }
+  size_t count(const std::string& needle) {
+    std::string t = text();
+    size_t n = 0;
+    for (size_t pos = t.find(needle); pos != std::string::npos; pos = t.find(needle, pos + 1)) ++n;
+    return n;
+  }
+
+ private:
+  class Buf : public std::streambuf {
+   public:
+    std::string text() {
+      std::lock_guard lock(mu_);
+      return data_;
+    }
+
+   protected:
+    int_type overflow(int_type c) override {
+      if (c != traits_type::eof()) {
+        std::lock_guard lock(mu_);
+        data_ += static_cast<char>(c);
+      }
+      return c;
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+      std::lock_guard lock(mu_);
+      data_.append(s, static_cast<size_t>(n));
+      return n;
+    }
+
+   private:
+    std::mutex mu_;
+    std::string data_;
+  };
+  Buf buf_;
+  std::ostream stream_;
+};
+
+// Orphaned grandchildren of hooks become children of this process, so that
+// the test can reap them (the sandbox's PID 1 may not reap zombies, and a
+// zombie still counts as a member of its process group).
+inline void becomeSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+// True once no process of group `pgid` exists (bounded wait), reaping any of
+// its members that were reparented to us.
+inline bool groupGone(pid_t pgid, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+  return waitUntil(
+      [pgid] {
+        while (true) {
+          siginfo_t info{};
+          info.si_pid = 0;
+          if (::waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG) != 0 ||
+              info.si_pid == 0) {
+            break;
+          }
+        }
+        return ::kill(-pgid, 0) == -1 && errno == ESRCH;
+      },
+      bound);
+}
+
+// Kills and reaps a group a test left behind on purpose.
+inline void killGroup(pid_t pgid) {
+  ::kill(-pgid, SIGKILL);
+  groupGone(pgid);
+}
+
+}  // namespace jobwatch::hooks::testing
