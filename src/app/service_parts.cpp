@@ -36,10 +36,13 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
                                                           const Clock& clock) {
   auto key = config::readApiKey(config.api);
   if (!key.ok()) return Error{key.error().message};
+  auto lock = state::StateLock::acquire(config.state.path);
+  if (!lock.ok()) return Error{lock.error().message};
   auto store = state::StateStore::open(config.state.path);
   if (!store.ok()) return Error{store.error().message};
 
   std::unique_ptr<ServiceParts> parts(new ServiceParts(config, log, clock));
+  parts->lock_ = std::move(lock).value();
   parts->store_ = std::move(store).value();
 
   hooks::HookRunnerOptions hook_options;

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "hooks/hook_runner.h"
 #include "scheduler/poll_engine.h"
+#include "state/state_lock.h"
 #include "state/state_store.h"
 #include "state/state_writer.h"
 #include "util/clock.h"
@@ -30,7 +31,7 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config);
 class ServiceParts {
  public:
   // Fails (with a message naming the file or variable) when the API key is
-  // missing or the state database cannot be opened.
+  // missing, another process holds the state database, or it cannot be opened.
   static Result<std::unique_ptr<ServiceParts>> build(const config::Config& config, Log& log,
                                                      const Clock& clock);
   ~ServiceParts();
@@ -61,6 +62,7 @@ class ServiceParts {
   config::Config config_;
   Log& log_;
   const Clock& clock_;
+  std::unique_ptr<state::StateLock> lock_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<hooks::HookRunner> runner_;
   std::unique_ptr<state::StateWriter> writer_;

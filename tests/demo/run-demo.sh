@@ -26,7 +26,7 @@ fake_pid=$!
 for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
 port=$(cat "$work/port")
 
-sed -e "s|@BASE_URL@|http://127.0.0.1:$port|" -e "s|@WORK@|$work|" \
+sed -e "s|@BASE_URL@|http://127.0.0.1:$port|" -e "s|@WORK@|$work|g" -e "s|@ROOT@|$root|g" \
   "$root/tests/demo/demo-config.yaml" >"$work/jobwatchd.yaml"
 cp "$root/tests/demo/demo-jobs.yaml" "$work/jobs.yaml"
 
@@ -38,18 +38,23 @@ UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --config "$work/jobwatchd.yaml"
   2> >(tee "$work/daemon.log" >&2) &
 daemon_pid=$!
 
-# Stop when the fake API reports every job finished and the daemon has logged them.
+# Stop once every job has finished and its hook has run (bounded: 60 s).
 expected=$(grep -c '^  - ' "$work/jobs.yaml")
 for _ in $(seq 600); do
   sleep 0.1
   kill -0 "$daemon_pid" 2>/dev/null || break
   finished=$(grep -cE 'to=(completed|failed|not_found|timed_out|cancelled)' "$work/daemon.log" 2>/dev/null || true)
-  [[ $finished -ge $expected ]] && break
+  hooked=$(grep -cE 'hook (succeeded|failed permanently)' "$work/daemon.log" 2>/dev/null || true)
+  [[ $finished -ge $expected && $hooked -ge $expected ]] && break
 done
 sleep 0.5
 kill -TERM "$daemon_pid" 2>/dev/null || true
 wait "$daemon_pid" || true
 daemon_pid=
 echo
-echo "== done: jobwatchd stopped. Poll once more with --once:"
+echo "== done: jobwatchd stopped. What the notify-done hook wrote:"
+ls -1 "$work/notifications"
+echo
+echo "== Start it again: the state in $work/state.db says every job is finished,"
+echo "== so --once polls nothing and no hook runs twice:"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" --once --config "$work/jobwatchd.yaml" 2>/dev/null || true

@@ -204,6 +204,19 @@ class StateFileTest(HookTestCase):
             self.assertEqual(f.read(), b"this is not a database" * 100, "never reset silently")
 
 
+    def test_a_second_daemon_on_the_same_state_is_refused(self):
+        self.start_fake("jobs: [{id: a, status: queued}]")
+        config = self.write_config(["a"])
+        d = self.start_daemon(config)
+        d.wait_log("jobwatchd started")
+        r = subprocess.run([JOBWATCHD, "--once", "--config", config], capture_output=True,
+                           text=True, timeout=30, env=daemon_env())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("another jobwatchd process is using the state database", r.stderr)
+        self.assertTrue(d.alive())
+        self.assertEqual(d.stop(), 0)
+
+
 class CrashConsistencyTest(HookTestCase):
     def test_random_kills_never_lose_or_duplicate_a_hook(self):
         rng = random.Random(int(os.environ.get("JOBWATCH_SEED", "20261123")))
