@@ -125,6 +125,24 @@ int runOnce(const Command& cmd) {
   return failed ? kExitBadInput : kExitOk;
 }
 
+// Terminal jobs older than state.forget_after leave the database and then
+// the engine (memory, counts). Ledger rows of unfinished hooks stay.
+void forgetOldJobs(ServiceParts& parts, PollLoop& loop, const Clock& clock, Log& log) {
+  auto forgotten =
+      parts.store().forgetTerminalBefore(clock.wallNow() - parts.config().state.forget_after);
+  if (!forgotten.ok()) {
+    log.error("could not forget old jobs", {{"error", forgotten.error().message}});
+    return;
+  }
+  if (forgotten.value().empty()) return;
+  parts.refreshForgotten();
+  log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.value().size())},
+                                    {"older_than", formatDuration(parts.config().state.forget_after)}});
+  loop.post([ids = std::move(forgotten).value()](scheduler::PollEngine& engine) {
+    for (const auto& id : ids) engine.removeJob(id);
+  });
+}
+
 int runService(const Command& cmd) {
   // Before any thread exists (libcurl's resolver threads inherit the mask).
   blockServiceSignals();
@@ -154,7 +172,13 @@ int runService(const Command& cmd) {
                 std::min<Millis>(config->api.request_timeout, 10s));
   loop.start();
   int rc = kExitOk;
+  const Millis forget_every = std::clamp<Millis>(config->state.forget_after / 2, 500ms, 60s);
+  SteadyTime next_forget = clock.now();
   for (;;) {
+    if (clock.now() >= next_forget) {
+      forgetOldJobs(parts, loop, clock, log);
+      next_forget = clock.now() + forget_every;
+    }
     SignalRequest request = waitForSignal(500ms);
     if (request == SignalRequest::kStop) break;
     if (request == SignalRequest::kReload) {

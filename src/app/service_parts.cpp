@@ -84,6 +84,7 @@ Status ServiceParts::restoreState() {
     terminal += stored.terminal;
     engine_->restoreJob(toJobRecord(stored));
   }
+  refreshForgotten();
   auto recovered = store_->recoverInterruptedRuns();
   if (!recovered.ok()) return Error{recovered.error().message};
   auto pending = store_->countRuns(state::HookRunState::kPending);
@@ -98,6 +99,15 @@ Status ServiceParts::restoreState() {
   return Ok{};
 }
 
+void ServiceParts::refreshForgotten() {
+  auto forgotten = store_->loadForgotten();
+  if (!forgotten.ok()) {
+    log_.error("could not read forgotten jobs", {{"error", forgotten.error().message}});
+    return;
+  }
+  forgotten_ = {forgotten.value().begin(), forgotten.value().end()};
+}
+
 void ServiceParts::loadWatchFile(bool due_now) {
   if (!config_.watch.file) return;
   watchlist::WatchParse parsed = watchlist::loadWatchFile(*config_.watch.file);
@@ -108,6 +118,7 @@ void ServiceParts::loadWatchFile(bool due_now) {
   std::unordered_set<std::string> listed;
   for (const auto& entry : parsed.entries) {
     listed.insert(entry.id);
+    if (forgotten_.count(entry.id) > 0) continue;  // finished and forgotten: not again
     if (engine_->addJob({entry.id, entry.labels}, due_now)) {
       batch.jobs.push_back(toStoredJob(*engine_->find(entry.id), {}));
     }
@@ -119,11 +130,19 @@ void ServiceParts::loadWatchFile(bool due_now) {
     engine_->forEachJob([&](const scheduler::JobRecord& job) {
       if (job.from_watch_file && listed.count(job.id) == 0) gone.push_back(job.id);
     });
+    for (auto it = forgotten_.begin(); it != forgotten_.end();) {
+      if (listed.count(*it) == 0) {
+        batch.removed.push_back(*it);  // its tombstone goes
+        it = forgotten_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   } else {
     log_.warn("watch file has problems: jobs missing from it stay watched until it is fixed");
   }
   for (const auto& id : gone) engine_->removeJob(id);
-  batch.removed = gone;
+  batch.removed.insert(batch.removed.end(), gone.begin(), gone.end());
   const size_t added = batch.jobs.size();
   if (!batch.empty()) writer_->enqueue(std::move(batch));
   log_.info("watch file loaded", {{"file", config_.watch.file->string()},

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "api/curl_multi_transport.h"
 #include "app/transition_log.h"
@@ -41,6 +42,8 @@ class ServiceParts {
   // and line and skipped). `due_now` polls new jobs at once (--once).
   [[nodiscard]] Status restoreState();
   void loadWatchFile(bool due_now);
+  // Re-reads which watch-file jobs were forgotten (after forgetting more).
+  void refreshForgotten();
 
   // Threads: writer and hook runner (the poll loop is the caller's).
   void startBackground();
@@ -72,6 +75,8 @@ class ServiceParts {
   std::unique_ptr<scheduler::PollEventsFanout> fanout_;
   std::unique_ptr<scheduler::PollEngine> engine_;
   bool background_stopped_ = false;
+  // Forgotten watch-file jobs: still listed, never watched again.
+  std::unordered_set<std::string> forgotten_;
 };
 
 }  // namespace jobwatch::app

@@ -76,6 +76,12 @@ CREATE TABLE hook_runs (
   UNIQUE (job_id, status, hook)
 );
 CREATE INDEX hook_runs_due ON hook_runs (state, not_before_ms);
+-- Watch-file jobs that were forgotten: kept so a job still listed in the
+-- watch file is not watched (and its hooks run) all over again.
+CREATE TABLE forgotten_jobs (
+  id              TEXT PRIMARY KEY NOT NULL,
+  forgotten_at_ms INTEGER NOT NULL
+);
 )sql";
 
 constexpr std::string_view kJobColumns =
@@ -334,6 +340,9 @@ struct StateStore::Impl {
   Statement runs_for_job;
   Statement forgettable_jobs;
   Statement delete_finished_runs;
+  Statement insert_tombstone;
+  Statement delete_tombstone;
+  Statement select_tombstones;
 };
 
 Status StateStore::Impl::prepareAll() {
@@ -387,6 +396,11 @@ Status StateStore::Impl::prepareAll() {
       {&forgettable_jobs,
        "SELECT id FROM jobs WHERE terminal = 1 AND terminal_at_ms < ?1 ORDER BY id"},
       {&delete_finished_runs, "DELETE FROM hook_runs WHERE job_id = ?1 AND state IN (2, 3)"},
+      {&insert_tombstone,
+       "INSERT OR REPLACE INTO forgotten_jobs (id, forgotten_at_ms) "
+       "SELECT id, ?2 FROM jobs WHERE id = ?1 AND source = 0"},
+      {&delete_tombstone, "DELETE FROM forgotten_jobs WHERE id = ?1"},
+      {&select_tombstones, "SELECT id FROM forgotten_jobs ORDER BY id"},
   };
   for (const auto& entry : entries) {
     auto stmt = db->prepare(entry.sql);
@@ -680,7 +694,12 @@ Status StateStore::apply(const std::vector<WriteBatch>& batches) {
         if (auto done = q.run(); !done) return done;
       }
       for (const auto& id : batch.removed) {
-        Query q(*s.db, s.delete_job, "removing a job");
+        {
+          Query q(*s.db, s.delete_job, "removing a job");
+          q.bind(id);
+          if (auto done = q.run(); !done) return done;
+        }
+        Query q(*s.db, s.delete_tombstone, "removing a job");
         q.bind(id);
         if (auto done = q.run(); !done) return done;
       }
@@ -825,6 +844,11 @@ Result<std::vector<std::string>> StateStore::forgetTerminalBefore(WallTime cutof
         q.bind(id);
         if (auto ran = q.run(); !ran) return ran;
       }
+      {
+        Query q(*s.db, s.insert_tombstone, "forgetting old terminal jobs");
+        q.bind(id).bind(floorMs(s.clock.wallNow()));
+        if (auto ran = q.run(); !ran) return ran;
+      }
       Query q(*s.db, s.delete_job, "forgetting old terminal jobs");
       q.bind(id);
       if (auto ran = q.run(); !ran) return ran;
@@ -833,6 +857,19 @@ Result<std::vector<std::string>> StateStore::forgetTerminalBefore(WallTime cutof
   });
   if (!done) return done.error();
   return forgotten;
+}
+
+Result<std::vector<std::string>> StateStore::loadForgotten() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::string> ids;
+  Query q(*impl_->db, impl_->select_tombstones, "reading forgotten jobs");
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) break;
+    ids.push_back(q.text(0));
+  }
+  return ids;
 }
 
 Result<std::vector<HookRun>> StateStore::runsForJob(const std::string& job_id) {

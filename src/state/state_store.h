@@ -91,7 +91,8 @@ struct HookRun {
 struct WriteBatch {
   std::vector<StoredJob> jobs;       // inserted or replaced whole
   std::vector<HookRun> new_runs;     // inserted pending; an existing (job,status,hook) row is kept
-  std::vector<std::string> removed;  // job IDs no longer watched (their ledger rows stay)
+  // Job IDs no longer watched (their ledger rows stay; tombstones go).
+  std::vector<std::string> removed;
   bool empty() const { return jobs.empty() && new_runs.empty() && removed.empty(); }
 };
 
@@ -135,8 +136,12 @@ class StateStore {
   [[nodiscard]] Result<size_t> countRuns(HookRunState state);
 
   // Deletes terminal jobs whose terminal_at is before `cutoff`, and their
-  // finished ledger rows. Returns the forgotten job IDs.
+  // finished ledger rows. Returns the forgotten job IDs. Forgotten jobs
+  // that came from the watch file leave a tombstone (loadForgotten) until
+  // they are `removed` in a WriteBatch, i.e. leave the watch file: a job
+  // still listed there must not be watched, and hooked, all over again.
   [[nodiscard]] Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff);
+  [[nodiscard]] Result<std::vector<std::string>> loadForgotten();
 
   // Every ledger row for a job (tests, diagnostics).
   [[nodiscard]] Result<std::vector<HookRun>> runsForJob(const std::string& job_id);

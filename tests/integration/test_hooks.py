@@ -189,6 +189,42 @@ class HookDeliveryTest(HookTestCase):
         self.assertEqual(self.ledger(), [("job-k", "completed", "record", 2, 2)])
 
 
+class ForgetTest(HookTestCase):
+    def test_finished_jobs_are_forgotten_after_forget_after(self):
+        fake = self.start_fake("""
+            jobs:
+              - {id: job-old, status: COMPLETED}
+              - {id: job-running, status: PROCESSING}
+            """)
+        config = self.write_config(["job-old", "job-running"], extra=self.hooks_yaml())
+        with open(config) as f:
+            text = f.read().replace("state:\n  path: state.db\n",
+                                    "state:\n  path: state.db\n  forget_after: 1s\n")
+        with open(config, "w") as f:
+            f.write(text)
+        d = self.start_daemon(config)
+        d.wait_log("forgot finished jobs", timeout=15)
+
+        def jobs_in_db():
+            db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10)
+            try:
+                return [r[0] for r in db.execute("SELECT id FROM jobs ORDER BY id")]
+            finally:
+                db.close()
+        wait_for(lambda: jobs_in_db() == ["job-running"], what="job-old to be forgotten")
+        self.assertEqual(self.done_count(), 1, "its hook ran before it was forgotten")
+        self.assertEqual(d.stop(), 0)
+        # Still in the watch file: a restart must not watch it (or hook it) again.
+        polls = fake.requests_for("job-old")["count"]
+        running_polls = fake.requests_for("job-running")["count"]
+        d2 = self.start_daemon(config, name="restarted")
+        wait_for(lambda: fake.requests_for("job-running")["count"] >= running_polls + 5,
+                 what="polling after the restart")
+        self.assertEqual(d2.stop(), 0)
+        self.assertEqual(fake.requests_for("job-old")["count"], polls)
+        self.assertEqual(self.done_count(), 1)
+
+
 class StateFileTest(HookTestCase):
     def test_corrupt_state_file_is_bad_input_naming_the_file(self):
         self.start_fake("jobs: [{id: a, status: queued}]")

@@ -188,6 +188,27 @@ TEST_F(StateStoreTest, AnEmptyBodyKeepsTheLastOneForTheJobAndItsRuns) {
   EXPECT_EQ(runs->front().body, seen.last_body);
 }
 
+TEST_F(StateStoreTest, ForgottenWatchFileJobsLeaveATombstoneUntilRemoved) {
+  auto store = openOrDie(dbPath());
+  ASSERT_TRUE(store);
+  StoredJob from_file = sampleJob("from-file");
+  from_file.terminal = true;
+  from_file.terminal_at = at(1s);
+  StoredJob from_drop = sampleJob("from-drop");
+  from_drop.source = JobSource::kDropDir;
+  from_drop.terminal = true;
+  from_drop.terminal_at = at(1s);
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{from_file, from_drop}, {}, {}}).ok());
+  auto forgotten = store->forgetTerminalBefore(at(10s));
+  ASSERT_TRUE(forgotten.ok());
+  EXPECT_EQ(forgotten->size(), 2u);
+  auto tombstones = store->loadForgotten();
+  ASSERT_TRUE(tombstones.ok());
+  EXPECT_EQ(tombstones.value(), std::vector<std::string>{"from-file"});
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {}, {"from-file"}}).ok());
+  EXPECT_TRUE(store->loadForgotten()->empty());
+}
+
 TEST_F(StateStoreTest, RemovedDeletesTheJobButKeepsItsLedger) {
   auto store = openOrDie(dbPath());
   ASSERT_TRUE(store);
