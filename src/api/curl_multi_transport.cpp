@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 namespace jobwatch::api {
@@ -49,34 +50,61 @@ struct CurlMultiTransport::Impl {
   // CURLOPT_PRIVATE and CURLOPT_WRITEDATA.
   struct Transfer {
     CURL* easy = nullptr;
+    unsigned generation = 0;                 // options it was set up with
+    std::shared_ptr<curl_slist> headers;     // kept alive while the handle uses them
     std::uint64_t tag = 0;
     std::string body;
     bool too_large = false;
   };
 
-  explicit Impl(CurlTransportOptions opts) : options(std::move(opts)) {
+  explicit Impl(CurlTransportOptions opts) {
     multi = curl_multi_init();
     if (multi == nullptr) die("curl_multi_init", "out of memory");
-    const long max_connections = std::max(1, options.max_connections);
-    // Keep one kept-alive connection per concurrent transfer: reconnecting
-    // (TLS handshakes contend on OpenSSL 3 locks) is what we avoid.
-    setMultiOrDie(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections,
-                  "CURLMOPT_MAX_HOST_CONNECTIONS");
-    setMultiOrDie(multi, CURLMOPT_MAXCONNECTS, max_connections, "CURLMOPT_MAXCONNECTS");
     // HTTP/2 multiplexing when the server offers it over TLS; HTTP/1.1
     // connections are simply reused one transfer at a time.
     setMultiOrDie(multi, CURLMOPT_PIPELINING, long{CURLPIPE_MULTIPLEX}, "CURLMOPT_PIPELINING");
+    configure(std::move(opts));
+  }
 
-    for (const auto& header : options.headers) {
+  // Applies options to transfers started from now on. Idle pooled handles
+  // are dropped (new ones get the new options); busy ones finish with the
+  // old options and are retired then. Kept-alive connections live in the
+  // multi handle and stay pooled.
+  void configure(CurlTransportOptions opts) {
+    curl_slist* list = nullptr;
+    auto append = [&list](const char* header) {
+      curl_slist* grown = curl_slist_append(list, header);
+      if (grown == nullptr) die("curl_slist_append", "out of memory");
+      list = grown;
+    };
+    for (const auto& header : opts.headers) {
       // Config validates headers; a line break here would let a header value
       // (the API key file) inject request lines. Never print the header.
       if (header.find_first_of("\r\n") != std::string::npos ||
           header.find('\0') != std::string::npos) {
         die("CurlTransportOptions::headers", "a header contains CR, LF or NUL");
       }
-      appendHeader(header.c_str());
+      append(header.c_str());
     }
-    appendHeader("Accept: application/json");
+    append("Accept: application/json");
+    headers = std::shared_ptr<curl_slist>(list, curl_slist_free_all);
+    options = std::move(opts);
+    const long max_connections = std::max(1, options.max_connections);
+    // Keep one kept-alive connection per concurrent transfer: reconnecting
+    // (TLS handshakes contend on OpenSSL 3 locks) is what we avoid.
+    setMultiOrDie(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections,
+                  "CURLMOPT_MAX_HOST_CONNECTIONS");
+    setMultiOrDie(multi, CURLMOPT_MAXCONNECTS, max_connections, "CURLMOPT_MAXCONNECTS");
+    ++generation;
+    for (Transfer* idle : free_list) retire(idle);
+    free_list.clear();
+  }
+
+  void retire(Transfer* transfer) {
+    curl_easy_cleanup(transfer->easy);
+    auto it = std::find_if(transfers.begin(), transfers.end(),
+                           [transfer](const auto& t) { return t.get() == transfer; });
+    if (it != transfers.end()) transfers.erase(it);
   }
 
   ~Impl() {
@@ -84,14 +112,8 @@ struct CurlMultiTransport::Impl {
       if (active(*transfer)) curl_multi_remove_handle(multi, transfer->easy);
       curl_easy_cleanup(transfer->easy);
     }
+    transfers.clear();  // before the header lists the handles point at
     curl_multi_cleanup(multi);
-    curl_slist_free_all(header_list);
-  }
-
-  void appendHeader(const char* header) {
-    curl_slist* grown = curl_slist_append(header_list, header);
-    if (grown == nullptr) die("curl_slist_append", "out of memory");
-    header_list = grown;
   }
 
   bool active(const Transfer& transfer) const {
@@ -117,6 +139,8 @@ struct CurlMultiTransport::Impl {
     CURL* easy = curl_easy_init();
     if (easy == nullptr) die("curl_easy_init", "out of memory");
     transfer->easy = easy;
+    transfer->generation = generation;
+    transfer->headers = headers;
     const char* protocols = options.allow_http ? "http,https" : "https";
     const auto low_speed_window = std::max<long>(
         1, std::chrono::duration_cast<std::chrono::seconds>(
@@ -136,7 +160,7 @@ struct CurlMultiTransport::Impl {
     // unannounced length are capped in onBody.
     setOrDie(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBodyBytes),
              "CURLOPT_MAXFILESIZE_LARGE");
-    setOrDie(easy, CURLOPT_HTTPHEADER, header_list, "CURLOPT_HTTPHEADER");
+    setOrDie(easy, CURLOPT_HTTPHEADER, headers.get(), "CURLOPT_HTTPHEADER");
     setOrDie(easy, CURLOPT_USERAGENT, options.user_agent.c_str(), "CURLOPT_USERAGENT");
     setOrDie(easy, CURLOPT_TCP_KEEPALIVE, 1L, "CURLOPT_TCP_KEEPALIVE");
     setOrDie(easy, CURLOPT_WRITEFUNCTION, &Impl::onBody, "CURLOPT_WRITEFUNCTION");
@@ -251,7 +275,11 @@ struct CurlMultiTransport::Impl {
       if (transfer == nullptr) die("curl transfer", "finished handle without private data");
       finished.push_back(finish(transfer, result));
       curl_multi_remove_handle(multi, easy);
-      free_list.push_back(transfer);
+      if (transfer->generation == generation) {
+        free_list.push_back(transfer);
+      } else {
+        retire(transfer);  // set up with options that were replaced since
+      }
       --in_flight;
       ++collected;
     }
@@ -291,7 +319,8 @@ struct CurlMultiTransport::Impl {
 
   CurlTransportOptions options;
   CURLM* multi = nullptr;
-  curl_slist* header_list = nullptr;
+  std::shared_ptr<curl_slist> headers;  // for handles made from now on
+  unsigned generation = 0;
   std::vector<std::unique_ptr<Transfer>> transfers;  // every handle ever made
   std::vector<Transfer*> free_list;                  // idle handles, ready for reuse
   std::vector<HttpResponse> early_failures;
@@ -305,6 +334,10 @@ CurlMultiTransport::CurlMultiTransport(CurlTransportOptions options)
 CurlMultiTransport::~CurlMultiTransport() = default;
 
 void CurlMultiTransport::start(HttpRequest request) { impl_->start(request); }
+
+void CurlMultiTransport::reconfigure(CurlTransportOptions options) {
+  impl_->configure(std::move(options));
+}
 
 size_t CurlMultiTransport::inFlight() const {
   return impl_->in_flight + impl_->early_failures.size();

@@ -40,6 +40,11 @@ class CurlMultiTransport final : public HttpTransport {
   CurlMultiTransport(const CurlMultiTransport&) = delete;
   CurlMultiTransport& operator=(const CurlMultiTransport&) = delete;
 
+  // New options (key header, timeouts, protocols, connection limit) for
+  // requests started from now on; requests in flight finish as they began.
+  // Same thread as start().
+  void reconfigure(CurlTransportOptions options);
+
   void start(HttpRequest request) override;
   size_t inFlight() const override;
   void run(std::chrono::milliseconds max_wait, std::vector<HttpResponse>& finished) override;

@@ -60,6 +60,7 @@ std::uint32_t PollEngine::allocateSlot(JobRecord record) {
   s.job.in_flight = false;
   index_.emplace(s.job.id, slot);
   ++status_counts_[s.job.status];
+  events_.onJobWatched(s.job);
   return slot;
 }
 
@@ -87,10 +88,18 @@ bool PollEngine::restoreJob(JobRecord record) {
   return true;
 }
 
+void PollEngine::updateSettings(ScheduleSettings settings) {
+  if (settings.rate_per_second != settings_.rate_per_second) {
+    bucket_.setRate(settings.rate_per_second, clock_.now());
+  }
+  settings_ = std::move(settings);
+}
+
 bool PollEngine::removeJob(const std::string& id) {
   auto it = index_.find(id);
   if (it == index_.end()) return false;
   Slot& s = slots_[it->second];
+  events_.onJobUnwatched(s.job);
   if (--status_counts_[s.job.status] == 0) status_counts_.erase(s.job.status);
   if (single_pass_ && !s.job.terminal && single_pass_left_ > 0 && !s.job.polled) --single_pass_left_;
   s.used = false;

@@ -78,6 +78,12 @@ class PollEngine {
   void startSinglePass();
   bool passFinished() const { return single_pass_ && single_pass_left_ == 0; }
 
+  // Live reload: new settings and status words apply from the next poll of
+  // each job (due times already set stay; the rate limit applies at once).
+  void updateSettings(ScheduleSettings settings);
+  void setStatusMapper(status::StatusMapper mapper) { mapper_ = std::move(mapper); }
+  const ScheduleSettings& settings() const { return settings_; }
+
   // Graceful stop: no new polls start; step()/wait() keep collecting answers.
   void stopStarting() { stopping_ = true; }
   size_t inFlight() const { return in_flight_; }

@@ -62,6 +62,9 @@ class PollEvents {
   virtual ~PollEvents() = default;
   virtual void onPollFinished(const PollFinished& poll) = 0;
   virtual void onTransition(const StatusTransition& transition) = 0;
+  // A job starts or stops being watched (added, restored, removed, forgotten).
+  virtual void onJobWatched(const JobRecord& /*job*/) {}
+  virtual void onJobUnwatched(const JobRecord& /*job*/) {}
 };
 
 // Passes every event to each listener, in order.
@@ -73,6 +76,12 @@ class PollEventsFanout final : public PollEvents {
   }
   void onTransition(const StatusTransition& transition) override {
     for (auto* l : listeners_) l->onTransition(transition);
+  }
+  void onJobWatched(const JobRecord& job) override {
+    for (auto* l : listeners_) l->onJobWatched(job);
+  }
+  void onJobUnwatched(const JobRecord& job) override {
+    for (auto* l : listeners_) l->onJobUnwatched(job);
   }
 
  private:

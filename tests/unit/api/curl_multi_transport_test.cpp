@@ -314,6 +314,22 @@ TEST(CurlMultiTransport, ReusesOneConnectionForSequentialRequests) {
   EXPECT_EQ(server.acceptedConnections(), 1);
 }
 
+TEST(CurlMultiTransport, ReconfigureAppliesToNewRequestsAndKeepsTheConnection) {
+  LoopbackServer server;
+  CurlMultiTransport transport(testOptions());
+  ASSERT_EQ(fetchOne(transport, server.url("/jobs/before")).status, 200);
+  CurlTransportOptions rotated = testOptions();
+  rotated.headers = {"X-API-Key: rotated-key-0001"};
+  transport.reconfigure(rotated);
+  ASSERT_EQ(fetchOne(transport, server.url("/jobs/after")).status, 200);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0].head, HasSubstr(kSecret));
+  EXPECT_THAT(requests[1].head, HasSubstr("X-API-Key: rotated-key-0001\r\n"));
+  EXPECT_THAT(requests[1].head, Not(HasSubstr(kSecret)));
+  EXPECT_EQ(server.acceptedConnections(), 1) << "a key rotation must not reconnect";
+}
+
 TEST(CurlMultiTransport, CompletesConcurrentRequestsWithTheirTags) {
   LoopbackServer server;
   CurlMultiTransport transport(testOptions());

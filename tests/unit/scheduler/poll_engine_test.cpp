@@ -25,6 +25,9 @@ struct Recorder final : PollEvents {
   };
   std::vector<Change> changes;
   std::map<api::PollResultKind, int> polls;
+  std::vector<std::string> watched, unwatched;
+  void onJobWatched(const JobRecord& job) override { watched.push_back(job.id); }
+  void onJobUnwatched(const JobRecord& job) override { unwatched.push_back(job.id); }
   void onPollFinished(const PollFinished& p) override { ++polls[p.result]; }
   void onTransition(const StatusTransition& t) override {
     changes.push_back({t.job.id, t.from, t.to, std::string(t.body)});
@@ -330,6 +333,32 @@ TEST_F(PollEngineTest, RemovedJobsAnswerIsDiscarded) {
   EXPECT_EQ(e.inFlight(), 0u);
   EXPECT_EQ(e.jobCount(), 0u);
   EXPECT_TRUE(e.statusCounts().empty());
+  EXPECT_EQ(events.watched, std::vector<std::string>{"j"});
+  EXPECT_EQ(events.unwatched, std::vector<std::string>{"j"});
+}
+
+TEST_F(PollEngineTest, RestoredJobsKeepTheirStatusAndTerminalOnesAreNeverPolled) {
+  ScheduleSettings s;
+  s.interval = 1s;
+  auto& e = make(s);
+  JobRecord done;
+  done.id = "done";
+  done.status = "completed";
+  done.terminal = true;
+  done.added_at = clock.wallNow();
+  JobRecord busy;
+  busy.id = "busy";
+  busy.status = "processing";
+  busy.added_at = clock.wallNow();
+  EXPECT_TRUE(e.restoreJob(done));
+  EXPECT_TRUE(e.restoreJob(busy));
+  EXPECT_FALSE(e.restoreJob(busy));
+  run(5s, 100ms, [](const std::string& id) { return jsonResponse(200, body(id, "PROCESSING")); });
+  EXPECT_EQ(transport.startedFor("done"), 0u);
+  EXPECT_GE(transport.startedFor("busy"), 4u);
+  EXPECT_TRUE(events.changes.empty()) << "same status as remembered: no transition";
+  EXPECT_EQ(e.statusCounts().at("completed"), 1u);
+  EXPECT_EQ(events.watched, (std::vector<std::string>{"done", "busy"}));
 }
 
 TEST_F(PollEngineTest, AddingAKnownIdMergesLabels) {
@@ -372,6 +401,36 @@ TEST_F(PollEngineTest, StopStartingLetsInFlightFinish) {
   EXPECT_EQ(transport.started.size(), 2u);
   EXPECT_EQ(e.inFlight(), 0u);
   EXPECT_EQ(events.changes.size(), 2u);
+}
+
+TEST_F(PollEngineTest, UpdatedSettingsApplyFromTheNextPoll) {
+  ScheduleSettings s;
+  s.interval = 1s;
+  s.jitter = 0;
+  auto& e = make(s);
+  e.addJob({"j", {}}, true);
+  run(3500ms, 100ms, [](const std::string& id) { return jsonResponse(200, body(id, "queued")); });
+  const size_t at_1s = transport.started.size();
+  EXPECT_EQ(at_1s, 4u);  // 0, 1, 2, 3 s
+  s.interval = 10s;
+  s.base_url = "http://127.0.0.1:2";
+  e.updateSettings(s);
+  run(20s, 100ms, [](const std::string& id) { return jsonResponse(200, body(id, "queued")); });
+  EXPECT_EQ(transport.started.size(), at_1s + 2);  // 4 s (already due), then 14 s
+  EXPECT_EQ(transport.started.back().url, "http://127.0.0.1:2/jobs/j");
+}
+
+TEST_F(PollEngineTest, ANewStatusMapperAppliesToTheNextAnswer) {
+  auto& e = make();
+  e.addJob({"j", {}}, true);
+  e.step();
+  answerAll([](const std::string& id) { return jsonResponse(200, body(id, "Review")); });
+  EXPECT_EQ(e.find("j")->status, "review");
+  e.setStatusMapper(status::StatusMapper({{"review", "processing"}}, {}));
+  clock.advance(1h);
+  e.step();
+  answerAll([](const std::string& id) { return jsonResponse(200, body(id, "Review")); });
+  EXPECT_EQ(events.path("j"), (std::vector<std::string>{"review", "processing"}));
 }
 
 }  // namespace
