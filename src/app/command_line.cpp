@@ -11,7 +11,12 @@ Command parseCommandLine(const std::vector<std::string>& args) {
     cmd.mode = m;
     ++modes;
   };
-  for (size_t i = 0; i < args.size(); ++i) {
+  size_t first = 0;
+  if (!args.empty() && args[0] == "add") {
+    setMode(Mode::kAdd);
+    first = 1;
+  }
+  for (size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--config" || a == "-c") {
       if (i + 1 == args.size()) {
@@ -21,6 +26,20 @@ Command parseCommandLine(const std::vector<std::string>& args) {
       cmd.config = args[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       cmd.config = a.substr(9);
+    } else if (cmd.mode == Mode::kAdd && (a == "--label" || a == "-l")) {
+      if (i + 1 == args.size()) {
+        cmd.usage_error = a + " needs KEY=VALUE";
+        return cmd;
+      }
+      const std::string& kv = args[++i];
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        cmd.usage_error = "--label needs KEY=VALUE, got \"" + kv.substr(0, 64) + "\"";
+        return cmd;
+      }
+      cmd.labels.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (cmd.mode == Mode::kAdd && (a.empty() || a[0] != '-')) {
+      cmd.ids.push_back(a);
     } else if (a == "--once") {
       setMode(Mode::kOnce);
     } else if (a == "--check-config" || a == "-t") {
@@ -36,6 +55,7 @@ Command parseCommandLine(const std::vector<std::string>& args) {
   }
   if (modes > 1) cmd.usage_error = "--once, --check-config, --version and --help exclude each other";
   if (cmd.config.empty()) cmd.usage_error = "--config needs a non-empty path";
+  if (cmd.mode == Mode::kAdd && cmd.ids.empty()) cmd.usage_error = "add needs at least one job ID";
   return cmd;
 }
 
@@ -43,6 +63,7 @@ std::string usageText() {
   return R"(Usage: jobwatchd [--config PATH]
        jobwatchd --check-config [--config PATH]
        jobwatchd --once [--config PATH]
+       jobwatchd add [--config PATH] [--label KEY=VALUE]... ID...
        jobwatchd --version | --help
 
 Watches asynchronous jobs of the Unsiloed Vision API (GET /jobs/{job_id}):
@@ -57,6 +78,12 @@ Options:
                       (ID, status, type, PDF name, error) and exit; exit 1 if
                       any poll failed
   -V, --version       print the version and exit
+
+Commands:
+  add ID...           watch these jobs: writes one file atomically into the
+                      drop directory (watch.drop_dir) of the running service;
+                      -l, --label KEY=VALUE adds a label to each (repeatable);
+                      invalid input writes nothing and exits 1
   -h, --help          print this help and exit
 
 The API key is read from api.api_key_file or the environment variable named by
@@ -70,7 +97,8 @@ Exit status:
 
 Signals:
   SIGTERM, SIGINT  stop polling, wait for requests in flight, exit 0
-  SIGHUP           reload (see the README)
+  SIGHUP           reload the configuration and the watch file; an invalid
+                   configuration is logged and the running one is kept
 )";
 }
 

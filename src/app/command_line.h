@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jobwatch::app {
@@ -18,11 +19,13 @@ inline constexpr int kExitBadInput = 1;  // bad configuration or input; systemd 
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitRuntime = 3;   // runtime failure (restart may help)
 
-enum class Mode { kRun, kOnce, kCheckConfig, kVersion, kHelp };
+enum class Mode { kRun, kOnce, kCheckConfig, kAdd, kVersion, kHelp };
 
 struct Command {
   Mode mode = Mode::kRun;
   std::filesystem::path config = kDefaultConfigPath;
+  std::vector<std::string> ids;                               // add: job IDs
+  std::vector<std::pair<std::string, std::string>> labels;  // add: --label k=v
   std::string usage_error;  // set when the command line is wrong
 };
 

@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <iostream>
 
-#include "app/poll_loop.h"
+#include "app/service.h"
 #include "app/service_parts.h"
 #include "app/signals.h"
 #include "app/version.h"
 #include "config/config.h"
+#include "util/job_id.h"
+#include "watchlist/drop_dir.h"
 #include "watchlist/watch_file.h"
 
 namespace jobwatch::app {
@@ -125,22 +127,40 @@ int runOnce(const Command& cmd) {
   return failed ? kExitBadInput : kExitOk;
 }
 
-// Terminal jobs older than state.forget_after leave the database and then
-// the engine (memory, counts). Ledger rows of unfinished hooks stay.
-void forgetOldJobs(ServiceParts& parts, PollLoop& loop, const Clock& clock, Log& log) {
-  auto forgotten =
-      parts.store().forgetTerminalBefore(clock.wallNow() - parts.config().state.forget_after);
-  if (!forgotten.ok()) {
-    log.error("could not forget old jobs", {{"error", forgotten.error().message}});
-    return;
+int runAdd(const Command& cmd) {
+  auto config = loadOrReport(cmd.config);
+  if (!config) return kExitBadInput;
+  if (!config->watch.drop_dir) {
+    std::cerr << "jobwatchd: " << cmd.config.string()
+              << ": watch.drop_dir is not set; add needs a drop directory\n";
+    return kExitBadInput;
   }
-  if (forgotten.value().empty()) return;
-  parts.refreshForgotten();
-  log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.value().size())},
-                                    {"older_than", formatDuration(parts.config().state.forget_after)}});
-  loop.post([ids = std::move(forgotten).value()](scheduler::PollEngine& engine) {
-    for (const auto& id : ids) engine.removeJob(id);
-  });
+  std::vector<watchlist::WatchEntry> entries;
+  bool bad = false;
+  for (const auto& id : cmd.ids) {
+    if (!isValidJobId(id)) {
+      std::cerr << "jobwatchd: " << describeInvalidJobId(id) << "\n";
+      bad = true;
+      continue;
+    }
+    watchlist::WatchEntry entry{id, {}};
+    for (const auto& [key, value] : cmd.labels) entry.labels[key] = value;
+    entries.push_back(std::move(entry));
+  }
+  if (bad) {
+    std::cerr << "jobwatchd: nothing added\n";
+    return kExitBadInput;
+  }
+  auto written = watchlist::writeDropFile(*config->watch.drop_dir, entries);
+  if (!written.ok()) {
+    std::cerr << "jobwatchd: " << written.error().message << "\njobwatchd: nothing added\n";
+    return kExitBadInput;
+  }
+  std::cout << "added " << entries.size() << " job" << (entries.size() == 1 ? "" : "s") << " ("
+            << written.value().string() << "):";
+  for (const auto& entry : entries) std::cout << " " << entry.id;
+  std::cout << "\n";
+  return kExitOk;
 }
 
 int runService(const Command& cmd) {
@@ -149,53 +169,8 @@ int runService(const Command& cmd) {
   auto config = loadOrReport(cmd.config);
   if (!config) return kExitBadInput;
   Log log(config->logging.format, config->logging.level);
-  SystemClock clock;
-  auto built = ServiceParts::build(*config, log, clock);
-  if (!built.ok()) {
-    log.error(built.error().message);
-    return kExitBadInput;
-  }
-  ServiceParts& parts = *built.value();
-  if (auto restored = parts.restoreState(); !restored.ok()) {
-    log.error(restored.error().message);
-    return kExitBadInput;
-  }
-  parts.loadWatchFile(false);
-  parts.startBackground();
-  log.info("jobwatchd started", {{"version", kVersion},
-                                 {"config", cmd.config.string()},
-                                 {"base_url", config->api.base_url},
-                                 {"jobs", std::to_string(parts.engine().jobCount())},
-                                 {"interval", formatDuration(config->poll.interval)}});
-
-  PollLoop loop(parts.engine(), parts.transport(), log,
-                std::min<Millis>(config->api.request_timeout, 10s));
-  loop.start();
-  int rc = kExitOk;
-  const Millis forget_every = std::clamp<Millis>(config->state.forget_after / 2, 500ms, 60s);
-  SteadyTime next_forget = clock.now();
-  for (;;) {
-    if (clock.now() >= next_forget) {
-      forgetOldJobs(parts, loop, clock, log);
-      next_forget = clock.now() + forget_every;
-    }
-    SignalRequest request = waitForSignal(500ms);
-    if (request == SignalRequest::kStop) break;
-    if (request == SignalRequest::kReload) {
-      log.warn("SIGHUP received: live reload is not supported by this version; restart to apply");
-    }
-    if (loop.failed()) {
-      rc = kExitRuntime;
-      break;
-    }
-  }
-  // Ordered stop: no new polls (answers in flight are still recorded), then
-  // commit state, then drain hooks.
-  log.info("stopping");
-  loop.stop();
-  parts.stopBackground();
-  log.info("stopped", {{"jobs", std::to_string(parts.engine().jobCount())}});
-  return rc;
+  Service service(cmd.config, std::move(*config), log);
+  return service.run();
 }
 
 }  // namespace
@@ -216,6 +191,8 @@ int runCommand(const Command& cmd) {
       return checkConfig(cmd);
     case Mode::kOnce:
       return runOnce(cmd);
+    case Mode::kAdd:
+      return runAdd(cmd);
     case Mode::kRun:
       return runService(cmd);
   }

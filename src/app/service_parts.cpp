@@ -1,9 +1,13 @@
 #include "app/service_parts.h"
 
+#include <prometheus/registry.h>
+
 #include <cstdlib>
 #include <random>
 #include <unordered_set>
 
+#include "app/version.h"
+#include "watchlist/shard.h"
 #include "watchlist/watch_file.h"
 
 namespace jobwatch::app {
@@ -18,6 +22,36 @@ std::string envOr(const char* name, const char* fallback) {
 }
 
 }  // namespace
+
+// Feeds the engine's events to DaemonMetrics (its PollEvents side).
+class MetricsListener final : public scheduler::PollEvents {
+ public:
+  explicit MetricsListener(metrics::DaemonMetrics& metrics) : metrics_(metrics) {}
+  void onPollFinished(const scheduler::PollFinished& poll) override { metrics_.onPollFinished(poll); }
+  void onTransition(const scheduler::StatusTransition& t) override { metrics_.onTransition(t); }
+  void onJobWatched(const scheduler::JobRecord& job) override { metrics_.jobWatched(job); }
+  void onJobUnwatched(const scheduler::JobRecord& job) override {
+    metrics_.jobUnwatched(job.id, job.status);
+  }
+
+ private:
+  metrics::DaemonMetrics& metrics_;
+};
+
+api::CurlTransportOptions transportOptionsFrom(const config::Config& config,
+                                               const std::string& key) {
+  api::CurlTransportOptions options;
+  options.connect_timeout = config.api.connect_timeout;
+  options.request_timeout = config.api.request_timeout;
+  options.allow_http = config.api.allow_insecure_http;
+  options.max_connections = config.api.max_concurrent_requests;
+  options.headers.push_back(config.api.key_header + ": " + key);
+  return options;
+}
+
+status::StatusMapper statusMapperFrom(const config::Config& config) {
+  return status::StatusMapper(config.poll.status_aliases, config.poll.extra_terminal_statuses);
+}
 
 scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config) {
   scheduler::ScheduleSettings s;
@@ -45,32 +79,40 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   parts->lock_ = std::move(lock).value();
   parts->store_ = std::move(store).value();
 
+  const status::StatusMapper mapper = statusMapperFrom(config);
+  metrics::MetricsOptions metrics_options;
+  metrics_options.statuses = mapper.knownStatuses();
+  metrics_options.per_job_series = config.metrics.per_job_series;
+  metrics_options.per_job_limit = config.metrics.per_job_limit;
+  metrics_options.version = kVersion;
+  parts->metrics_ = std::make_unique<metrics::DaemonMetrics>(
+      std::make_shared<prometheus::Registry>(), std::move(metrics_options), clock, log);
+  parts->metrics_events_ = std::make_unique<MetricsListener>(*parts->metrics_);
+  std::vector<std::string> hook_names;
+  for (const auto& hook : config.hooks.definitions) hook_names.push_back(hook.name);
+  parts->metrics_->hooksConfigured(hook_names);
+
   hooks::HookRunnerOptions hook_options;
   hook_options.hooks = config.hooks;
   hook_options.path_env = envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   hook_options.lang_env = envOr("LANG", "C.UTF-8");
   parts->runner_ = std::make_unique<hooks::HookRunner>(std::move(hook_options), *parts->store_,
-                                                       clock, log, nullptr);
+                                                       clock, log, parts->metrics_.get());
   hooks::HookRunner* runner = parts->runner_.get();
   parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log,
                                                         [runner] { runner->wake(); });
 
-  api::CurlTransportOptions options;
-  options.connect_timeout = config.api.connect_timeout;
-  options.request_timeout = config.api.request_timeout;
-  options.allow_http = config.api.allow_insecure_http;
-  options.max_connections = config.api.max_concurrent_requests;
-  options.headers.push_back(config.api.key_header + ": " + key.value());
-  parts->transport_ = std::make_unique<api::CurlMultiTransport>(std::move(options));
+  parts->transport_ =
+      std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, key.value()));
 
   parts->log_events_ = std::make_unique<TransitionLog>(log);
   parts->recorder_ = std::make_unique<TransitionRecorder>(*parts->writer_, config.hooks.definitions);
   parts->fanout_ = std::make_unique<scheduler::PollEventsFanout>(
-      std::vector<scheduler::PollEvents*>{parts->log_events_.get(), parts->recorder_.get()});
+      std::vector<scheduler::PollEvents*>{parts->log_events_.get(), parts->recorder_.get(),
+                                          parts->metrics_events_.get()});
   parts->engine_ = std::make_unique<scheduler::PollEngine>(
-      scheduleSettingsFrom(config),
-      status::StatusMapper(config.poll.status_aliases, config.poll.extra_terminal_statuses),
-      *parts->transport_, clock, *parts->fanout_, log, std::random_device{}());
+      scheduleSettingsFrom(config), mapper, *parts->transport_, clock, *parts->fanout_, log,
+      std::random_device{}());
   return parts;
 }
 
@@ -108,18 +150,32 @@ void ServiceParts::refreshForgotten() {
   forgotten_ = {forgotten.value().begin(), forgotten.value().end()};
 }
 
-void ServiceParts::loadWatchFile(bool due_now) {
-  if (!config_.watch.file) return;
+std::optional<watchlist::WatchParse> ServiceParts::readWatchFile() const {
+  if (!config_.watch.file) return std::nullopt;
   watchlist::WatchParse parsed = watchlist::loadWatchFile(*config_.watch.file);
   for (const auto& issue : parsed.issues) {
     log_.error("watch file entry rejected", {{"problem", issue.toString()}});
   }
+  metrics_->watchRejected("file", parsed.issues.size());
+  return parsed;
+}
+
+bool ServiceParts::inThisShard(const std::string& id) const {
+  return watchlist::inShard(id, config_.shard.index, config_.shard.count);
+}
+
+void ServiceParts::applyWatchFile(const watchlist::WatchParse& parsed, bool due_now) {
   state::WriteBatch batch;
   std::unordered_set<std::string> listed;
+  size_t other_shards = 0;
   for (const auto& entry : parsed.entries) {
+    if (!inThisShard(entry.id)) {
+      ++other_shards;
+      continue;
+    }
     listed.insert(entry.id);
     if (forgotten_.count(entry.id) > 0) continue;  // finished and forgotten: not again
-    if (engine_->addJob({entry.id, entry.labels}, due_now)) {
+    if (engine_->addJob({entry.id, entry.labels, true}, due_now)) {
       batch.jobs.push_back(toStoredJob(*engine_->find(entry.id), {}));
     }
   }
@@ -145,11 +201,30 @@ void ServiceParts::loadWatchFile(bool due_now) {
   batch.removed.insert(batch.removed.end(), gone.begin(), gone.end());
   const size_t added = batch.jobs.size();
   if (!batch.empty()) writer_->enqueue(std::move(batch));
-  log_.info("watch file loaded", {{"file", config_.watch.file->string()},
-                                  {"jobs", std::to_string(parsed.entries.size())},
-                                  {"new", std::to_string(added)},
-                                  {"unwatched", std::to_string(gone.size())},
-                                  {"rejected", std::to_string(parsed.issues.size())}});
+  LogFields fields = {{"file", config_.watch.file ? config_.watch.file->string() : ""},
+                      {"jobs", std::to_string(parsed.entries.size())},
+                      {"new", std::to_string(added)},
+                      {"unwatched", std::to_string(gone.size())},
+                      {"rejected", std::to_string(parsed.issues.size())}};
+  if (config_.shard.count > 1) fields.push_back({"other_shards", std::to_string(other_shards)});
+  log_.info("watch file loaded", fields);
+}
+
+size_t ServiceParts::addDropped(const std::vector<watchlist::WatchEntry>& entries) {
+  state::WriteBatch batch;
+  for (const auto& entry : entries) {
+    if (!inThisShard(entry.id)) continue;
+    if (engine_->addJob({entry.id, entry.labels, false})) {
+      batch.jobs.push_back(toStoredJob(*engine_->find(entry.id), {}));
+    }
+  }
+  const size_t added = batch.jobs.size();
+  if (!batch.empty()) writer_->enqueue(std::move(batch));
+  return added;
+}
+
+void ServiceParts::loadWatchFile(bool due_now) {
+  if (auto parsed = readWatchFile()) applyWatchFile(*parsed, due_now);
 }
 
 void ServiceParts::startBackground() {

@@ -2,9 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
-#include <cerrno>
-#include <ctime>
 
 namespace jobwatch::app {
 namespace {
@@ -26,15 +26,23 @@ void blockServiceSignals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-SignalRequest waitForSignal(std::chrono::milliseconds timeout) {
+int openSignalFd() {
   sigset_t set = serviceSignals();
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  ts.tv_nsec = static_cast<long>((timeout.count() % 1000) * 1000000);
-  int sig = sigtimedwait(&set, nullptr, &ts);
-  if (sig == SIGTERM || sig == SIGINT) return SignalRequest::kStop;
-  if (sig == SIGHUP) return SignalRequest::kReload;
-  return SignalRequest::kNone;  // timeout or EINTR
+  return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+SignalRequest readSignals(int signal_fd) {
+  SignalRequest request = SignalRequest::kNone;
+  signalfd_siginfo info{};
+  while (read(signal_fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    const auto sig = static_cast<int>(info.ssi_signo);
+    if (sig == SIGTERM || sig == SIGINT) {
+      request = SignalRequest::kStop;
+    } else if (sig == SIGHUP && request == SignalRequest::kNone) {
+      request = SignalRequest::kReload;
+    }
+  }
+  return request;
 }
 
 }  // namespace jobwatch::app

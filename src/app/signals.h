@@ -1,6 +1,6 @@
 // Signal handling for the service: SIGTERM/SIGINT/SIGHUP are blocked in
 // every thread (call blockServiceSignals() before starting any thread) and
-// read synchronously in one place with waitForSignal(). SIGPIPE is ignored
+// read in one place, the service's control loop, through a signalfd. SIGPIPE is ignored
 // process-wide (sockets and hook pipes report EPIPE instead).
 //
 // Thread-safety: blockServiceSignals() once, from main, before threads.
@@ -13,7 +13,11 @@ namespace jobwatch::app {
 enum class SignalRequest { kNone, kStop, kReload };
 
 void blockServiceSignals();
-// Waits up to `timeout` for a blocked service signal.
-SignalRequest waitForSignal(std::chrono::milliseconds timeout);
+
+// A signalfd for the blocked service signals, to poll() with other inputs
+// (non-blocking, close-on-exec). Owned by the caller; -1 on failure.
+int openSignalFd();
+// Reads every pending signal; the strongest request wins (stop > reload).
+SignalRequest readSignals(int signal_fd);
 
 }  // namespace jobwatch::app

@@ -73,6 +73,7 @@ bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
   JobRecord record;
   record.id = watched.id;
   record.labels = watched.labels;
+  record.from_watch_file = watched.from_watch_file;
   record.added_at = clock_.wallNow();
   const std::uint32_t slot = allocateSlot(std::move(record));
   const SteadyTime now = clock_.now();

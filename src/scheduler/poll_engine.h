@@ -50,6 +50,7 @@ struct ScheduleSettings {
 struct WatchedJob {
   std::string id;
   std::map<std::string, std::string> labels;
+  bool from_watch_file = true;  // see JobRecord::from_watch_file
 };
 
 class PollEngine {

@@ -265,6 +265,11 @@ class YamlWatchParser {
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
+std::string describeLimit(std::uintmax_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
 // Reads a regular file of bounded size; errors are issues naming the file.
 Result<std::string> readWatchFile(const fs::path& path) {
   const std::string name = path.string();
@@ -275,27 +280,7 @@ Result<std::string> readWatchFile(const fs::path& path) {
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
-  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
-  if (static_cast<std::uint64_t>(st.st_size) > kMaxWatchFileBytes) {
-    return Error{"file is too large (" + std::to_string(st.st_size) + " bytes, limit 16 MiB)"};
-  }
-  std::string out;
-  out.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{std::string("cannot read: ") + std::strerror(errno)};
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    // The file may grow while we read it.
-    if (out.size() > kMaxWatchFileBytes) return Error{"file is too large (limit 16 MiB)"};
-  }
-  return out;
+  return readWatchFd(fd, kMaxWatchFileBytes);
 }
 
 }  // namespace
@@ -345,6 +330,14 @@ WatchParse parseWatchText(const std::string& text, const std::filesystem::path& 
   return out;
 }
 
+WatchParse parseWatchContent(const std::string& text, const std::filesystem::path& source) {
+  std::string ext = source.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".txt") return parseWatchText(text, source);
+  return parseWatchYaml(text, source);
+}
+
 WatchParse loadWatchFile(const std::filesystem::path& path) {
   auto text = readWatchFile(path);
   if (!text.ok()) {
@@ -352,11 +345,35 @@ WatchParse loadWatchFile(const std::filesystem::path& path) {
     out.issues.push_back(WatchIssue{path, 0, text.error().message});
     return out;
   }
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (ext == ".txt") return parseWatchText(text.value(), path);
-  return parseWatchYaml(text.value(), path);
+  return parseWatchContent(text.value(), path);
+}
+
+Result<std::string> readWatchFd(int fd, std::uintmax_t max_bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
+  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
+  if (static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
+    return Error{"file is too large (" + std::to_string(st.st_size) + " bytes, limit " +
+                 describeLimit(max_bytes) + ")"};
+  }
+  std::string out;
+  out.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{std::string("cannot read: ") + std::strerror(errno)};
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    // The file may grow while we read it.
+    if (out.size() > max_bytes) {
+      return Error{"file is too large (grew past the limit of " + describeLimit(max_bytes) +
+                   " while being read)"};
+    }
+  }
+  return out;
 }
 
 }  // namespace jobwatch::watchlist

@@ -13,10 +13,13 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "util/result.h"
 
 namespace jobwatch::watchlist {
 
@@ -42,7 +45,17 @@ struct WatchParse {
 // 1024 bytes of printable text.
 WatchParse parseWatchYaml(const std::string& text, const std::filesystem::path& source);
 WatchParse parseWatchText(const std::string& text, const std::filesystem::path& source);
+// Picks the format by `source`'s extension (*.txt, any case, is text; else
+// YAML) and parses `text`.
+WatchParse parseWatchContent(const std::string& text, const std::filesystem::path& source);
 // Reads a file and picks the format by extension (*.txt is text, else YAML).
 WatchParse loadWatchFile(const std::filesystem::path& path);
+
+// Reads all of the already open `fd`, which must be a regular file of at
+// most `max_bytes` (checked before reading, and again while reading, as the
+// file may grow). Errors say what is wrong ("not a regular file", "file is
+// too large (N bytes, limit 16 MiB)", "cannot read: <errno text>") without
+// naming the file: the caller knows it. The caller keeps owning `fd`.
+[[nodiscard]] Result<std::string> readWatchFd(int fd, std::uintmax_t max_bytes);
 
 }  // namespace jobwatch::watchlist

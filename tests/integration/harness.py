@@ -90,12 +90,31 @@ class Daemon:
         return [l for l in self.text().splitlines() if needle in l]
 
     def wait_log(self, needle, count=1, timeout=15):
-        return wait_for(lambda: len(self.lines(needle)) >= count or self.proc.poll() is not None,
-                        timeout=timeout, what=f"{count}x {needle!r} in the log") and \
-            self.lines(needle)
+        wait_for(lambda: len(self.lines(needle)) >= count or self.proc.poll() is not None,
+                 timeout=timeout, what=f"{count}x {needle!r} in the log")
+        found = self.lines(needle)
+        if len(found) < count:
+            raise AssertionError(f"jobwatchd exited ({self.proc.returncode}) before logging "
+                                 f"{needle!r}:\n{self.text()[-3000:]}")
+        return found
 
     def alive(self):
         return self.proc.poll() is None
+
+    def metrics_url(self):
+        line = self.wait_log("metrics served")[0]
+        return line.split("url=", 1)[1].split()[0].strip('"')
+
+    def scrape(self):
+        with urllib.request.urlopen(self.metrics_url(), timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name_and_labels):
+        """The value of one series from /metrics, e.g. 'jobwatch_jobs{status="completed"}'."""
+        for line in self.scrape().splitlines():
+            if line.startswith(name_and_labels + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
@@ -162,6 +181,7 @@ class DaemonTestCase(unittest.TestCase):
         return self.write(name, "api:\n" + section(api_keys) + "poll:\n" + section(poll_keys) +
                           "watch:\n  file: jobs.yaml\n"
                           "state:\n  path: state.db\n"
+                          "metrics:\n  listen: 127.0.0.1:0\n"
                           f"logging:\n  level: {log_level}\n  format: {log_format}\n" +
                           textwrap.dedent(extra))
 

@@ -1,0 +1,303 @@
+#include "app/service.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+
+#include "app/command_line.h"
+#include "app/signals.h"
+#include "app/version.h"
+
+namespace jobwatch::app {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Settings that only a restart applies; a reload keeps their old values.
+std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
+                                            const config::Config& new_config) {
+  std::vector<std::string> changed;
+  if (old_config.state.path != new_config.state.path) changed.push_back("state.path");
+  if (old_config.metrics.listen != new_config.metrics.listen) changed.push_back("metrics.listen");
+  if (old_config.metrics.per_job_series != new_config.metrics.per_job_series ||
+      old_config.metrics.per_job_limit != new_config.metrics.per_job_limit) {
+    changed.push_back("metrics.per_job_series/per_job_limit");
+  }
+  if (old_config.watch.drop_dir != new_config.watch.drop_dir) changed.push_back("watch.drop_dir");
+  if (old_config.shard.index != new_config.shard.index ||
+      old_config.shard.count != new_config.shard.count) {
+    changed.push_back("shard");
+  }
+  return changed;
+}
+
+}  // namespace
+
+Service::Service(std::filesystem::path config_path, config::Config config, Log& log)
+    : config_path_(std::move(config_path)), config_(std::move(config)), log_(log) {}
+
+Service::~Service() {
+  shutdown();
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+int Service::run() {
+  if (int rc = start(); rc != kExitOk) return rc;
+  loop();
+  const bool failed = loop_->failed();
+  shutdown();
+  return failed ? kExitRuntime : kExitOk;
+}
+
+int Service::start() {
+  signal_fd_ = openSignalFd();
+  if (signal_fd_ < 0) {
+    log_.error("cannot open a signalfd");
+    return kExitRuntime;
+  }
+  auto built = ServiceParts::build(config_, log_, clock_);
+  if (!built.ok()) {
+    log_.error(built.error().message);
+    return kExitBadInput;
+  }
+  parts_ = std::move(built).value();
+  if (auto restored = parts_->restoreState(); !restored.ok()) {
+    log_.error(restored.error().message);
+    return kExitBadInput;
+  }
+  parts_->loadWatchFile(false);
+  if (config_.watch.file) {
+    auto monitor = watchlist::WatchFileMonitor::open(*config_.watch.file);
+    if (monitor.ok()) {
+      watch_file_ = std::move(monitor).value();
+    } else {
+      log_.warn("watch file changes will only be noticed on SIGHUP",
+                {{"error", monitor.error().message}});
+    }
+  }
+  if (config_.watch.drop_dir) {
+    auto drop = watchlist::DropDirWatcher::open(*config_.watch.drop_dir);
+    if (!drop.ok()) {
+      log_.error(drop.error().message);
+      return kExitBadInput;
+    }
+    drop_dir_ = std::move(drop).value();
+  }
+  auto server = metrics::MetricsServer::start(config_.metrics.listen, parts_->metrics().collectable());
+  if (!server.ok()) {
+    log_.error(server.error().message);
+    return kExitRuntime;
+  }
+  metrics_server_ = std::move(server).value();
+
+  parts_->startBackground();
+  loop_ = std::make_unique<PollLoop>(parts_->engine(), parts_->transport(), log_,
+                                     std::min<Millis>(config_.api.request_timeout, 10s));
+  loop_->start();
+  takeDropFiles();
+  LogFields fields = {{"version", kVersion},
+                      {"config", config_path_.string()},
+                      {"base_url", config_.api.base_url},
+                      {"jobs", std::to_string(parts_->engine().jobCount())},
+                      {"interval", formatDuration(config_.poll.interval)}};
+  if (config_.shard.count > 1) {
+    fields.push_back({"shard", std::to_string(config_.shard.index) + "/" +
+                                   std::to_string(config_.shard.count)});
+  }
+  log_.info("jobwatchd started", fields);
+  log_.info("metrics served", {{"url", metrics_server_->url()}});
+  return kExitOk;
+}
+
+void Service::loop() {
+  const Millis forget_every = std::clamp<Millis>(config_.state.forget_after / 2, 500ms, 60s);
+  next_forget_ = clock_.now();
+  for (;;) {
+    if (clock_.now() >= next_forget_) {
+      forgetOldJobs();
+      next_forget_ = clock_.now() + forget_every;
+    }
+    pollfd fds[3];
+    nfds_t n = 0;
+    fds[n++] = {signal_fd_, POLLIN, 0};
+    const nfds_t drop_index = drop_dir_ ? n : 99;
+    if (drop_dir_) fds[n++] = {drop_dir_->fd(), POLLIN, 0};
+    const nfds_t watch_index = watch_file_ ? n : 99;
+    if (watch_file_) fds[n++] = {watch_file_->fd(), POLLIN, 0};
+    // Wake at least every 500 ms: housekeeping, drop-dir settling, and a
+    // scheduler thread that died.
+    int timeout_ms = 500;
+    if (drop_dir_) {
+      if (auto next = drop_dir_->nextCheckIn()) {
+        timeout_ms = static_cast<int>(std::clamp<long long>(next->count(), 0, timeout_ms));
+      }
+    }
+    ::poll(fds, n, timeout_ms);
+
+    if (fds[0].revents & POLLIN) {
+      SignalRequest request = readSignals(signal_fd_);
+      if (request == SignalRequest::kStop) return;
+      if (request == SignalRequest::kReload) reload();
+    }
+    if (watch_index != 99 && (fds[watch_index].revents & POLLIN) && watch_file_->changed()) {
+      reloadWatchFile();
+    }
+    if (drop_index != 99) takeDropFiles();
+    if (loop_->failed()) {
+      log_.error("the scheduler thread failed; stopping");
+      return;
+    }
+  }
+}
+
+bool Service::onScheduler(std::function<void(ServiceParts&)> fn) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  ServiceParts* parts = parts_.get();
+  loop_->post([fn = std::move(fn), done, parts](scheduler::PollEngine&) {
+    fn(*parts);
+    done->set_value();
+  });
+  return finished.wait_for(30s) == std::future_status::ready;
+}
+
+void Service::reloadWatchFile() {
+  auto parsed = parts_->readWatchFile();
+  if (!parsed) return;
+  onScheduler([parsed = std::move(*parsed)](ServiceParts& parts) {
+    parts.applyWatchFile(parsed, false);
+  });
+}
+
+void Service::takeDropFiles() {
+  if (!drop_dir_) return;
+  do {
+    std::vector<watchlist::DropFileTaken> batch = drop_dir_->takeReady();
+    for (const std::string& notice : drop_dir_->takeNotices()) {
+      log_.warn("drop directory", {{"notice", notice}});
+    }
+    for (watchlist::DropFileTaken& taken : batch) {
+      if (taken.rejected) {
+        parts_->metrics().watchRejected("drop_dir", 1);
+        log_.error("drop file rejected", {{"file", taken.file.filename().string()},
+                                          {"reason", taken.reason}});
+        continue;
+      }
+      auto added = std::make_shared<std::atomic<size_t>>(0);
+      // Recorded durably before the file leaves the drop directory: a crash
+      // in between re-reads the file, and re-adding a watched job merges.
+      const bool applied = onScheduler([entries = taken.entries, added](ServiceParts& parts) {
+        *added = parts.addDropped(entries);
+      });
+      if (!applied || !parts_->writer().flush(30s)) {
+        log_.error("drop file not recorded yet; it stays and is taken again at the next start",
+                   {{"file", taken.file.filename().string()}});
+        continue;
+      }
+      if (auto finished = drop_dir_->finish(taken); !finished.ok()) {
+        log_.warn("drop file recorded but not moved", {{"error", finished.error().message}});
+      }
+      log_.info("drop file taken", {{"file", taken.file.filename().string()},
+                                    {"jobs", std::to_string(taken.entries.size())},
+                                    {"new", std::to_string(added->load())}});
+    }
+  } while (drop_dir_->morePending());
+}
+
+void Service::forgetOldJobs() {
+  auto forgotten =
+      parts_->store().forgetTerminalBefore(clock_.wallNow() - config_.state.forget_after);
+  if (!forgotten.ok()) {
+    log_.error("could not forget old jobs", {{"error", forgotten.error().message}});
+    return;
+  }
+  if (forgotten.value().empty()) return;
+  log_.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.value().size())},
+                                     {"older_than", formatDuration(config_.state.forget_after)}});
+  onScheduler([ids = std::move(forgotten).value()](ServiceParts& parts) {
+    for (const auto& id : ids) parts.engine().removeJob(id);
+    parts.refreshForgotten();
+  });
+}
+
+void Service::reload() {
+  log_.info("SIGHUP: reloading configuration", {{"config", config_path_.string()}});
+  config::ConfigLoad load = config::loadConfigFile(config_path_);
+  std::optional<std::string> key;
+  if (load.issues.empty()) {
+    auto read = config::readApiKey(load.config->api);
+    if (read.ok()) {
+      key = read.value();
+    } else {
+      load.issues.push_back({config_path_, 0, "api", read.error().message});
+    }
+  }
+  if (!load.issues.empty()) {
+    for (const auto& issue : load.issues) {
+      log_.error("invalid configuration", {{"problem", issue.toString()}});
+    }
+    log_.error("reload failed: still running on the previous configuration");
+    parts_->metrics().configReloaded(false);
+    return;
+  }
+  config::Config next = std::move(*load.config);
+  for (const auto& warning : load.warnings) log_.warn(warning.toString());
+  const std::vector<std::string> restart_only = restartOnlyChanges(config_, next);
+  // Those keep their running values until a restart.
+  next.state = config_.state;
+  next.metrics = config_.metrics;
+  next.watch.drop_dir = config_.watch.drop_dir;
+  next.shard = config_.shard;
+
+  log_.setLevel(next.logging.level);
+  log_.setFormat(next.logging.format);
+  parts_->hookRunner().setHooks(next.hooks);
+  std::vector<std::string> hook_names;
+  for (const auto& hook : next.hooks.definitions) hook_names.push_back(hook.name);
+  parts_->metrics().hooksConfigured(hook_names);
+  onScheduler([next, key = *key](ServiceParts& parts) {
+    parts.engine().updateSettings(scheduleSettingsFrom(next));
+    parts.engine().setStatusMapper(statusMapperFrom(next));
+    parts.curlTransport().reconfigure(transportOptionsFrom(next, key));
+    parts.recorder().setHooks(next.hooks.definitions);
+    parts.setConfig(next);
+  });
+  const bool watch_file_moved = next.watch.file != config_.watch.file;
+  config_ = std::move(next);
+  if (watch_file_moved) {
+    watch_file_.reset();
+    if (config_.watch.file) {
+      auto monitor = watchlist::WatchFileMonitor::open(*config_.watch.file);
+      if (monitor.ok()) watch_file_ = std::move(monitor).value();
+    }
+  }
+  reloadWatchFile();
+  parts_->metrics().configReloaded(true);
+  if (!restart_only.empty()) {
+    std::string list;
+    for (const auto& name : restart_only) list += (list.empty() ? "" : ", ") + name;
+    log_.warn("configuration reloaded, but these changed settings need a restart",
+              {{"settings", list}});
+  } else {
+    log_.info("configuration reloaded");
+  }
+}
+
+void Service::shutdown() {
+  if (!parts_) return;
+  // Ordered: no new polls (answers in flight are still recorded), commit
+  // state, drain hooks, then stop serving metrics.
+  log_.info("stopping");
+  if (loop_) loop_->stop();
+  parts_->stopBackground();
+  log_.info("stopped", {{"jobs", std::to_string(parts_->engine().jobCount())}});
+  metrics_server_.reset();
+  loop_.reset();
+  parts_.reset();
+}
+
+}  // namespace jobwatch::app

@@ -1,0 +1,61 @@
+// Service: the running daemon. Owns the ordered start-up (state, watch
+// list, threads, metrics endpoint) and shutdown (stop polling, commit state,
+// drain hooks, stop the endpoint), and runs the control loop on the main
+// thread: one poll() over the signalfd (stop, reload), the drop directory,
+// the watch file's directory, and timers for housekeeping.
+//
+// The engine belongs to the scheduler thread; the control loop reaches it
+// only through PollLoop::post.
+//
+// Thread-safety: run() on the main thread, after blockServiceSignals().
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "app/poll_loop.h"
+#include "app/service_parts.h"
+#include "config/config.h"
+#include "metrics/metrics_server.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "watchlist/drop_dir.h"
+
+namespace jobwatch::app {
+
+class Service {
+ public:
+  Service(std::filesystem::path config_path, config::Config config, Log& log);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Runs until SIGTERM/SIGINT; returns the exit code.
+  int run();
+
+ private:
+  int start();
+  void loop();
+  void shutdown();
+
+  void reload();
+  void reloadWatchFile();
+  void takeDropFiles();
+  void forgetOldJobs();
+  // Runs `fn` on the scheduler thread and waits for it (bounded).
+  bool onScheduler(std::function<void(ServiceParts&)> fn);
+
+  std::filesystem::path config_path_;
+  config::Config config_;
+  Log& log_;
+  SystemClock clock_;
+  std::unique_ptr<ServiceParts> parts_;
+  std::unique_ptr<PollLoop> loop_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  std::unique_ptr<watchlist::DropDirWatcher> drop_dir_;
+  std::unique_ptr<watchlist::WatchFileMonitor> watch_file_;
+  int signal_fd_ = -1;
+  SteadyTime next_forget_{};
+};
+
+}  // namespace jobwatch::app
