@@ -23,21 +23,6 @@ std::string envOr(const char* name, const char* fallback) {
 
 }  // namespace
 
-// Feeds the engine's events to DaemonMetrics (its PollEvents side).
-class MetricsListener final : public scheduler::PollEvents {
- public:
-  explicit MetricsListener(metrics::DaemonMetrics& metrics) : metrics_(metrics) {}
-  void onPollFinished(const scheduler::PollFinished& poll) override { metrics_.onPollFinished(poll); }
-  void onTransition(const scheduler::StatusTransition& t) override { metrics_.onTransition(t); }
-  void onJobWatched(const scheduler::JobRecord& job) override { metrics_.jobWatched(job); }
-  void onJobUnwatched(const scheduler::JobRecord& job) override {
-    metrics_.jobUnwatched(job.id, job.status);
-  }
-
- private:
-  metrics::DaemonMetrics& metrics_;
-};
-
 api::CurlTransportOptions transportOptionsFrom(const config::Config& config,
                                                const std::string& key) {
   api::CurlTransportOptions options;
@@ -87,7 +72,6 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   metrics_options.version = kVersion;
   parts->metrics_ = std::make_unique<metrics::DaemonMetrics>(
       std::make_shared<prometheus::Registry>(), std::move(metrics_options), clock, log);
-  parts->metrics_events_ = std::make_unique<MetricsListener>(*parts->metrics_);
   std::vector<std::string> hook_names;
   for (const auto& hook : config.hooks.definitions) hook_names.push_back(hook.name);
   parts->metrics_->hooksConfigured(hook_names);
@@ -109,7 +93,7 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   parts->recorder_ = std::make_unique<TransitionRecorder>(*parts->writer_, config.hooks.definitions);
   parts->fanout_ = std::make_unique<scheduler::PollEventsFanout>(
       std::vector<scheduler::PollEvents*>{parts->log_events_.get(), parts->recorder_.get(),
-                                          parts->metrics_events_.get()});
+                                          parts->metrics_.get()});
   parts->engine_ = std::make_unique<scheduler::PollEngine>(
       scheduleSettingsFrom(config), mapper, *parts->transport_, clock, *parts->fanout_, log,
       std::random_device{}());

@@ -91,7 +91,6 @@ class ServiceParts {
   std::unique_ptr<state::StateLock> lock_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<metrics::DaemonMetrics> metrics_;
-  std::unique_ptr<scheduler::PollEvents> metrics_events_;
   std::unique_ptr<hooks::HookRunner> runner_;
   std::unique_ptr<state::StateWriter> writer_;
   std::unique_ptr<api::CurlMultiTransport> transport_;

@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev libsimdjson-dev libspdlog-dev libyaml-cpp-dev
   prometheus-cpp-dev zlib1g-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev curl
+  prometheus
 )
 
 missing=()

@@ -738,7 +738,8 @@ TEST(ConfigFile, ShippedExampleIsValid) {
   EXPECT_EQ(c.state.path, fs::path("/var/lib/jobwatchd/state.db"));
   ASSERT_EQ(c.hooks.definitions.size(), 1u);
   EXPECT_EQ(c.hooks.definitions[0].command,
-            std::vector<std::string>{"/etc/jobwatchd/hooks/notify-done"});
+            (std::vector<std::string>{"/etc/jobwatchd/hooks/notify-done",
+                                      "/var/lib/jobwatchd/notifications"}));
   // Apart from paths and the example hook, the example documents the defaults.
   Config defaults = valid("");
   EXPECT_EQ(c.api.base_url, defaults.api.base_url);

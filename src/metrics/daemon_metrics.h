@@ -1,0 +1,104 @@
+// DaemonMetrics: every metric of the SPEC table, fed by the daemon's events
+// and served through one prometheus::Collectable.
+//
+// Aggregates live in an injected prometheus::Registry (ordinary families).
+// The per-job series jobwatch_job_status{job_id,status,type} do NOT use a
+// prometheus-cpp Family (Family::Remove is a linear scan: removing 50k of
+// 100k series takes minutes); they come from our own table, O(1) to add,
+// change and remove, rendered at scrape time under our lock, capped at
+// per_job_limit (beyond it: aggregates only, warned once).
+//
+// collectable() returns what the exposer serves: the registry's families
+// plus the per-job families. Besides jobwatch_job_status it renders
+// jobwatch_job_added_timestamp_seconds{job_id} (unix seconds of
+// JobRecord.added_at) for jobs not yet terminal, so dashboards can show how
+// long each unfinished job has waited. The aggregate
+// jobwatch_job_status_series_capped is 1 while some watched jobs have no
+// per-job series because of per_job_limit; such jobs take the place of a
+// job that leaves (their status kept current meanwhile).
+//
+// Ownership: the registry and the collectable are shared with the exposer;
+// the collectable owns what it renders, so it stays valid even if the
+// exposer outlives this object. `clock` and `log` must outlive this object.
+//
+// Thread-safety: every method may be called from any thread (scheduler,
+// hook runner, main); the scrape runs on the exposer's threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hooks/hook_runner.h"
+#include "scheduler/poll_events.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace prometheus {
+class Registry;
+class Collectable;
+}  // namespace prometheus
+
+namespace jobwatch::metrics {
+
+struct MetricsOptions {
+  std::vector<std::string> statuses;  // every status to zero-fill in jobwatch_jobs
+  bool per_job_series = true;
+  std::uint64_t per_job_limit = 100000;
+  std::string version;
+};
+
+class DaemonMetrics final : public scheduler::PollEvents, public hooks::HookEvents {
+ public:
+  // jobwatch_last_successful_poll_timestamp_seconds is read from `clock`
+  // (wallNow) when an `ok` poll finishes.
+  DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions options,
+                const Clock& clock, Log& log);
+  // Same, with the system clock.
+  DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions options, Log& log);
+  ~DaemonMetrics() override;
+  DaemonMetrics(const DaemonMetrics&) = delete;
+  DaemonMetrics& operator=(const DaemonMetrics&) = delete;
+
+  // PollEvents: polls_total{result}, poll_duration_seconds, api_up,
+  // last_successful_poll_timestamp_seconds; status_changes_total{from,to},
+  // jobs{status} and the job's per-job series.
+  void onPollFinished(const scheduler::PollFinished& poll) override;
+  void onTransition(const scheduler::StatusTransition& transition) override;
+  // The engine's "job watched / unwatched" events (added, restored, removed,
+  // forgotten): the same as jobWatched(job) / jobUnwatched(job.id,
+  // job.status) below. Feed each job through one path only, or it counts twice.
+  void onJobWatched(const scheduler::JobRecord& job) override;
+  void onJobUnwatched(const scheduler::JobRecord& job) override;
+
+  // HookEvents: hook_runs_total{hook,result}, hook_duration_seconds{hook},
+  // hooks_pending.
+  void onHookFinished(const std::string& hook, hooks::HookResult result,
+                      std::chrono::duration<double> duration) override;
+  void onPendingChanged(size_t pending) override;
+
+  // A job starts or stops being watched (jobs{status} and per-job series).
+  void jobWatched(const scheduler::JobRecord& job);
+  void jobUnwatched(const std::string& job_id, const std::string& status);
+
+  // Creates hook_runs_total{hook,result} for every result at 0, so the
+  // first failure of a hook shows in increase()/rate() (a series that is
+  // born at 1 does not). Call at start and after each reload; only adds.
+  void hooksConfigured(const std::vector<std::string>& hook_names);
+
+  void watchRejected(std::string_view source, size_t count);  // "file" | "drop_dir"
+  void configReloaded(bool successful);
+
+  std::shared_ptr<prometheus::Collectable> collectable();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jobwatch::metrics

@@ -1,0 +1,147 @@
+#include "metrics/metrics_server.h"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace jobwatch::metrics {
+
+namespace {
+
+struct ListenAddress {
+  std::string host;  // without brackets
+  int port = 0;
+  bool ipv6 = false;
+};
+
+// "host:port", "[v6]:port". The host is required: listening on every
+// interface must be asked for explicitly (0.0.0.0 or [::]).
+std::optional<ListenAddress> parseListen(std::string_view text) {
+  ListenAddress out;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    out.ipv6 = true;
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) return std::nullopt;  // bare IPv6
+    port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty() || port_text.empty() || port_text.size() > 5) return std::nullopt;
+  for (const char c : out.host) {
+    // Hostnames, IPv4 and IPv6 literals; nothing civetweb would read as an option.
+    const bool fine = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_' || (out.ipv6 && c == ':');
+    if (!fine) return std::nullopt;
+  }
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), out.port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || out.port < 0 ||
+      out.port > 65535) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string hostForUrl(const ListenAddress& address) {
+  if (!address.ipv6) return address.host;
+  std::string out = "[";
+  out.append(address.host).append("]");
+  return out;
+}
+
+// civetweb reports every start failure as "null context ... Possible problem
+// binding to port". Binding a plain socket to the same address tells the
+// operator what really went wrong (address in use, permission denied, no
+// such address); nullopt when that bind works or the host is not numeric.
+std::optional<std::string> bindFailureReason(const ListenAddress& address) {
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  sockaddr* sa = nullptr;
+  socklen_t len = 0;
+  if (!address.ipv6 && ::inet_pton(AF_INET, address.host.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(static_cast<uint16_t>(address.port));
+    sa = reinterpret_cast<sockaddr*>(&v4);
+    len = sizeof v4;
+  } else if (address.ipv6 && ::inet_pton(AF_INET6, address.host.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(static_cast<uint16_t>(address.port));
+    sa = reinterpret_cast<sockaddr*>(&v6);
+    len = sizeof v6;
+  } else {
+    return std::nullopt;
+  }
+  const int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string(std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as civetweb does
+  std::optional<std::string> reason;
+  if (::bind(fd, sa, len) != 0 || ::listen(fd, 1) != 0) reason = std::strerror(errno);
+  ::close(fd);
+  return reason;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
+    const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable) {
+  const auto address = parseListen(listen);
+  if (!address) {
+    return Error{"invalid metrics listen address \"" + listen +
+                 "\": expected host:port, e.g. 127.0.0.1:9464 or [::1]:9464"};
+  }
+  // localhost is resolved here: civetweb only takes numeric addresses.
+  ListenAddress bind = *address;
+  if (bind.host == "localhost") bind.host = "127.0.0.1";
+  const std::string bind_text = hostForUrl(bind) + ":" + std::to_string(bind.port);
+
+  if (bind.ipv6 && mg_check_feature(MG_FEATURES_IPV6) == 0) {
+    return Error{"cannot listen on " + listen +
+                 ": IPv6 addresses are not supported by this build's HTTP server (civetweb "
+                 "without IPv6); use an IPv4 address such as 127.0.0.1:" +
+                 std::to_string(bind.port)};
+  }
+
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  try {
+    server->exposer_ = std::make_unique<prometheus::Exposer>(bind_text, 2);
+  } catch (const std::exception& e) {
+    const auto reason = bindFailureReason(bind);
+    return Error{"cannot listen on " + listen + ": " + (reason ? *reason : e.what())};
+  }
+  const std::vector<int> ports = server->exposer_->GetListeningPorts();
+  if (ports.empty()) return Error{"cannot listen on " + listen + ": no listening port"};
+  server->collectable_ = std::move(collectable);
+  server->exposer_->RegisterCollectable(server->collectable_, "/metrics");
+  server->host_ = hostForUrl(*address);
+  server->port_ = ports.front();
+  return server;
+}
+
+MetricsServer::~MetricsServer() = default;
+
+std::string MetricsServer::url() const {
+  return "http://" + host_ + ":" + std::to_string(port_) + "/metrics";
+}
+
+}  // namespace jobwatch::metrics

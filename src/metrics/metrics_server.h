@@ -1,0 +1,48 @@
+// MetricsServer: serves a Collectable at http://{listen}/metrics with
+// prometheus-cpp's Exposer (civetweb). `listen` is "host:port"; port 0
+// picks a free port, reported by port(). "localhost" means 127.0.0.1.
+// "[v6]:port" is parsed, but Debian 12's civetweb has no IPv6: start() then
+// fails saying so. A failed bind reports the kernel's reason (e.g. "Address
+// already in use"), not civetweb's generic one.
+//
+// Destruction stops the server and may take up to 2 s: civetweb's accept
+// loop notices the stop request only at its 2 s poll timeout.
+//
+// Thread-safety: construct and destroy on one thread; the exposer runs its
+// own threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "util/result.h"
+
+namespace prometheus {
+class Collectable;
+class Exposer;
+}  // namespace prometheus
+
+namespace jobwatch::metrics {
+
+class MetricsServer {
+ public:
+  // Fails with a message naming the address when it cannot bind.
+  [[nodiscard]] static Result<std::unique_ptr<MetricsServer>> start(
+      const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable);
+  ~MetricsServer();
+
+  int port() const { return port_; }
+  // e.g. "http://127.0.0.1:9464/metrics"
+  std::string url() const;
+
+ private:
+  MetricsServer() = default;
+  // Kept alive as long as the exposer (which holds only a weak_ptr);
+  // declared first so the exposer stops before it goes.
+  std::shared_ptr<prometheus::Collectable> collectable_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string host_;
+  int port_ = 0;
+};
+
+}  // namespace jobwatch::metrics
