@@ -18,6 +18,22 @@ std::string httpDetail(long status, std::string_view what = {}) {
 
 }  // namespace
 
+bool apiAnswered(PollResultKind kind) {
+  switch (kind) {
+    case PollResultKind::kOk:
+    case PollResultKind::kNotFound:
+    case PollResultKind::kParseError:
+    case PollResultKind::kRateLimited:
+      return true;
+    case PollResultKind::kTimeout:
+    case PollResultKind::kNetworkError:
+    case PollResultKind::kHttpError:
+    case PollResultKind::kAuthError:
+      return false;
+  }
+  return false;
+}
+
 std::string_view resultLabel(PollResultKind kind) {
   switch (kind) {
     case PollResultKind::kOk:

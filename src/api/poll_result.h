@@ -29,6 +29,12 @@ enum class PollResultKind {
 // auth_error, rate_limited, not_found.
 std::string_view resultLabel(PollResultKind kind);
 
+// Did the poll reach a working API that accepted the key? A 404, a body we
+// could not parse and a 429 all did; timeouts, network errors, 5xx and
+// 401/403 did not. This is what jobwatch_api_up and the "API unreachable"
+// log line mean.
+bool apiAnswered(PollResultKind kind);
+
 struct PollResult {
   PollResultKind kind = PollResultKind::kNetworkError;
   long http_status = 0;

@@ -22,6 +22,7 @@
 
 #include "status/job_status.h"
 #include "util/job_id.h"
+#include "util/yaml_node.h"
 
 namespace jobwatch::config {
 namespace {
@@ -103,26 +104,6 @@ std::string joinWords(const std::vector<std::string_view>& words) {
     out += w;
   }
   return out;
-}
-
-std::string kindOf(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "a single value";
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-int lineOf(const YAML::Node& node, int fallback) {
-  YAML::Mark mark = node.Mark();
-  return mark.line >= 0 ? mark.line + 1 : fallback;
 }
 
 // Status words: what the API says and what the daemon says. They end up in
@@ -299,7 +280,7 @@ class ConfigParser {
     try {
       std::vector<YAML::Node> docs = YAML::LoadAll(text);
       if (docs.size() > 1) {
-        error("", lineOf(docs[1], 0),
+        error("", yamlLine(docs[1], 0),
               "the file holds " + std::to_string(docs.size()) +
                   " YAML documents ('---'); expected exactly one");
       } else if (!docs.empty()) {
@@ -334,7 +315,7 @@ class ConfigParser {
   }
   static int valueLine(const Value& v) {
     // A null value's mark points past it (often at the next line).
-    return v.node.IsNull() ? v.line : lineOf(v.node, v.line);
+    return v.node.IsNull() ? v.line : yamlLine(v.node, v.line);
   }
   int lineFor(const std::string& key) const {
     auto it = lines_.find(key);
@@ -353,16 +334,16 @@ class ConfigParser {
     for (const Field& f : fields) known.push_back(f.name);
     if (!v.node.IsMap()) {
       error(v, "expected a map of " + std::string(what) + " (" + joinWords(known) + "), got " +
-                   kindOf(v.node));
+                   yamlKind(v.node));
       return;
     }
     const std::string prefix = v.key.empty() ? "" : v.key + ".";
     std::map<std::string, int> seen;
     for (auto it = v.node.begin(); it != v.node.end(); ++it) {
       const YAML::Node key_node = it->first;
-      const int key_line = lineOf(key_node, v.line);
+      const int key_line = yamlLine(key_node, v.line);
       if (!key_node.IsScalar()) {
-        error(v.key, key_line, "keys must be plain words, got " + kindOf(key_node));
+        error(v.key, key_line, "keys must be plain words, got " + yamlKind(key_node));
         continue;
       }
       const std::string& name = key_node.Scalar();
@@ -402,7 +383,7 @@ class ConfigParser {
     if (v.node.IsNull()) {
       error(v, "has no value (expected " + std::string(expected) + ")");
     } else {
-      error(v, "expected " + std::string(expected) + ", got " + kindOf(v.node));
+      error(v, "expected " + std::string(expected) + ", got " + yamlKind(v.node));
     }
     return std::nullopt;
   }
@@ -550,7 +531,7 @@ class ConfigParser {
       if (v.node.IsNull()) {
         error(v, "has no value (expected a list of " + std::string(expected) + ")");
       } else {
-        error(v, "expected a list of " + std::string(expected) + ", got " + kindOf(v.node));
+        error(v, "expected a list of " + std::string(expected) + ", got " + yamlKind(v.node));
       }
       return std::nullopt;
     }
@@ -558,7 +539,7 @@ class ConfigParser {
     bool ok = true;
     std::size_t i = 0;
     for (const YAML::Node& item : v.node) {
-      Value iv{item, v.key + "[" + std::to_string(i++) + "]", lineOf(item, v.line)};
+      Value iv{item, v.key + "[" + std::to_string(i++) + "]", yamlLine(item, v.line)};
       if (auto s = text(iv, expected)) {
         out.emplace_back(std::move(*s), iv);
       } else {
@@ -574,10 +555,10 @@ class ConfigParser {
   void parseTop(const YAML::Node& root) {
     Value top{root, "", 1};
     if (!root.IsNull() && !root.IsMap()) {
-      error("", lineOf(root, 1),
+      error("", yamlLine(root, 1),
             "the top level must be a map of sections (api, poll, watch, state, hooks, metrics, "
             "logging, shard), got " +
-                kindOf(root));
+                yamlKind(root));
       return;
     }
     walkMap(top,
@@ -719,14 +700,14 @@ class ConfigParser {
     if (v.node.IsNull()) return;
     if (!v.node.IsMap()) {
       error(v, "expected a map of API word to status, e.g. {succeeded: completed}, got " +
-                   kindOf(v.node));
+                   yamlKind(v.node));
       return;
     }
     std::set<std::string> seen;
     for (auto it = v.node.begin(); it != v.node.end(); ++it) {
-      const int key_line = lineOf(it->first, v.line);
+      const int key_line = yamlLine(it->first, v.line);
       if (!it->first.IsScalar()) {
-        error(v.key, key_line, "alias keys must be words, got " + kindOf(it->first));
+        error(v.key, key_line, "alias keys must be words, got " + yamlKind(it->first));
         continue;
       }
       const std::string from = it->first.Scalar();
@@ -786,13 +767,13 @@ class ConfigParser {
     if (v.node.IsNull()) return;
     if (!v.node.IsSequence()) {
       error(v, "expected a list of hook definitions (each with name, on, command or shell), got " +
-                   kindOf(v.node));
+                   yamlKind(v.node));
       return;
     }
     std::map<std::string, int> names;  // name -> line of first definition
     std::size_t index = 0;
     for (const YAML::Node& item : v.node) {
-      Value hv{item, v.key + "[" + std::to_string(index++) + "]", lineOf(item, v.line)};
+      Value hv{item, v.key + "[" + std::to_string(index++) + "]", yamlLine(item, v.line)};
       parseHook(hv, names);
     }
   }
@@ -800,7 +781,7 @@ class ConfigParser {
   void parseHook(const Value& hv, std::map<std::string, int>& names) {
     if (!hv.node.IsMap()) {
       error(hv, "expected a hook definition (a map with name, on, command or shell), got " +
-                    kindOf(hv.node));
+                    yamlKind(hv.node));
       return;
     }
     HookDefinition hook;
@@ -937,14 +918,14 @@ class ConfigParser {
     }
     if (!v.node.IsSequence()) {
       error(v, v.node.IsNull() ? std::string("has no value (expected an argv list)")
-                               : "expected an argv list, got " + kindOf(v.node));
+                               : "expected an argv list, got " + yamlKind(v.node));
       return;
     }
     std::vector<std::string> argv;
     std::size_t i = 0;
     bool ok = true;
     for (const YAML::Node& item : v.node) {
-      Value iv{item, v.key + "[" + std::to_string(i++) + "]", lineOf(item, v.line)};
+      Value iv{item, v.key + "[" + std::to_string(i++) + "]", yamlLine(item, v.line)};
       auto s = scalar(iv, "a string");
       if (!s) {
         ok = false;
@@ -963,7 +944,7 @@ class ConfigParser {
       return;
     }
     const std::string& program = argv.front();
-    Value first{v.node[0], v.key + "[0]", lineOf(v.node[0], v.line)};
+    Value first{v.node[0], v.key + "[0]", yamlLine(v.node[0], v.line)};
     if (program.empty()) {
       error(first, "the program must not be empty");
       return;

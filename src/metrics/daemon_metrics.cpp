@@ -69,24 +69,6 @@ size_t hookIndex(HookResult result) {
   die("unknown HookResult");
 }
 
-// Did the poll reach the API and was it authorised? A 404, a body we could
-// not parse and a 429 all came from a working API that accepted the key.
-bool apiAnswered(PollResultKind kind) {
-  switch (kind) {
-    case PollResultKind::kOk:
-    case PollResultKind::kNotFound:
-    case PollResultKind::kParseError:
-    case PollResultKind::kRateLimited:
-      return true;
-    case PollResultKind::kTimeout:
-    case PollResultKind::kNetworkError:
-    case PollResultKind::kHttpError:
-    case PollResultKind::kAuthError:
-      return false;
-  }
-  return false;
-}
-
 // The per-job series: one entry per watched job, O(1) to add, change and
 // remove, rendered at scrape time. Shown entries are kept dense (a vector
 // plus an index; removal swaps the last entry in) so a scrape walks
@@ -427,7 +409,7 @@ DaemonMetrics::~DaemonMetrics() = default;
 void DaemonMetrics::onPollFinished(const scheduler::PollFinished& poll) {
   impl_->poll_counters[pollIndex(poll.result)]->Increment();
   impl_->poll_duration.Observe(std::chrono::duration<double>(poll.elapsed).count());
-  impl_->api_up.Set(apiAnswered(poll.result) ? 1 : 0);
+  impl_->api_up.Set(api::apiAnswered(poll.result) ? 1 : 0);
   if (poll.result == PollResultKind::kOk) {
     impl_->last_success.Set(unixSeconds(impl_->clock.wallNow()));
   }

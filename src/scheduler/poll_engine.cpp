@@ -18,19 +18,6 @@ std::uint64_t makeTag(std::uint32_t slot, std::uint32_t generation) {
   return (static_cast<std::uint64_t>(generation) << 32) | slot;
 }
 
-// Whether a poll result shows the API reachable and accepting our key.
-bool apiAnswered(PollResultKind kind) {
-  switch (kind) {
-    case PollResultKind::kOk:
-    case PollResultKind::kNotFound:
-    case PollResultKind::kParseError:
-    case PollResultKind::kRateLimited:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 PollEngine::PollEngine(ScheduleSettings settings, status::StatusMapper mapper,
@@ -329,7 +316,7 @@ void PollEngine::noteApiHealth(PollResultKind kind, std::string_view detail) {
     auth_failing_ = true;
     return;
   }
-  if (apiAnswered(kind)) {
+  if (api::apiAnswered(kind)) {
     if (auth_failing_) log_.info("API accepts the key again");
     if (api_down_) log_.info("API reachable again");
     auth_failing_ = false;

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "util/job_id.h"
+#include "util/yaml_node.h"
 #include "util/result.h"
 
 namespace jobwatch::watchlist {
@@ -29,26 +30,6 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxWatchFileBytes = std::size_t{16} * 1024 * 1024;
 constexpr std::size_t kMaxLabelKeyLength = 64;
 constexpr std::size_t kMaxLabelValueBytes = 1024;
-
-int lineOf(const YAML::Node& node, int fallback) {
-  YAML::Mark mark = node.Mark();
-  return mark.line >= 0 ? mark.line + 1 : fallback;
-}
-
-std::string kindOf(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "a single value";
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
 
 bool isLabelKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxLabelKeyLength) return false;
@@ -100,7 +81,7 @@ class YamlWatchParser {
     try {
       std::vector<YAML::Node> docs = YAML::LoadAll(text);
       if (docs.size() > 1) {
-        issue(lineOf(docs[1], 0), "the file holds " + std::to_string(docs.size()) +
+        issue(yamlLine(docs[1], 0), "the file holds " + std::to_string(docs.size()) +
                                       " YAML documents ('---'); expected exactly one");
       } else if (!docs.empty()) {
         parseTop(docs.front());
@@ -122,15 +103,15 @@ class YamlWatchParser {
   void parseTop(const YAML::Node& root) {
     if (root.IsNull()) return;
     if (!root.IsMap()) {
-      issue(lineOf(root, 1), "the top level must be a map with a `jobs` list, got " + kindOf(root));
+      issue(yamlLine(root, 1), "the top level must be a map with a `jobs` list, got " + yamlKind(root));
       return;
     }
     bool seen_jobs = false;
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const int line = lineOf(it->first, 1);
+      const int line = yamlLine(it->first, 1);
       if (!it->first.IsScalar() || it->first.Scalar() != "jobs") {
         std::string shown =
-            it->first.IsScalar() ? quoteForMessage(it->first.Scalar()) : kindOf(it->first);
+            it->first.IsScalar() ? quoteForMessage(it->first.Scalar()) : yamlKind(it->first);
         issue(line, "unknown key " + shown + " at the top level (the only key is `jobs`)");
         continue;
       }
@@ -146,10 +127,10 @@ class YamlWatchParser {
   void parseJobs(const YAML::Node& jobs, int key_line) {
     if (jobs.IsNull()) return;
     if (!jobs.IsSequence()) {
-      issue(lineOf(jobs, key_line), "`jobs` must be a list of job IDs, got " + kindOf(jobs));
+      issue(yamlLine(jobs, key_line), "`jobs` must be a list of job IDs, got " + yamlKind(jobs));
       return;
     }
-    for (const YAML::Node& entry : jobs) parseEntry(entry, lineOf(entry, key_line));
+    for (const YAML::Node& entry : jobs) parseEntry(entry, yamlLine(entry, key_line));
   }
 
   void parseEntry(const YAML::Node& entry, int line) {
@@ -159,7 +140,7 @@ class YamlWatchParser {
     }
     if (!entry.IsMap()) {
       issue(line, "each job must be an ID or a map with `id` and optional `labels`, got " +
-                      kindOf(entry));
+                      yamlKind(entry));
       return;
     }
     std::optional<std::string> id;
@@ -168,9 +149,9 @@ class YamlWatchParser {
     std::map<std::string, std::string> labels;
     std::set<std::string> seen;
     for (auto it = entry.begin(); it != entry.end(); ++it) {
-      const int key_line = lineOf(it->first, line);
+      const int key_line = yamlLine(it->first, line);
       if (!it->first.IsScalar()) {
-        issue(key_line, "keys must be words, got " + kindOf(it->first));
+        issue(key_line, "keys must be words, got " + yamlKind(it->first));
         continue;
       }
       const std::string key = it->first.Scalar();
@@ -180,12 +161,12 @@ class YamlWatchParser {
       }
       if (key == "id") {
         if (!it->second.IsScalar()) {
-          issue(key_line, "`id` must be a job ID, got " + kindOf(it->second));
+          issue(key_line, "`id` must be a job ID, got " + yamlKind(it->second));
           id_unusable = true;
           continue;
         }
         id = it->second.Scalar();
-        id_line = lineOf(it->second, key_line);
+        id_line = yamlLine(it->second, key_line);
       } else if (key == "labels") {
         parseLabels(it->second, key_line, labels);
       } else {
@@ -205,13 +186,13 @@ class YamlWatchParser {
                    std::map<std::string, std::string>& labels) {
     if (node.IsNull()) return;
     if (!node.IsMap()) {
-      issue(lineOf(node, key_line), "`labels` must be a map of name: value, got " + kindOf(node));
+      issue(yamlLine(node, key_line), "`labels` must be a map of name: value, got " + yamlKind(node));
       return;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const int line = lineOf(it->first, key_line);
+      const int line = yamlLine(it->first, key_line);
       if (!it->first.IsScalar()) {
-        issue(line, "label names must be words, got " + kindOf(it->first));
+        issue(line, "label names must be words, got " + yamlKind(it->first));
         continue;
       }
       const std::string key = it->first.Scalar();
@@ -234,7 +215,7 @@ class YamlWatchParser {
       }
       const YAML::Node value = it->second;
       if (!value.IsScalar()) {
-        issue(line, "label " + key + " must have a single value, got " + kindOf(value));
+        issue(line, "label " + key + " must have a single value, got " + yamlKind(value));
         continue;
       }
       const std::string& text = value.Scalar();
