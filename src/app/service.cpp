@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <future>
 
 #include "app/command_line.h"
@@ -37,8 +38,12 @@ std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
 
 }  // namespace
 
-Service::Service(std::filesystem::path config_path, config::Config config, Log& log)
-    : config_path_(std::move(config_path)), config_(std::move(config)), log_(log) {}
+Service::Service(std::filesystem::path config_path, config::Config config, Log& log,
+                 std::unique_ptr<ServiceNotifier> notifier)
+    : config_path_(std::move(config_path)),
+      config_(std::move(config)),
+      log_(log),
+      notifier_(notifier ? std::move(notifier) : makeSilentNotifier()) {}
 
 Service::~Service() {
   shutdown();
@@ -95,8 +100,16 @@ int Service::start() {
   metrics_server_ = std::move(server).value();
 
   parts_->startBackground();
-  loop_ = std::make_unique<PollLoop>(parts_->engine(), parts_->transport(), log_,
-                                     std::min<Millis>(config_.api.request_timeout, 10s));
+  PollLoopOptions loop_options;
+  loop_options.drain_timeout = std::min<Millis>(config_.api.request_timeout, 10s);
+  loop_options.notifier = notifier_.get();
+  loop_options.hooks_pending = [parts = parts_.get()] { return parts->hooksPending(); };
+  // Test seam (see PollLoopOptions::wedge_file): inert unless set.
+  if (const char* wedge = std::getenv("JOBWATCHD_TEST_WEDGE_FILE"); wedge && *wedge) {
+    loop_options.wedge_file = wedge;
+  }
+  loop_ = std::make_unique<PollLoop>(parts_->engine(), parts_->transport(), clock_, log_,
+                                     std::move(loop_options));
   loop_->start();
   takeDropFiles();
   LogFields fields = {{"version", kVersion},
@@ -110,6 +123,7 @@ int Service::start() {
   }
   log_.info("jobwatchd started", fields);
   log_.info("metrics served", {{"url", metrics_server_->url()}});
+  notifier_->ready();
   return kExitOk;
 }
 
@@ -176,35 +190,45 @@ void Service::reloadWatchFile() {
 void Service::takeDropFiles() {
   if (!drop_dir_) return;
   do {
-    std::vector<watchlist::DropFileTaken> batch = drop_dir_->takeReady();
+    std::vector<watchlist::DropFileTaken> taken = drop_dir_->takeReady();
     for (const std::string& notice : drop_dir_->takeNotices()) {
       log_.warn("drop directory", {{"notice", notice}});
     }
-    for (watchlist::DropFileTaken& taken : batch) {
-      if (taken.rejected) {
+    std::vector<watchlist::WatchEntry> entries;
+    std::vector<const watchlist::DropFileTaken*> accepted;
+    for (const watchlist::DropFileTaken& file : taken) {
+      if (file.rejected) {
         parts_->metrics().watchRejected("drop_dir", 1);
-        log_.error("drop file rejected", {{"file", taken.file.filename().string()},
-                                          {"reason", taken.reason}});
+        log_.error("drop file rejected",
+                   {{"file", file.file.filename().string()}, {"reason", file.reason}});
         continue;
       }
-      auto added = std::make_shared<std::atomic<size_t>>(0);
-      // Recorded durably before the file leaves the drop directory: a crash
-      // in between re-reads the file, and re-adding a watched job merges.
-      const bool applied = onScheduler([entries = taken.entries, added](ServiceParts& parts) {
-        *added = parts.addDropped(entries);
-      });
-      if (!applied || !parts_->writer().flush(30s)) {
-        log_.error("drop file not recorded yet; it stays and is taken again at the next start",
-                   {{"file", taken.file.filename().string()}});
-        continue;
-      }
-      if (auto finished = drop_dir_->finish(taken); !finished.ok()) {
+      entries.insert(entries.end(), file.entries.begin(), file.entries.end());
+      accepted.push_back(&file);
+    }
+    if (accepted.empty()) continue;
+    // Recorded durably (one commit for the whole batch) before the files
+    // leave the drop directory: a crash in between takes them again, and
+    // re-adding a watched job merges.
+    auto added = std::make_shared<std::atomic<size_t>>(0);
+    const bool applied = onScheduler([entries = std::move(entries), added](ServiceParts& parts) {
+      *added = parts.addDropped(entries);
+    });
+    if (!applied || !parts_->writer().flush(30s)) {
+      log_.error("drop files not recorded yet; they stay and are taken again at the next start",
+                 {{"files", std::to_string(accepted.size())}});
+      continue;
+    }
+    size_t jobs = 0;
+    for (const watchlist::DropFileTaken* file : accepted) {
+      jobs += file->entries.size();
+      if (auto finished = drop_dir_->finish(*file); !finished.ok()) {
         log_.warn("drop file recorded but not moved", {{"error", finished.error().message}});
       }
-      log_.info("drop file taken", {{"file", taken.file.filename().string()},
-                                    {"jobs", std::to_string(taken.entries.size())},
-                                    {"new", std::to_string(added->load())}});
     }
+    log_.info("drop files taken", {{"files", std::to_string(accepted.size())},
+                                   {"jobs", std::to_string(jobs)},
+                                   {"new", std::to_string(added->load())}});
   } while (drop_dir_->morePending());
 }
 
@@ -225,6 +249,12 @@ void Service::forgetOldJobs() {
 }
 
 void Service::reload() {
+  notifier_->reloading();
+  reloadConfig();
+  notifier_->ready();
+}
+
+void Service::reloadConfig() {
   log_.info("SIGHUP: reloading configuration", {{"config", config_path_.string()}});
   config::ConfigLoad load = config::loadConfigFile(config_path_);
   std::optional<std::string> key;
@@ -291,6 +321,7 @@ void Service::shutdown() {
   if (!parts_) return;
   // Ordered: no new polls (answers in flight are still recorded), commit
   // state, drain hooks, then stop serving metrics.
+  notifier_->stopping();
   log_.info("stopping");
   if (loop_) loop_->stop();
   parts_->stopBackground();

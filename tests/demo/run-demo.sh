@@ -55,7 +55,7 @@ echo
 echo "== Adding a job while it runs: jobwatchd add writes into the drop directory"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" add --config "$work/jobwatchd.yaml" \
   --label source=demo 0f2e4d6c-8b1a-4f3e-9d5c-7a6b5c4d3e2f
-for _ in $(seq 50); do grep -q "drop file taken" "$work/daemon.log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "drop files taken" "$work/daemon.log" && break; sleep 0.1; done
 sleep 0.5
 kill -TERM "$daemon_pid" 2>/dev/null || true
 wait "$daemon_pid" || true
