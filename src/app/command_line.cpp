@@ -61,10 +61,10 @@ Command parseCommandLine(const std::vector<std::string>& args) {
 
 std::string usageText() {
   return R"(Usage: jobwatchd [--config PATH]
-       jobwatchd --check-config [--config PATH]
-       jobwatchd --once [--config PATH]
-       jobwatchd add [--config PATH] [--label KEY=VALUE]... ID...
-       jobwatchd --version | --help
+  or:  jobwatchd --check-config [--config PATH]
+  or:  jobwatchd --once [--config PATH]
+  or:  jobwatchd add [--config PATH] [--label KEY=VALUE]... ID...
+  or:  jobwatchd --version | --help
 
 Watches asynchronous jobs of the Unsiloed Vision API (GET /jobs/{job_id}):
 polls every watched job that is not finished, logs each status change, and
@@ -78,16 +78,18 @@ Options:
                       (ID, status, type, PDF name, error) and exit; exit 1 if
                       any poll failed
   -V, --version       print the version and exit
+  -h, --help          print this help and exit
 
 Commands:
   add ID...           watch these jobs: writes one file atomically into the
                       drop directory (watch.drop_dir) of the running service;
                       -l, --label KEY=VALUE adds a label to each (repeatable);
                       invalid input writes nothing and exits 1
-  -h, --help          print this help and exit
 
 The API key is read from api.api_key_file or the environment variable named by
 api.api_key_env (default UNSILOED_API_KEY); never from the command line.
+api.api_key_file may start with ${CREDENTIALS_DIRECTORY}/ to name a systemd
+credential (LoadCredential=); nothing else in the configuration is expanded.
 
 Exit status:
   0  success
@@ -96,9 +98,30 @@ Exit status:
   3  runtime failure
 
 Signals:
-  SIGTERM, SIGINT  stop polling, wait for requests in flight, exit 0
+  SIGTERM, SIGINT  stop polling, wait for requests in flight, give running
+                   hooks up to 20 s, commit state, exit 0
   SIGHUP           reload the configuration and the watch file; an invalid
                    configuration is logged and the running one is kept
+
+Environment:
+  UNSILOED_API_KEY       the API key, unless api.api_key_file is set
+  CREDENTIALS_DIRECTORY  set by systemd (LoadCredential=): where a
+                         ${CREDENTIALS_DIRECTORY}/NAME key file is read from
+  NOTIFY_SOCKET          set by systemd (Type=notify): READY=1, RELOADING=1,
+                         STOPPING=1, STATUS= with job counts, and WATCHDOG=1
+                         from the scheduler thread when WATCHDOG_USEC is set
+  JOURNAL_STREAM         set by systemd: when it names stderr, log lines go
+                         to the journal with the fields JOBWATCH_JOB_ID,
+                         JOBWATCH_STATUS, JOBWATCH_PREVIOUS_STATUS and
+                         JOBWATCH_HOOK (journalctl -u jobwatchd
+                         JOBWATCH_JOB_ID=ID)
+
+Files:
+  /etc/jobwatchd/jobwatchd.yaml  configuration
+  /etc/jobwatchd/jobs.yaml       watch list (watch.file)
+  /etc/jobwatchd/api-key         API key, loaded by jobwatchd.service
+  /var/lib/jobwatchd/            state database, drop directory (state.path,
+                                 watch.drop_dir)
 )";
 }
 

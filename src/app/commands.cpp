@@ -169,7 +169,7 @@ int runService(const Command& cmd) {
   auto config = loadOrReport(cmd.config);
   if (!config) return kExitBadInput;
   Log log(config->logging.format, config->logging.level);
-  Service service(cmd.config, std::move(*config), log);
+  Service service(cmd.config, std::move(*config), log, makeServiceNotifier());
   return service.run();
 }
 

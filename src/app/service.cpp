@@ -1,5 +1,6 @@
 #include "app/service.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -75,6 +76,10 @@ int Service::start() {
     return kExitBadInput;
   }
   parts_->loadWatchFile(false);
+  // Loading 100,000 jobs from the state database frees ~60 MiB of rows
+  // below the jobs' own memory, where free() cannot give it back; hand
+  // those pages to the kernel now (tests/bench/README.md: RSS per job).
+  ::malloc_trim(0);
   if (config_.watch.file) {
     auto monitor = watchlist::WatchFileMonitor::open(*config_.watch.file);
     if (monitor.ok()) {

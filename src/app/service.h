@@ -7,6 +7,12 @@
 // The engine belongs to the scheduler thread; the control loop reaches it
 // only through PollLoop::post.
 //
+// The service manager hears about it through the ServiceNotifier: READY=1
+// at the end of start() (metrics endpoint bound, state and watch list
+// loaded, scheduler running), RELOADING=1 then READY=1 around a SIGHUP
+// reload (also a failed one: the old config keeps running), STOPPING=1 when
+// shutdown begins. The scheduler thread sends WATCHDOG=1 and STATUS=.
+//
 // Thread-safety: run() on the main thread, after blockServiceSignals().
 #pragma once
 
@@ -14,6 +20,7 @@
 #include <memory>
 
 #include "app/poll_loop.h"
+#include "app/service_notifier.h"
 #include "app/service_parts.h"
 #include "config/config.h"
 #include "metrics/metrics_server.h"
@@ -25,7 +32,8 @@ namespace jobwatch::app {
 
 class Service {
  public:
-  Service(std::filesystem::path config_path, config::Config config, Log& log);
+  Service(std::filesystem::path config_path, config::Config config, Log& log,
+          std::unique_ptr<ServiceNotifier> notifier);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
@@ -38,7 +46,9 @@ class Service {
   void loop();
   void shutdown();
 
+  // reloadConfig() wrapped in RELOADING=1 ... READY=1.
   void reload();
+  void reloadConfig();
   void reloadWatchFile();
   void takeDropFiles();
   void forgetOldJobs();
@@ -49,6 +59,7 @@ class Service {
   config::Config config_;
   Log& log_;
   SystemClock clock_;
+  std::unique_ptr<ServiceNotifier> notifier_;
   std::unique_ptr<ServiceParts> parts_;
   std::unique_ptr<PollLoop> loop_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;

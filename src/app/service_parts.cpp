@@ -80,8 +80,9 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   hook_options.hooks = config.hooks;
   hook_options.path_env = envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   hook_options.lang_env = envOr("LANG", "C.UTF-8");
+  parts->hook_events_ = std::make_unique<HookEventsTee>(*parts->metrics_);
   parts->runner_ = std::make_unique<hooks::HookRunner>(std::move(hook_options), *parts->store_,
-                                                       clock, log, parts->metrics_.get());
+                                                       clock, log, parts->hook_events_.get());
   hooks::HookRunner* runner = parts->runner_.get();
   parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log,
                                                         [runner] { runner->wake(); });

@@ -524,6 +524,29 @@ class ConfigParser {
     if (auto p = path(v)) out = std::move(*p);
   }
 
+  // api.api_key_file: a path, or a systemd credential named after a leading
+  // ${CREDENTIALS_DIRECTORY}/ (also without braces), kept unresolved until
+  // the key is read (the directory exists only while the unit runs).
+  void apiKeyFile(const Value& v, std::optional<fs::path>& out) {
+    if (v.node.IsScalar()) {
+      const std::string& s = v.node.Scalar();
+      for (std::string_view prefix : {kCredentialsDirPrefix, kCredentialsDirPrefixBare}) {
+        if (s.rfind(prefix, 0) != 0) continue;
+        const std::string name = s.substr(prefix.size());
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+            hasControlChars(name)) {
+          error(v, quoteForMessage(s) + ": after " + std::string(prefix) +
+                       " comes the name of one credential (as in LoadCredential=NAME:...), "
+                       "without '/'");
+          return;
+        }
+        out = fs::path(std::string(kCredentialsDirPrefix) + name);
+        return;
+      }
+    }
+    optionalPath(v, out);
+  }
+
   // A list of plain values, each with its own key and line.
   std::optional<std::vector<std::pair<std::string, Value>>> list(const Value& v,
                                                                  std::string_view expected) {
@@ -585,7 +608,7 @@ class ConfigParser {
              [&](const Value& v) {
                if (auto s = text(v, "an https:// URL")) base_url_raw_ = *s;
              }},
-            {"api_key_file", [&](const Value& v) { optionalPath(v, api.api_key_file); }},
+            {"api_key_file", [&](const Value& v) { apiKeyFile(v, api.api_key_file); }},
             {"api_key_env",
              [&](const Value& v) {
                auto s = text(v, "an environment variable name");
@@ -1205,10 +1228,26 @@ ConfigLoad loadConfigFile(const std::filesystem::path& path) {
   return loadConfigText(text.value(), path);
 }
 
+Result<std::filesystem::path> resolveApiKeyFile(const std::filesystem::path& configured) {
+  const std::string text = configured.string();
+  if (text.rfind(kCredentialsDirPrefix, 0) != 0) return configured;
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') {
+    return Error{"api.api_key_file is " + text +
+                 ", but the environment variable CREDENTIALS_DIRECTORY is not set: systemd sets "
+                 "it for a unit with LoadCredential= (see jobwatchd.service); outside systemd, "
+                 "set it to the directory that holds the file, e.g. "
+                 "CREDENTIALS_DIRECTORY=/etc/jobwatchd"};
+  }
+  return std::filesystem::path(dir) / text.substr(kCredentialsDirPrefix.size());
+}
+
 Result<std::string> readApiKey(const ApiConfig& api) {
   if (api.api_key_file) {
-    const std::string name = api.api_key_file->string();
-    auto content = readSmallFile(*api.api_key_file, kMaxApiKeyBytes);
+    auto file = resolveApiKeyFile(*api.api_key_file);
+    if (!file.ok()) return Error{file.error().message};
+    const std::string name = file.value().string();
+    auto content = readSmallFile(file.value(), kMaxApiKeyBytes);
     if (!content.ok()) return Error{"API key file " + name + ": " + content.error().message};
     std::string_view key = trimTrailingWhitespace(content.value());
     if (key.empty()) return Error{"API key file " + name + " is empty"};

@@ -3,7 +3,8 @@
 // loadConfigFile() parses YAML, rejects unknown keys and bad values, and
 // reports every problem with file, line and key. Relative paths inside the
 // config (watch.file, watch.drop_dir, state.path, api.api_key_file) are
-// resolved against the config file's directory.
+// resolved against the config file's directory - except an api_key_file
+// under ${CREDENTIALS_DIRECTORY}/ (see readApiKey).
 //
 // Thread-safety: Config is a plain value; share it as shared_ptr<const Config>.
 #pragma once
@@ -14,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/duration.h"
@@ -132,9 +134,23 @@ ConfigLoad loadConfigFile(const std::filesystem::path& path);
 // Same, from text; `source` names the file in issues and anchors relative paths.
 ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& source);
 
-// Reads the API key from api_key_file (trimmed of trailing whitespace) or
-// from the environment variable api_key_env. Errors name the file or
-// variable, never the key. An empty key is an error.
+// api.api_key_file may name a systemd credential: "${CREDENTIALS_DIRECTORY}/NAME"
+// (also written "$CREDENTIALS_DIRECTORY/NAME"; only as the leading part, no
+// other variable is expanded). The config keeps it in the braced form,
+// unresolved; it is resolved from the environment each time the key is
+// read, because systemd's LoadCredential= creates the directory (and sets
+// CREDENTIALS_DIRECTORY) only for the running unit.
+inline constexpr std::string_view kCredentialsDirPrefix = "${CREDENTIALS_DIRECTORY}/";
+inline constexpr std::string_view kCredentialsDirPrefixBare = "$CREDENTIALS_DIRECTORY/";
+
+// The file api_key_file names now: a plain path as is; a credential in
+// $CREDENTIALS_DIRECTORY, or an error when that variable is not set.
+[[nodiscard]] Result<std::filesystem::path> resolveApiKeyFile(
+    const std::filesystem::path& configured);
+
+// Reads the API key from api_key_file (resolved as above; trimmed of
+// trailing whitespace) or from the environment variable api_key_env. Errors
+// name the file or variable, never the key. An empty key is an error.
 [[nodiscard]] Result<std::string> readApiKey(const ApiConfig& api);
 
 }  // namespace jobwatch::config

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+#include "util/journal.h"
+
 namespace jobwatch {
 namespace {
 
@@ -80,10 +82,28 @@ bool parseLogFormat(std::string_view text, LogFormat& out) {
   return true;
 }
 
+std::string renderLogText(std::string_view msg, const LogFields& fields) {
+  std::string line;
+  line.reserve(64 + msg.size() + fields.size() * 24);
+  // The message itself is ours, but may embed untrusted text: keep it on one line.
+  for (char c : msg) line += (c == '\n' || c == '\r') ? ' ' : c;
+  for (const auto& f : fields) {
+    line += ' ';
+    line += f.key;
+    line += '=';
+    appendTextValue(line, f.value);
+  }
+  return line;
+}
+
 Log::Log(LogFormat format, LogLevel level)
+    : Log(format, level, stderrIsJournal() ? makeSystemdJournal() : nullptr) {}
+
+Log::Log(LogFormat format, LogLevel level, std::unique_ptr<JournalOutput> journal)
     : logger_(std::make_shared<spdlog::logger>(
           "jobwatchd", std::make_shared<spdlog::sinks::stderr_sink_mt>())),
-      format_(format) {
+      format_(format),
+      journal_(std::move(journal)) {
   logger_->set_level(toSpd(level));
   logger_->flush_on(spdlog::level::trace);
   applyPattern();
@@ -121,9 +141,13 @@ void Log::applyPattern() {
 void Log::write(LogLevel level, std::string_view msg, const LogFields& fields) {
   auto spd = toSpd(level);
   if (!logger_->should_log(spd)) return;
+  // When journald refuses the entry (gone?), stderr below still reaches someone.
+  if (journal_ && journal_->send(journalEntryFor(level, renderLogText(msg, fields), fields))) {
+    return;
+  }
   std::string line;
-  line.reserve(64 + msg.size() + fields.size() * 24);
   if (format_ == LogFormat::kJson) {
+    line.reserve(64 + msg.size() + fields.size() * 24);
     line += "\"msg\":\"";
     appendJsonEscaped(line, msg);
     line += '"';
@@ -135,14 +159,7 @@ void Log::write(LogLevel level, std::string_view msg, const LogFields& fields) {
       line += '"';
     }
   } else {
-    // The message itself is ours, but may embed untrusted text: keep it on one line.
-    for (char c : msg) line += (c == '\n' || c == '\r') ? ' ' : c;
-    for (const auto& f : fields) {
-      line += ' ';
-      line += f.key;
-      line += '=';
-      appendTextValue(line, f.value);
-    }
+    line = renderLogText(msg, fields);
   }
   logger_->log(spd, "{}", line);
 }

@@ -2,6 +2,10 @@
 // rendered as text ("msg key=value ...") or as one JSON object per line.
 // Components receive a Log& (no global logger), so tests can capture lines.
 //
+// Under systemd, when stderr is the journal stream, lines go to journald
+// as structured entries instead (util/journal.h): the text form as MESSAGE,
+// PRIORITY from the level, JOBWATCH_* fields for job, status and hook.
+//
 // Never pass secrets (the API key, request headers) as a message or field.
 //
 // Thread-safety: all methods may be called from any thread.
@@ -20,6 +24,8 @@ class logger;
 
 namespace jobwatch {
 
+class JournalOutput;
+
 enum class LogFormat { kText, kJson };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
@@ -35,10 +41,14 @@ using LogFields = std::vector<LogField>;
 
 class Log {
  public:
-  // Logs to stderr.
+  // Logs to stderr - or to journald when stderr is connected to the
+  // journal (JOURNAL_STREAM matches stderr; see util/journal.h).
   Log(LogFormat format, LogLevel level);
   // Logs to `out` (tests). The stream must outlive the Log.
   Log(LogFormat format, LogLevel level, std::ostream& out);
+  // Logs every line to `journal` (tests capture entries), falling back to
+  // stderr for a line the journal refuses.
+  Log(LogFormat format, LogLevel level, std::unique_ptr<JournalOutput> journal);
   ~Log();
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
@@ -61,9 +71,14 @@ class Log {
 
   std::shared_ptr<spdlog::logger> logger_;
   std::atomic<LogFormat> format_;
+  std::unique_ptr<JournalOutput> journal_;  // null: spdlog sink only
 };
 
 // Appends `text` to `out` escaped as the inside of a JSON string.
 void appendJsonEscaped(std::string& out, std::string_view text);
+
+// The text form of a line, without timestamp and level: "msg key=value
+// key2=\"quoted value\"", always one line.
+std::string renderLogText(std::string_view msg, const LogFields& fields);
 
 }  // namespace jobwatch

@@ -876,6 +876,18 @@ Result<std::filesystem::path> writeDropFile(const std::filesystem::path& dir,
                 kDropFileMode));
   if (!f.valid()) return fail("create " + tmp, errno);
   auto cleanup = [&] { ::unlinkat(dfd.get(), tmp.c_str(), 0); };
+  // Root adding jobs for a service that runs as another user (systemd
+  // DynamicUser=: the drop directory is the service's): the file becomes the
+  // directory owner's, or the service could not read it.
+  if (::geteuid() == 0) {
+    struct stat dir_st {};
+    if (::fstat(dfd.get(), &dir_st) != 0 ||
+        (dir_st.st_uid != 0 && ::fchown(f.get(), dir_st.st_uid, dir_st.st_gid) != 0)) {
+      const int err = errno;
+      cleanup();
+      return fail("give " + tmp + " to the drop directory's owner", err);
+    }
+  }
   // Exactly 0640 whatever the umask: the daemon may read it as another user
   // of the group.
   if (::fchmod(f.get(), kDropFileMode) != 0 || !writeAll(f.get(), text) || ::fsync(f.get()) != 0) {

@@ -124,6 +124,8 @@ class DropDirWatcher {
 // 0640. IDs and labels must already be validated; the text is checked to
 // parse back to exactly `entries` before anything is written, so a bad entry
 // is an error here rather than a rejected file later. No entries: an error.
+// Run as root on a directory owned by someone else (the service's user, e.g.
+// systemd DynamicUser=), the file is given to the directory's owner and group.
 [[nodiscard]] Result<std::filesystem::path> writeDropFile(const std::filesystem::path& dir,
                                                           const std::vector<WatchEntry>& entries);
 

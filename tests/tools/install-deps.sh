@@ -10,6 +10,10 @@ packages=(
   prometheus-cpp-dev zlib1g-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev curl
   prometheus
+  # man page (help2man, required at configure time); the .deb (cpack needs
+  # dpkg-shlibdeps and file; lintian checks it); systemd-analyze and man for
+  # tests/system
+  help2man dpkg-dev file lintian systemd man-db
 )
 
 missing=()

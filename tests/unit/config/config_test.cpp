@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace jobwatch::config {
@@ -849,6 +850,89 @@ TEST(ReadApiKey, EnvironmentWithControlCharactersIsRefusedWithoutShowingIt) {
   ASSERT_FALSE(key.ok());
   EXPECT_THAT(key.error().message, HasSubstr("JOBWATCH_TEST_KEY_CTRL"));
   EXPECT_THAT(key.error().message, Not(HasSubstr(kSecret)));
+}
+
+// --- API key as a systemd credential ---------------------------------------
+
+// Sets (or unsets, with nullptr) an environment variable for one test.
+class ScopedEnvVar {
+ public:
+  ScopedEnvVar(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnvVar() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ApiKeyCredential, PrefixIsKeptUnresolvedNotAnchoredAtTheConfigDirectory) {
+  Config braced = valid("api:\n  api_key_file: ${CREDENTIALS_DIRECTORY}/api-key\n");
+  EXPECT_EQ(braced.api.api_key_file, fs::path("${CREDENTIALS_DIRECTORY}/api-key"));
+  // The bare form means the same and is stored in the braced one.
+  Config bare = valid("api:\n  api_key_file: $CREDENTIALS_DIRECTORY/api-key\n");
+  EXPECT_EQ(bare.api.api_key_file, fs::path("${CREDENTIALS_DIRECTORY}/api-key"));
+  // Anything else stays a path; relative ones are anchored as before.
+  Config other = valid("api:\n  api_key_file: keys/$HOME/api-key\n");
+  EXPECT_EQ(other.api.api_key_file, fs::path("/etc/jobwatchd/keys/$HOME/api-key"));
+}
+
+TEST(ApiKeyCredential, NameMustBeOneCredential) {
+  for (const char* name : {"", "..", ".", "sub/api-key", "../../etc/shadow"}) {
+    expectOnlyIssue(std::string("api:\n  api_key_file: \"${CREDENTIALS_DIRECTORY}/") + name +
+                        "\"\n",
+                    "api.api_key_file", 2, "the name of one credential");
+  }
+}
+
+TEST(ApiKeyCredential, ReadFromTheDirectoryInTheEnvironment) {
+  TempDir dir;
+  dir.write("api-key", std::string(kSecret) + "\n");
+  ScopedEnvVar credentials("CREDENTIALS_DIRECTORY", dir.path().c_str());
+  ApiConfig api = valid("api:\n  api_key_file: ${CREDENTIALS_DIRECTORY}/api-key\n").api;
+  auto file = resolveApiKeyFile(*api.api_key_file);
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(file.value(), dir.path() / "api-key");
+  auto key = readApiKey(api);
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  EXPECT_EQ(key.value(), kSecret);
+
+  // Errors name the resolved file.
+  api.api_key_file = fs::path("${CREDENTIALS_DIRECTORY}/missing");
+  auto missing = readApiKey(api);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, HasSubstr((dir.path() / "missing").string()));
+}
+
+TEST(ApiKeyCredential, UnsetDirectoryIsAClearErrorNotTheEnvironmentKey) {
+  ScopedEnvVar credentials("CREDENTIALS_DIRECTORY", nullptr);
+  ScopedEnvVar env_key("UNSILOED_API_KEY", kSecret);
+  ApiConfig api;
+  api.api_key_file = fs::path("${CREDENTIALS_DIRECTORY}/api-key");
+  auto key = readApiKey(api);
+  ASSERT_FALSE(key.ok());
+  EXPECT_THAT(key.error().message, HasSubstr("CREDENTIALS_DIRECTORY is not set"));
+  EXPECT_THAT(key.error().message, HasSubstr("${CREDENTIALS_DIRECTORY}/api-key"));
+  EXPECT_THAT(key.error().message, Not(HasSubstr(kSecret)));
+}
+
+TEST(ApiKeyCredential, ShippedExampleReadsTheUnitsCredential) {
+  // etc/jobwatchd.yaml goes with systemd/jobwatchd.service (LoadCredential=api-key:...).
+  ConfigLoad l = loadConfigFile(fs::path(JOBWATCH_SOURCE_DIR) / "etc" / "jobwatchd.yaml");
+  ASSERT_TRUE(l.config.has_value()) << allIssues(l);
+  EXPECT_EQ(l.config->api.api_key_file, fs::path("${CREDENTIALS_DIRECTORY}/api-key"));
 }
 
 }  // namespace

@@ -757,6 +757,21 @@ TEST(WriteDropFile, RoundTripsAwkwardValuesExactly) {
   }
 }
 
+TEST(WriteDropFile, RootGivesTheFileToTheDirectorysOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (jobwatchd add by root, service as another user)";
+  TempDir tmp;
+  const uid_t service_uid = 64123;  // like a systemd DynamicUser= ID
+  const gid_t service_gid = 64124;
+  ASSERT_EQ(::chown(tmp.path().c_str(), service_uid, service_gid), 0);
+  auto written = writeDropFile(tmp.path(), {{"job-1", {}}});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(written.value().c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, service_uid);
+  EXPECT_EQ(st.st_gid, service_gid);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
 TEST(WriteDropFile, ErrorsNameTheDirectory) {
   TempDir tmp;
   const fs::path missing = tmp.path() / "missing";
