@@ -14,6 +14,8 @@ packages=(
   # dpkg-shlibdeps and file; lintian checks it); systemd-analyze and man for
   # tests/system
   help2man dpkg-dev file lintian systemd man-db
+  # fuzzing: clang 14 with libFuzzer (tests/fuzz, tests/tools/run-fuzz.sh)
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

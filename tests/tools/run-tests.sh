@@ -1,9 +1,33 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine: install packages,
-# build (Debug preset), run ctest. This is what CI runs.
+# The whole test suite, from a fresh Debian 12 machine (as root): installs
+# the packages, then
+#   1. builds the dev preset and runs every ctest test (unit, integration
+#      against the fake API, a real Prometheus, systemd unit checks, the .deb);
+#   2. runs the suite under ASan+UBSan and the concurrency tests under TSan
+#      (tests/tools/run-sanitizers.sh);
+#   3. runs each libFuzzer target for FUZZ_SECONDS (tests/tools/run-fuzz.sh).
+# This is what CI runs (.ci/run). Prints how long each phase took.
+#   SKIP_SANITIZERS=1 / SKIP_FUZZ=1 leave those phases out (local runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+t0=$(date +%s)
+phase() { echo; echo "=== $1 ($(($(date +%s) - t0)) s since start)"; }
+
+phase "install packages"
 bash tests/tools/install-deps.sh
+
+phase "build and test (dev preset)"
 cmake --preset dev
 cmake --build --preset dev
 ctest --preset dev
+
+if [[ -z ${SKIP_SANITIZERS:-} ]]; then
+  phase "sanitizers"
+  bash tests/tools/run-sanitizers.sh
+fi
+if [[ -z ${SKIP_FUZZ:-} ]]; then
+  phase "fuzzing"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tests/tools/run-fuzz.sh
+fi
+phase "all passed"
