@@ -25,8 +25,9 @@ constexpr size_t kMaxFieldBytes = size_t{64} * 1024;
 // bound the walk so a hostile "[[[[..." costs nothing and cannot overflow
 // the stack.
 constexpr int kMaxNestingDepth = 128;
-// How much of an undecodable body an error message may show.
-constexpr size_t kShownBodyBytes = 32;
+// How much of an undecodable body's leading markup tag an error message
+// may show.
+constexpr size_t kShownTagBytes = 16;
 
 // The fields we read. Order matters only for kFieldNames below.
 enum FieldIndex : size_t {
@@ -79,8 +80,23 @@ Error jsonError(simdjson::error_code code) {
   return Error{std::string("invalid JSON: ") + simdjson::error_message(code)};
 }
 
+// Says what a non-JSON body looks like without quoting its text: an error
+// page may repeat the request's headers, API key included, and this message
+// goes to the log. Only a leading markup tag name ("<html>", "<!DOCTYPE") is
+// shown, which tells an HTML error page from other garbage.
 Error notJsonError(std::string_view body) {
-  return Error{"body is not JSON (starts with " + quoteForMessage(body, kShownBodyBytes) + ")"};
+  std::string message = "body is not JSON (" + std::to_string(body.size()) + " bytes";
+  size_t tag = 0;
+  if (!body.empty() && body[0] == '<') {
+    tag = 1;
+    auto tagChar = [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '!' || c == '?';
+    };
+    while (tag < body.size() && tag < kShownTagBytes && tagChar(body[tag])) ++tag;
+    if (tag < body.size() && body[tag] == '>') ++tag;
+  }
+  if (tag > 1) message += ", starts with " + quoteForMessage(body.substr(0, tag));
+  return Error{message + ")"};
 }
 
 Error fieldError(std::string_view name, std::string_view problem) {

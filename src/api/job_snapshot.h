@@ -8,7 +8,9 @@
 // which job the body describes); any other optional field of the wrong type
 // reads as absent. With duplicate keys the last one wins. Strings over
 // 64 KiB (status: 256 bytes), truncated JSON, trailing content and invalid
-// UTF-8 are parse errors. Error messages show at most 32 bytes of the body.
+// UTF-8 are parse errors. The error for a non-JSON body shows only its size
+// and a leading markup tag name such as "<html>", never its text: an error
+// page may echo the request's headers, API key included.
 //
 // Thread-safety: JobResponseParser keeps a simdjson parser; one per thread.
 #pragma once

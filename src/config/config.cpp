@@ -278,13 +278,13 @@ class ConfigParser {
 
   ConfigLoad parse(const std::string& text) {
     try {
-      std::vector<YAML::Node> docs = YAML::LoadAll(text);
-      if (docs.size() > 1) {
-        error("", yamlLine(docs[1], 0),
-              "the file holds " + std::to_string(docs.size()) +
-                  " YAML documents ('---'); expected exactly one");
-      } else if (!docs.empty()) {
-        parseTop(docs.front());
+      const YamlDocument doc = loadSingleYamlDocument(text);
+      if (doc.second_document_line > 0) {
+        error("", doc.second_document_line,
+              "a second YAML document starts here (after '---', or where the YAML stops "
+              "making sense); expected exactly one");
+      } else if (doc.present) {
+        parseTop(doc.root);
       }
     } catch (const YAML::Exception& e) {
       error("", e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg);

@@ -9,7 +9,10 @@
 // per_job_limit (beyond it: aggregates only, warned once).
 //
 // collectable() returns what the exposer serves: the registry's families
-// plus the per-job families. Besides jobwatch_job_status it renders
+// plus the per-job families. It is also a TextExposition
+// (text_exposition.h): MetricsServer has it write the per-job series as
+// text directly, without one prometheus-cpp object per series. Besides
+// jobwatch_job_status it renders
 // jobwatch_job_added_timestamp_seconds{job_id} (unix seconds of
 // JobRecord.added_at) for jobs not yet terminal, so dashboards can show how
 // long each unfinished job has waited. The aggregate

@@ -4,7 +4,7 @@
 #include <civetweb.h>
 #include <netinet/in.h>
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,9 +16,36 @@
 #include <string_view>
 #include <vector>
 
+#include "metrics/text_exposition.h"
+
 namespace jobwatch::metrics {
 
 namespace {
+
+// One scrape, on a civetweb worker thread. Nothing may throw into civetweb
+// (C). The answer is built in a PageBuffer, so its memory goes back to the
+// kernel as soon as it is sent instead of staying in this thread's malloc
+// arena.
+int serveMetrics(mg_connection* connection, void* data) {
+  const auto& collectable = *static_cast<const prometheus::Collectable*>(data);
+  try {
+    PageBuffer body;
+    if (const auto* text = dynamic_cast<const TextExposition*>(&collectable)) {
+      text->writeText(body);
+    } else {
+      body.append(prometheus::TextSerializer().Serialize(collectable.Collect()));
+    }
+    mg_printf(connection,
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+              "Content-Length: %zu\r\n\r\n",
+              body.size());
+    mg_write(connection, body.data(), body.size());
+    return 200;
+  } catch (const std::exception& e) {
+    mg_send_http_error(connection, 500, "metrics unavailable: %s", e.what());
+    return 500;
+  }
+}
 
 struct ListenAddress {
   std::string host;  // without brackets
@@ -123,22 +150,31 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
   }
 
   std::unique_ptr<MetricsServer> server(new MetricsServer());
-  try {
-    server->exposer_ = std::make_unique<prometheus::Exposer>(bind_text, 2);
-  } catch (const std::exception& e) {
-    const auto reason = bindFailureReason(bind);
-    return Error{"cannot listen on " + listen + ": " + (reason ? *reason : e.what())};
-  }
-  const std::vector<int> ports = server->exposer_->GetListeningPorts();
-  if (ports.empty()) return Error{"cannot listen on " + listen + ": no listening port"};
   server->collectable_ = std::move(collectable);
-  server->exposer_->RegisterCollectable(server->collectable_, "/metrics");
+  // Two workers, as prometheus-cpp's Exposer had: a scrape and a health check.
+  const char* options[] = {"listening_ports", bind_text.c_str(), "num_threads", "2", nullptr};
+  mg_callbacks callbacks{};
+  server->context_ = mg_start(&callbacks, nullptr, options);
+  if (server->context_ == nullptr) {
+    const auto reason = bindFailureReason(bind);
+    return Error{"cannot listen on " + listen + ": " +
+                 (reason ? *reason : std::string("the HTTP server did not start"))};
+  }
+  mg_server_port ports[4] = {};
+  const int count = mg_get_server_ports(server->context_, 4, ports);
+  if (count <= 0) return Error{"cannot listen on " + listen + ": no listening port"};
+  mg_set_request_handler(server->context_, "/metrics", serveMetrics, server->collectable_.get());
   server->host_ = hostForUrl(*address);
-  server->port_ = ports.front();
+  server->port_ = ports[0].port;
   return server;
 }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::MetricsServer() { mg_init_library(0); }
+
+MetricsServer::~MetricsServer() {
+  if (context_ != nullptr) mg_stop(context_);
+  mg_exit_library();
+}
 
 std::string MetricsServer::url() const {
   return "http://" + host_ + ":" + std::to_string(port_) + "/metrics";

@@ -1,6 +1,11 @@
-// MetricsServer: serves a Collectable at http://{listen}/metrics with
-// prometheus-cpp's Exposer (civetweb). `listen` is "host:port"; port 0
-// picks a free port, reported by port(). "localhost" means 127.0.0.1.
+// MetricsServer: serves a Collectable at http://{listen}/metrics (civetweb,
+// two worker threads). A Collectable that is also a TextExposition (see
+// text_exposition.h; DaemonMetrics' is) writes its text itself; any other is
+// served through Collect() and prometheus-cpp's TextSerializer. Answers are
+// never compressed: a loopback scrape of 100,000 per-job series is ~20 MB,
+// which gzip would cost more CPU to shrink than it saves. `listen` is
+// "host:port"; port 0 picks a free port, reported by port(). "localhost"
+// means 127.0.0.1.
 // "[v6]:port" is parsed, but Debian 12's civetweb has no IPv6: start() then
 // fails saying so. A failed bind reports the kernel's reason (e.g. "Address
 // already in use"), not civetweb's generic one.
@@ -8,7 +13,7 @@
 // Destruction stops the server and may take up to 2 s: civetweb's accept
 // loop notices the stop request only at its 2 s poll timeout.
 //
-// Thread-safety: construct and destroy on one thread; the exposer runs its
+// Thread-safety: construct and destroy on one thread; the server runs its
 // own threads.
 #pragma once
 
@@ -17,9 +22,10 @@
 
 #include "util/result.h"
 
+struct mg_context;
+
 namespace prometheus {
 class Collectable;
-class Exposer;
 }  // namespace prometheus
 
 namespace jobwatch::metrics {
@@ -36,11 +42,12 @@ class MetricsServer {
   std::string url() const;
 
  private:
-  MetricsServer() = default;
-  // Kept alive as long as the exposer (which holds only a weak_ptr);
-  // declared first so the exposer stops before it goes.
+  MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+  // The request handler reads it; the destructor stops the server first.
   std::shared_ptr<prometheus::Collectable> collectable_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  mg_context* context_ = nullptr;
   std::string host_;
   int port_ = 0;
 };

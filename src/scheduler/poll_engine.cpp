@@ -38,22 +38,21 @@ std::uint32_t PollEngine::allocateSlot(JobRecord record) {
     slot = free_slots_.back();
     free_slots_.pop_back();
   } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
+    slot = slots_.append();
   }
   Slot& s = slots_[slot];
   s.used = true;
   s.job = std::move(record);
   s.job.in_flight = false;
-  index_.emplace(s.job.id, slot);
+  index_.insert(slot);
   ++status_counts_[s.job.status];
   events_.onJobWatched(s.job);
   return slot;
 }
 
 bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
-  if (auto it = index_.find(watched.id); it != index_.end()) {
-    auto& labels = slots_[it->second].job.labels;
+  if (auto it = index_.find(std::string_view(watched.id)); it != index_.end()) {
+    auto& labels = slots_[*it].job.labels;
     for (const auto& [k, v] : watched.labels) labels[k] = v;
     return false;
   }
@@ -69,7 +68,7 @@ bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
 }
 
 bool PollEngine::restoreJob(JobRecord record) {
-  if (index_.count(record.id) > 0) return false;
+  if (index_.find(std::string_view(record.id)) != index_.end()) return false;
   const bool terminal = record.terminal;
   const std::uint32_t slot = allocateSlot(std::move(record));
   if (!terminal) schedule(slot, clock_.now() + initialSpread(settings_.interval, rng_));
@@ -84,28 +83,29 @@ void PollEngine::updateSettings(ScheduleSettings settings) {
 }
 
 bool PollEngine::removeJob(const std::string& id) {
-  auto it = index_.find(id);
+  auto it = index_.find(std::string_view(id));
   if (it == index_.end()) return false;
-  Slot& s = slots_[it->second];
+  const std::uint32_t slot = *it;
+  Slot& s = slots_[slot];
   events_.onJobUnwatched(s.job);
   if (--status_counts_[s.job.status] == 0) status_counts_.erase(s.job.status);
   if (single_pass_ && !s.job.terminal && single_pass_left_ > 0 && !s.job.polled) --single_pass_left_;
+  index_.erase(it);  // while the slot still holds the ID it is filed under
   s.used = false;
   ++s.generation;  // queued entries and in-flight answers for it become stale
   s.job = JobRecord{};
-  free_slots_.push_back(it->second);
-  index_.erase(it);
+  free_slots_.push_back(slot);
   return true;
 }
 
 const JobRecord* PollEngine::find(const std::string& id) const {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &slots_[it->second].job;
+  auto it = index_.find(std::string_view(id));
+  return it == index_.end() ? nullptr : &slots_[*it].job;
 }
 
 void PollEngine::forEachJob(const std::function<void(const JobRecord&)>& fn) const {
-  for (const auto& s : slots_) {
-    if (s.used) fn(s.job);
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].used) fn(slots_[i].job);
   }
 }
 

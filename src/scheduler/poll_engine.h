@@ -19,10 +19,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -57,6 +58,9 @@ class PollEngine {
  public:
   PollEngine(ScheduleSettings settings, status::StatusMapper mapper, api::HttpTransport& transport,
              const Clock& clock, PollEvents& events, Log& log, std::uint64_t seed);
+  // The job index points into the engine's own slot table.
+  PollEngine(const PollEngine&) = delete;
+  PollEngine& operator=(const PollEngine&) = delete;
 
   // Watches a job (spread over one interval, or due now when `due_now`).
   // An ID already watched only has its labels merged. Returns false then.
@@ -110,6 +114,47 @@ class PollEngine {
     std::uint32_t generation = 0;
     bool used = false;
   };
+  // Slots in fixed-size chunks: a slot never moves, and growing the table
+  // neither copies every job nor leaves a vector's up-to-2x spare capacity
+  // (at 100,000 jobs that was ~120 bytes per job; tests/bench/README.md).
+  class SlotTable {
+   public:
+    Slot& operator[](std::uint32_t i) { return chunks_[i >> kChunkBits][i & kChunkMask]; }
+    const Slot& operator[](std::uint32_t i) const {
+      return chunks_[i >> kChunkBits][i & kChunkMask];
+    }
+    std::uint32_t size() const { return size_; }
+    std::uint32_t append() {
+      if ((size_ & kChunkMask) == 0) chunks_.push_back(std::make_unique<Slot[]>(kChunkMask + 1));
+      return size_++;
+    }
+
+   private:
+    static constexpr unsigned kChunkBits = 8;  // 256 slots (~94 KiB) per chunk
+    static constexpr std::uint32_t kChunkMask = (1u << kChunkBits) - 1;
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    std::uint32_t size_ = 0;
+  };
+  // The job index holds slot numbers and finds them by the slot's job ID, so
+  // the ID is stored once (in the slot), not a second time as a map key.
+  // Transparent: looked up by std::string_view. Hash codes are cached in
+  // the nodes (the hash is not noexcept), so erasing or rehashing never
+  // reads a slot.
+  struct IdHash {
+    using is_transparent = void;
+    const SlotTable* slots;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+    size_t operator()(std::uint32_t slot) const { return (*this)((*slots)[slot].job.id); }
+  };
+  struct IdEqual {
+    using is_transparent = void;
+    const SlotTable* slots;
+    bool operator()(std::uint32_t a, std::uint32_t b) const {
+      return (*slots)[a].job.id == (*slots)[b].job.id;
+    }
+    bool operator()(std::string_view id, std::uint32_t b) const { return (*slots)[b].job.id == id; }
+    bool operator()(std::uint32_t a, std::string_view id) const { return (*slots)[a].job.id == id; }
+  };
 
   std::uint32_t allocateSlot(JobRecord record);
   void schedule(std::uint32_t slot, SteadyTime due);
@@ -134,9 +179,9 @@ class PollEngine {
   api::JobResponseParser parser_;
   TokenBucket bucket_;
 
-  std::vector<Slot> slots_;
+  SlotTable slots_;
   std::vector<std::uint32_t> free_slots_;
-  std::unordered_map<std::string, std::uint32_t> index_;
+  std::unordered_set<std::uint32_t, IdHash, IdEqual> index_{0, IdHash{&slots_}, IdEqual{&slots_}};
   std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>> due_;
   std::map<std::string, size_t> status_counts_;
   std::unordered_set<std::string> warned_statuses_;

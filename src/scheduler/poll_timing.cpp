@@ -30,7 +30,12 @@ Millis initialSpread(Millis interval, Rng& rng) {
 }
 
 Millis rateLimitPause(std::optional<std::chrono::seconds> retry_after, Millis interval, Millis cap) {
-  if (retry_after) return std::min<Millis>(*retry_after, kMaxRetryAfter);
+  // Bounded in seconds: converting a huge value to milliseconds first would
+  // overflow. Zero or negative ("retry now", or a date in the past) gets the
+  // same pause as no Retry-After: never an immediate retry after a 429.
+  if (retry_after && retry_after->count() > 0) {
+    return std::min(*retry_after, kMaxRetryAfter);
+  }
   return std::min<Millis>(std::max<Millis>(interval, 1s), cap);
 }
 

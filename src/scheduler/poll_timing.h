@@ -32,8 +32,9 @@ Millis initialSpread(Millis interval, Rng& rng);
 // hostile or broken header cannot stop polling for days.
 inline constexpr std::chrono::seconds kMaxRetryAfter{3600};
 
-// Pause after a 429/503: Retry-After when given (bounded), otherwise
-// max(interval, 1s) bounded by cap.
+// Pause after a 429/503: Retry-After when given and positive (at most
+// kMaxRetryAfter), otherwise max(interval, 1s) bounded by cap. Any value is
+// safe (fuzzed: tests/fuzz/rate_limit_fuzzer.cpp).
 Millis rateLimitPause(std::optional<std::chrono::seconds> retry_after, Millis interval, Millis cap);
 
 // A classic token bucket: `rate` tokens per second, holding at most

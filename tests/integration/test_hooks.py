@@ -287,6 +287,7 @@ class CrashConsistencyTest(HookTestCase):
             rows = self.ledger()
             return (len([r for r in rows if r[2] == "record"]) == len(jobs)
                     and all(r[3] == 2 for r in rows))
+        d.wait_log("jobwatchd started", timeout=60)  # a SIGTERM before start-up ends kills it
         wait_for(settled, timeout=120, interval=0.5, what="every hook to succeed")
         self.assertEqual(d.stop(), 0)
 

@@ -221,6 +221,21 @@ TEST_F(JobResponseParserTest, RejectsHtml) {
   EXPECT_THAT(message, HasSubstr("<html>"));
 }
 
+// Regression (tests/integration/test_security.py): a 200 error page that
+// repeats the API key must not put it in the log through this message.
+TEST_F(JobResponseParserTest, NonJsonBodyErrorNeverQuotesTheBodyText) {
+  const std::string key = "sk-test-0123456789abcdef";
+  for (const std::string& body : {key + " is not a valid key", "<pre>X-API-Key: " + key + "</pre>",
+                                  "<" + key + ">", "<!DOCTYPE html>" + key}) {
+    const std::string message = parseError(body);
+    EXPECT_THAT(message, HasSubstr("not JSON")) << body;
+    EXPECT_THAT(message, HasSubstr(std::to_string(body.size()) + " bytes")) << body;
+    EXPECT_THAT(message, Not(HasSubstr("0123456789"))) << body;
+  }
+  EXPECT_THAT(parseError("<pre>X-API-Key: " + key + "</pre>"), HasSubstr("\"<pre>\""));
+  EXPECT_THAT(parseError("<!DOCTYPE html>" + key), HasSubstr("\"<!DOCTYPE\""));
+}
+
 TEST_F(JobResponseParserTest, RejectsEmptyBody) {
   EXPECT_EQ(parseError(""), "empty body");
   EXPECT_EQ(parseError("   \n"), "empty body");

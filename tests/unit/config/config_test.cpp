@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <string>
 
@@ -688,6 +691,29 @@ TEST(ConfigPaths, AbsolutePathsAreKeptAndEmptyOptionalMeansUnset) {
 }
 
 // --- files --------------------------------------------------------------------
+
+// Regression, found by tests/fuzz/watchlist_fuzzer.cpp (the config loader
+// used YAML::LoadAll the same way): yaml-cpp 0.7 never returned on this
+// input. A bad config on SIGHUP must be an error, not a hung daemon.
+TEST(ConfigFile, YamlThatHangsYamlCppLoadAllIsAnIssue) {
+  auto loading = std::async(std::launch::async,
+                            [] { return load("# comme# commen{\n!, bjo\nnt\n! \njo=b-3 #"); });
+  if (loading.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "loadConfigText hangs: aborting before memory runs out\n");
+    std::abort();
+  }
+  ConfigLoad l = loading.get();
+  EXPECT_FALSE(l.config.has_value());
+  EXPECT_FALSE(l.issues.empty());
+}
+
+TEST(ConfigFile, SecondDocumentIsAnIssueOnItsLine) {
+  ConfigLoad l = load("api:\n  base_url: https://x.example\n---\napi: {}\n");
+  EXPECT_FALSE(l.config.has_value());
+  ASSERT_EQ(l.issues.size(), 1u) << allIssues(l);
+  EXPECT_EQ(l.issues[0].line, 4);
+  EXPECT_THAT(l.issues[0].message, HasSubstr("second YAML document"));
+}
 
 TEST(ConfigFile, MissingFileIsOneIssueNamingIt) {
   TempDir dir;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 namespace jobwatch::scheduler {
 namespace {
 
@@ -58,6 +61,20 @@ TEST(PollTiming, RateLimitPauseHonoursRetryAfterWithinBounds) {
   EXPECT_EQ(rateLimitPause(std::chrono::seconds(999999), 5s, 5min), kMaxRetryAfter);
   EXPECT_EQ(rateLimitPause(std::nullopt, 5s, 5min), 5s);
   EXPECT_EQ(rateLimitPause(std::nullopt, 0ms, 5min), 1s);
+}
+
+// Regressions found by tests/fuzz/rate_limit_fuzzer.cpp (inputs in
+// tests/fuzz/regressions/rate_limit/): a negative Retry-After gave a
+// negative pause, a huge one overflowed converting to milliseconds.
+TEST(PollTiming, RateLimitPauseIsNeverNegativeNorOverflows) {
+  EXPECT_EQ(rateLimitPause(std::chrono::seconds(-5), 5s, 5min), 5s);
+  EXPECT_EQ(rateLimitPause(std::chrono::seconds(0), 200ms, 2s), 1s);
+  EXPECT_EQ(
+      rateLimitPause(std::chrono::seconds(std::numeric_limits<std::int64_t>::min()), 5s, 5min), 5s);
+  EXPECT_EQ(rateLimitPause(std::chrono::seconds(std::int64_t{1} << 62), 5s, 5min), kMaxRetryAfter);
+  EXPECT_EQ(
+      rateLimitPause(std::chrono::seconds(std::numeric_limits<std::int64_t>::max()), 5s, 5min),
+      kMaxRetryAfter);
 }
 
 TEST(TokenBucket, AllowsRateOverTime) {

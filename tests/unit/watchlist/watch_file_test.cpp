@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "util/job_id.h"
 
@@ -243,6 +246,32 @@ TEST(WatchYaml, SyntaxErrorIsOneIssueWithTheParsersLine) {
   WatchParse indent = parseWatchYaml("jobs:\n  - a\n   b: c\n", kSource);
   ASSERT_EQ(indent.issues.size(), 1u);
   EXPECT_EQ(indent.issues[0].line, 3);
+}
+
+// A second document, or YAML the parser cannot read past, is one issue.
+TEST(WatchYaml, SecondDocumentIsAnIssueOnItsLine) {
+  WatchParse p = parseWatchYaml("jobs: [a]\n---\njobs: [b]\n", kSource);
+  EXPECT_TRUE(p.entries.empty());
+  ASSERT_EQ(p.issues.size(), 1u) << allIssues(p);
+  EXPECT_EQ(p.issues[0].line, 3);
+  EXPECT_THAT(p.issues[0].message, HasSubstr("second YAML document"));
+  EXPECT_EQ(ids(parseWatchYaml("---\njobs: [a]\n...\n", kSource)), std::vector<std::string>{"a"});
+}
+
+// Regression, found by tests/fuzz/watchlist_fuzzer.cpp (input in
+// tests/fuzz/regressions/watchlist/): yaml-cpp 0.7's YAML::LoadAll never
+// returned on this drop file, allocating until memory ran out.
+TEST(WatchYaml, YamlThatHangsYamlCppLoadAllIsAnIssue) {
+  auto parsing = std::async(std::launch::async, [] {
+    return parseWatchYaml("# comme# commen{\n!, bjo\nnt\n! \njo=b-3 #", kSource);
+  });
+  if (parsing.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "parseWatchYaml hangs: aborting before memory runs out\n");
+    std::abort();
+  }
+  WatchParse p = parsing.get();
+  EXPECT_TRUE(p.entries.empty());
+  EXPECT_EQ(p.issues.size(), 1u) << allIssues(p);
 }
 
 // --- text -------------------------------------------------------------------------

@@ -1,0 +1,27 @@
+// Fuzzes the config loader (config::loadConfigText): any text must come
+// back as a config or as issues naming the file, never as a crash.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "fuzz_check.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  const jobwatch::config::ConfigLoad load =
+      jobwatch::config::loadConfigText(text, "/etc/jobwatchd/fuzz.yaml");
+  FUZZ_CHECK(load.config.has_value() == load.issues.empty());
+  for (const auto& issue : load.issues) {
+    FUZZ_CHECK(issue.line >= 0);
+    const std::string shown = issue.toString();
+    FUZZ_CHECK(shown.starts_with("/etc/jobwatchd/fuzz.yaml"));
+  }
+  for (const auto& warning : load.warnings) (void)warning.toString();
+  if (load.config) {
+    const auto& config = *load.config;
+    FUZZ_CHECK(config.poll.interval.count() > 0);
+    FUZZ_CHECK(config.api.max_concurrent_requests > 0);
+  }
+  return 0;
+}

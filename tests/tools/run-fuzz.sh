@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz, clang 14) and runs each for a
+# bounded time. Fails on any crash, leak, UB report or broken invariant.
+#
+#   FUZZ_SECONDS=30   per target (default 30)
+#   FUZZ_TARGETS="job_response config"   a subset (default: all)
+#   FUZZ_BUILD_DIR=build/fuzz
+#
+# Before fuzzing, every saved regression input (tests/fuzz/regressions/T/)
+# is replayed. New inputs found while fuzzing go to a temporary corpus, not
+# into the repository. A crash leaves its input in $FUZZ_BUILD_DIR/artifacts/;
+# keep it as a regression: copy it to tests/fuzz/regressions/<target>/, add a
+# unit test in tests/unit/<module>/, fix the bug.
+# Needs: clang-14 libclang-rt-14-dev (Debian 12).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=${FUZZ_SECONDS:-30}
+build=${FUZZ_BUILD_DIR:-build/fuzz}
+targets=(${FUZZ_TARGETS:-job_response config watchlist duration rate_limit})
+
+if ! command -v clang++-14 >/dev/null; then
+  echo "run-fuzz: clang++-14 not found (apt-get install clang-14 libclang-rt-14-dev)" >&2
+  exit 2
+fi
+
+start=$(date +%s)
+cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j2
+echo "run-fuzz: built in $(($(date +%s) - start)) s"
+
+# max_len: big enough for every realistic input of that kind, small enough
+# to keep the search fast (bodies over 1 MiB never reach the parser).
+declare -A max_len=([job_response]=8192 [config]=4096 [watchlist]=4096 [duration]=64 [rate_limit]=128)
+declare -A dict=([job_response]=json.dict [config]=yaml.dict [watchlist]=yaml.dict [duration]=duration.dict)
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+artifacts="$build/artifacts"
+mkdir -p "$artifacts"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=()
+for t in "${targets[@]}"; do
+  bin="$build/fuzz_$t"
+  regressions="tests/fuzz/regressions/$t"
+  if [[ -d $regressions ]] && compgen -G "$regressions/*" >/dev/null; then
+    echo "run-fuzz: $t: replaying $(ls "$regressions" | wc -l) regression inputs"
+    if ! "$bin" "$regressions"/* >"$work/$t.replay.log" 2>&1; then
+      tail -40 "$work/$t.replay.log" >&2
+      failed+=("$t (regression)")
+      continue
+    fi
+  fi
+  mkdir -p "$work/$t"
+  args=(-max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048
+        -print_final_stats=1 -artifact_prefix="$artifacts/$t-")
+  [[ -n ${dict[$t]:-} ]] && args+=(-dict="tests/fuzz/dict/${dict[$t]}")
+  echo "run-fuzz: $t: fuzzing for $seconds s"
+  if "$bin" "${args[@]}" "$work/$t" "tests/fuzz/corpus/$t" >"$work/$t.log" 2>&1; then
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work/$t.log" | tr '\n' ' ' || true
+    echo
+  else
+    tail -60 "$work/$t.log" >&2
+    echo "run-fuzz: $t FAILED; reproducer(s): $(ls "$artifacts" | grep "^$t-" | tr '\n' ' ')" >&2
+    failed+=("$t")
+  fi
+done
+echo "run-fuzz: done in $(($(date +%s) - start)) s"
+if ((${#failed[@]} > 0)); then
+  echo "run-fuzz: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
