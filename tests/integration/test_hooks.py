@@ -150,6 +150,10 @@ class HookDeliveryTest(HookTestCase):
         config = self.write_config(["job-r1", "job-r2", "job-r3"], extra=self.hooks_yaml())
         d = self.start_daemon(config)
         wait_for(lambda: self.done_count() == 2, what="two hooks")
+        # job-r3's first poll may come after the other two hooks (spread):
+        # it must have been seen, so its status is in the state file.
+        wait_for(lambda: any("job-r3" in line for line in d.lines("job seen")),
+                 what="the unfinished job to be seen")
         self.assertEqual(d.stop(), 0)
         before = {j: fake.requests_for(j)["count"] for j in ("job-r1", "job-r2", "job-r3")}
 
