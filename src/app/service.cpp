@@ -140,6 +140,7 @@ void Service::loop() {
       forgetOldJobs();
       next_forget_ = clock_.now() + forget_every;
     }
+    trimAfterWriteBursts();
     pollfd fds[3];
     nfds_t n = 0;
     fds[n++] = {signal_fd_, POLLIN, 0};
@@ -171,6 +172,23 @@ void Service::loop() {
       return;
     }
   }
+}
+
+void Service::trimAfterWriteBursts() {
+  // A burst - the first poll of 100,000 new jobs queues each job's body for
+  // the state writer; the start-up batch of a new watch file - leaves
+  // megabytes freed between the jobs' own allocations, where free() cannot
+  // return them. Once the writer is idle, give the whole free pages back:
+  // after at least kRows rows, at most every kEvery (a trim walks every
+  // arena; a few milliseconds at 100,000 jobs).
+  constexpr size_t kRows = 10'000;
+  constexpr Millis kEvery = 10s;
+  const state::StateWriter& writer = parts_->writer();
+  const size_t committed = writer.committedRows();
+  if (committed - trimmed_at_rows_ < kRows || clock_.now() < next_trim_ || !writer.idle()) return;
+  ::malloc_trim(0);
+  trimmed_at_rows_ = committed;
+  next_trim_ = clock_.now() + kEvery;
 }
 
 bool Service::onScheduler(std::function<void(ServiceParts&)> fn) {

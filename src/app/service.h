@@ -52,6 +52,9 @@ class Service {
   void reloadWatchFile();
   void takeDropFiles();
   void forgetOldJobs();
+  // Hands freed heap pages back to the kernel after a burst of state writes
+  // (README: Performance, Memory).
+  void trimAfterWriteBursts();
   // Runs `fn` on the scheduler thread and waits for it (bounded).
   bool onScheduler(std::function<void(ServiceParts&)> fn);
 
@@ -67,6 +70,8 @@ class Service {
   std::unique_ptr<watchlist::WatchFileMonitor> watch_file_;
   int signal_fd_ = -1;
   SteadyTime next_forget_{};
+  size_t trimmed_at_rows_ = 0;
+  SteadyTime next_trim_{};
 };
 
 }  // namespace jobwatch::app

@@ -61,16 +61,27 @@ WriteBatch compact(std::vector<WriteBatch> batches) {
   return merged;
 }
 
+size_t rowsIn(const WriteBatch& batch) {
+  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size();
+}
+
 }  // namespace
 
-StateWriter::StateWriter(StateStore& store, Log& log, std::function<void()> on_runs_committed)
-    : store_(store), log_(log), on_runs_committed_(std::move(on_runs_committed)) {}
+StateWriter::StateWriter(StateStore& store, Log& log, std::function<void()> on_runs_committed,
+                         size_t max_queued_rows)
+    : store_(store),
+      log_(log),
+      on_runs_committed_(std::move(on_runs_committed)),
+      max_queued_rows_(std::max<size_t>(max_queued_rows, 1)) {}
 
 StateWriter::~StateWriter() { stop(kDestructorStopTimeout); }
 
 void StateWriter::start() {
   if (thread_.joinable()) return;
+  std::lock_guard lock(mu_);
   thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  writer_thread_ = thread_.get_id();
+  accepting_waits_ = true;
 }
 
 bool StateWriter::stop(std::chrono::milliseconds timeout) {
@@ -80,6 +91,8 @@ bool StateWriter::stop(std::chrono::milliseconds timeout) {
     std::lock_guard lock(mu_);
     stop_deadline_ = deadline;
     target = enqueued_seq_;
+    accepting_waits_ = false;
+    cv_.notify_all();  // an enqueue() waiting for room goes ahead
   }
   const bool threaded = thread_.joinable();
   if (threaded) {
@@ -93,9 +106,20 @@ bool StateWriter::stop(std::chrono::milliseconds timeout) {
   return committed_seq_ >= target;
 }
 
+bool StateWriter::mayWait() const {
+  return accepting_waits_ && !failing_ && std::this_thread::get_id() != writer_thread_;
+}
+
 void StateWriter::enqueue(WriteBatch batch) {
   if (batch.empty()) return;
-  std::lock_guard lock(mu_);
+  const size_t rows = rowsIn(batch);
+  std::unique_lock lock(mu_);
+  if (queued_rows_ >= max_queued_rows_ && mayWait()) {
+    ++enqueue_waits_;
+    cv_.wait_for(lock, kMaxEnqueueWait,
+                 [this] { return queued_rows_ < max_queued_rows_ || !mayWait(); });
+  }
+  queued_rows_ += rows;
   queued_.push_back(std::move(batch));
   ++enqueued_seq_;
   cv_.notify_all();
@@ -115,6 +139,21 @@ bool StateWriter::failing() const {
 size_t StateWriter::commits() const {
   std::lock_guard lock(mu_);
   return commits_;
+}
+
+size_t StateWriter::committedRows() const {
+  std::lock_guard lock(mu_);
+  return committed_rows_;
+}
+
+bool StateWriter::idle() const {
+  std::lock_guard lock(mu_);
+  return queued_.empty() && !committing_;
+}
+
+size_t StateWriter::enqueueWaits() const {
+  std::lock_guard lock(mu_);
+  return enqueue_waits_;
 }
 
 void StateWriter::run(std::stop_token stop) {
@@ -160,6 +199,10 @@ void StateWriter::drain(std::unique_lock<std::mutex>& lock, SteadyClock::time_po
 bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
   std::vector<WriteBatch> batches;
   batches.swap(queued_);
+  const size_t rows = queued_rows_;
+  queued_rows_ = 0;
+  committing_ = true;
+  cv_.notify_all();  // room for enqueue() while this commits
   const std::uint64_t seq = enqueued_seq_;
   lock.unlock();
 
@@ -173,9 +216,12 @@ bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
   }
 
   if (status.ok()) {
+    std::vector<WriteBatch>().swap(batches);  // freed before idle() can say so
     lock.lock();
     committed_seq_ = std::max(committed_seq_, seq);
     ++commits_;
+    committed_rows_ += rows;
+    committing_ = false;
     const bool recovered = failing_;
     const size_t failed_attempts = failed_attempts_;
     failing_ = false;
@@ -205,10 +251,14 @@ bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
     batches.push_back(std::move(merged));
   }
   lock.lock();
+  committing_ = false;
   batches.insert(batches.end(), std::make_move_iterator(queued_.begin()),
                  std::make_move_iterator(queued_.end()));
   queued_ = std::move(batches);
+  queued_rows_ = 0;
+  for (const WriteBatch& batch : queued_) queued_rows_ += rowsIn(batch);
   failing_ = true;
+  cv_.notify_all();  // enqueue() stops waiting for room while commits fail
   ++failed_attempts_;
   const auto now = SteadyClock::now();
   const bool first = failed_attempts_ == 1;

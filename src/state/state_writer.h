@@ -7,6 +7,14 @@
 // A failed commit (disk full, read-only) is logged and retried with backoff;
 // its writes are kept, never dropped.
 //
+// Backpressure: while `max_queued_rows` rows wait for a commit, enqueue()
+// waits (at most kMaxEnqueueWait per call) for the writer to catch up. A
+// burst - 100,000 jobs seen for the first time within one interval - is so
+// held to the disk's pace instead of queueing every job's body at once,
+// which would leave the freed queue as holes in the poll thread's heap. It
+// never waits while commits are failing (a failure streak is compacted
+// instead), from the writer's own thread, before start() or after stop().
+//
 // Ownership: the store must outlive the writer. The thread is a jthread
 // member, stopped (after a final flush) by stop() or the destructor.
 // Thread-safety: enqueue() and flush() may be called from any thread;
@@ -32,7 +40,11 @@ namespace jobwatch::state {
 
 class StateWriter {
  public:
-  StateWriter(StateStore& store, Log& log, std::function<void()> on_runs_committed);
+  static constexpr size_t kDefaultMaxQueuedRows = 1024;
+  static constexpr std::chrono::milliseconds kMaxEnqueueWait{1000};
+
+  StateWriter(StateStore& store, Log& log, std::function<void()> on_runs_committed,
+              size_t max_queued_rows = kDefaultMaxQueuedRows);
   ~StateWriter();
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -54,6 +66,11 @@ class StateWriter {
   // Whether the last commit attempt failed (for a metric and STATUS=).
   bool failing() const;
   size_t commits() const;
+  // How many enqueue() calls found the queue full and waited.
+  size_t enqueueWaits() const;
+  // Rows (jobs, runs, removals) committed so far, and whether none wait.
+  size_t committedRows() const;
+  bool idle() const;
 
   // Retry backoff after a failed commit: doubles from the first to the cap.
   static constexpr std::chrono::milliseconds kFirstRetryDelay{100};
@@ -69,17 +86,26 @@ class StateWriter {
   bool commitQueued(std::unique_lock<std::mutex>& lock);
   // After stop: commits until the queue is empty or `deadline` passes.
   void drain(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point deadline);
+  // Whether enqueue() may wait for room; with mu_ held.
+  bool mayWait() const;
 
   StateStore& store_;
   Log& log_;
   std::function<void()> on_runs_committed_;
+  const size_t max_queued_rows_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::vector<WriteBatch> queued_;   // guarded by mu_
+  size_t queued_rows_ = 0;           // in queued_; guarded by mu_
+  size_t enqueue_waits_ = 0;         // guarded by mu_
+  bool accepting_waits_ = false;     // between start() and stop(); guarded by mu_
+  std::thread::id writer_thread_{};  // guarded by mu_
   std::uint64_t enqueued_seq_ = 0;   // guarded by mu_
   std::uint64_t committed_seq_ = 0;  // guarded by mu_
   bool failing_ = false;             // guarded by mu_
   size_t commits_ = 0;               // guarded by mu_
+  size_t committed_rows_ = 0;        // guarded by mu_
+  bool committing_ = false;          // guarded by mu_
   size_t failed_attempts_ = 0;       // in the current failure streak; guarded by mu_
   std::chrono::steady_clock::time_point last_failure_log_{};  // guarded by mu_
   std::chrono::steady_clock::time_point stop_deadline_{};     // guarded by mu_

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -212,6 +213,72 @@ TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
   store_->failNextCommitsForTest(0);
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
+}
+
+
+// Backpressure: the writer's thread is held inside its post-commit callback
+// (a gate), so nothing queued can be committed until the gate opens.
+TEST_F(StateWriterTest, AFullQueueHoldsTheEnqueuerUntilTheWriterCatchesUp) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_open = false;
+  bool in_callback = false;
+  StateWriter writer(
+      *store_, log_,
+      [&] {
+        std::unique_lock lock(mu);
+        in_callback = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return gate_open; });
+      },
+      /*max_queued_rows=*/2);
+  writer.start();
+  writer.enqueue(WriteBatch{{sampleJob("held")}, {sampleRun("held", "completed", "h")}, {}});
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return in_callback; }));
+  }
+  writer.enqueue(WriteBatch{{sampleJob("q1"), sampleJob("q2")}, {}, {}});  // fills the queue
+  EXPECT_EQ(writer.enqueueWaits(), 0u);
+
+  std::atomic<bool> returned{false};
+  std::jthread enqueuer([&] {
+    writer.enqueue(WriteBatch{{sampleJob("q3")}, {}, {}});
+    returned = true;
+  });
+  ASSERT_TRUE(eventually([&] { return writer.enqueueWaits() == 1; }));
+  EXPECT_FALSE(returned.load());  // waiting for room, gate still shut
+  {
+    std::lock_guard lock(mu);
+    gate_open = true;
+  }
+  cv.notify_all();
+  enqueuer.join();
+  EXPECT_TRUE(returned.load());
+  ASSERT_TRUE(writer.flush(20s));
+  std::vector<std::string> ids = jobIds();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"held", "q1", "q2", "q3"}));
+  EXPECT_TRUE(writer.stop(10s));
+}
+
+TEST_F(StateWriterTest, AFullQueueNeverHoldsTheEnqueuerWhileCommitsFailOrBeforeStart) {
+  StateWriter writer(*store_, log_, nullptr, /*max_queued_rows=*/1);
+  for (int i = 0; i < 3; ++i)  // not started: nobody would ever make room
+    writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}});
+  EXPECT_EQ(writer.enqueueWaits(), 0u);
+
+  store_->failNextCommitsForTest(1'000'000);
+  writer.start();
+  ASSERT_TRUE(eventually([&] { return writer.failing(); }));
+  for (int i = 0; i < 3; ++i)  // the failure streak is compacted, not waited out
+    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
+  EXPECT_EQ(writer.enqueueWaits(), 0u);
+
+  store_->failNextCommitsForTest(0);
+  ASSERT_TRUE(writer.flush(30s));
+  EXPECT_EQ(jobIds().size(), 6u);
+  EXPECT_TRUE(writer.stop(10s));
 }
 
 }  // namespace
