@@ -1,18 +1,13 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <set>
@@ -21,6 +16,7 @@
 #include <utility>
 
 #include "status/job_status.h"
+#include "util/bounded_file.h"
 #include "util/job_id.h"
 #include "util/yaml_node.h"
 
@@ -208,41 +204,6 @@ Result<ListenAddress> parseListen(std::string_view text) {
                  " must be an IPv4 address, [IPv6 address] or localhost"};
   }
   return ListenAddress{isLoopbackHost(hp.host)};
-}
-
-// Reads a whole regular file of bounded size. Errors say what went wrong;
-// callers name the file.
-Result<std::string> readSmallFile(const fs::path& path, std::size_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO by mistake must not hang the daemon.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return Error{std::string("cannot open: ") + std::strerror(errno)};
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
-  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    return Error{"too large (" + std::to_string(st.st_size) + " bytes, limit " +
-                 std::to_string(max_bytes) + ")"};
-  }
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{std::string("cannot read: ") + std::strerror(errno)};
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    // The file may grow while we read it.
-    if (out.size() > max_bytes) {
-      return Error{"too large (limit " + std::to_string(max_bytes) + " bytes)"};
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -1219,7 +1180,7 @@ ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& 
 }
 
 ConfigLoad loadConfigFile(const std::filesystem::path& path) {
-  auto text = readSmallFile(path, kMaxConfigBytes);
+  auto text = readBoundedFile(path, kMaxConfigBytes);
   if (!text.ok()) {
     ConfigLoad out;
     out.issues.push_back(ConfigIssue{path, 0, "", text.error().message});
@@ -1247,7 +1208,7 @@ Result<std::string> readApiKey(const ApiConfig& api) {
     auto file = resolveApiKeyFile(*api.api_key_file);
     if (!file.ok()) return Error{file.error().message};
     const std::string name = file.value().string();
-    auto content = readSmallFile(file.value(), kMaxApiKeyBytes);
+    auto content = readBoundedFile(file.value(), kMaxApiKeyBytes);
     if (!content.ok()) return Error{"API key file " + name + ": " + content.error().message};
     std::string_view key = trimTrailingWhitespace(content.value());
     if (key.empty()) return Error{"API key file " + name + " is empty"};

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "util/bounded_file.h"
 #include "util/job_id.h"
 
 namespace jobwatch::watchlist {
@@ -655,7 +656,7 @@ struct DropDirWatcher::Impl {
       if (err == ELOOP) return reject(std::move(t), name, notRegularReason(S_IFLNK));
       return reject(std::move(t), name, "cannot open: " + errnoText(err));
     }
-    auto text = readWatchFd(f.get(), kMaxDropFileBytes);
+    auto text = readBoundedFd(f.get(), kMaxDropFileBytes);
     f.reset();
     if (text.ok()) bytes_read += text->size();
     if (!text.ok()) return reject(std::move(t), name, text.error().message);

@@ -1,21 +1,17 @@
 #include "watchlist/watch_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "util/bounded_file.h"
 #include "util/job_id.h"
 #include "util/yaml_node.h"
 #include "util/result.h"
@@ -247,24 +243,6 @@ class YamlWatchParser {
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-std::string describeLimit(std::uintmax_t bytes) {
-  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
-  return std::to_string(bytes) + " bytes";
-}
-
-// Reads a regular file of bounded size; errors are issues naming the file.
-Result<std::string> readWatchFile(const fs::path& path) {
-  const std::string name = path.string();
-  // O_NONBLOCK: a FIFO dropped in by mistake must not hang the daemon.
-  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return Error{std::string("cannot open: ") + std::strerror(errno)};
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  return readWatchFd(fd, kMaxWatchFileBytes);
-}
-
 }  // namespace
 
 std::string WatchIssue::toString() const {
@@ -321,41 +299,13 @@ WatchParse parseWatchContent(const std::string& text, const std::filesystem::pat
 }
 
 WatchParse loadWatchFile(const std::filesystem::path& path) {
-  auto text = readWatchFile(path);
+  auto text = readBoundedFile(path, kMaxWatchFileBytes);
   if (!text.ok()) {
     WatchParse out;
     out.issues.push_back(WatchIssue{path, 0, text.error().message});
     return out;
   }
   return parseWatchContent(text.value(), path);
-}
-
-Result<std::string> readWatchFd(int fd, std::uintmax_t max_bytes) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
-  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
-  if (static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
-    return Error{"file is too large (" + std::to_string(st.st_size) + " bytes, limit " +
-                 describeLimit(max_bytes) + ")"};
-  }
-  std::string out;
-  out.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{std::string("cannot read: ") + std::strerror(errno)};
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    // The file may grow while we read it.
-    if (out.size() > max_bytes) {
-      return Error{"file is too large (grew past the limit of " + describeLimit(max_bytes) +
-                   " while being read)"};
-    }
-  }
-  return out;
 }
 
 }  // namespace jobwatch::watchlist

@@ -51,11 +51,4 @@ WatchParse parseWatchContent(const std::string& text, const std::filesystem::pat
 // Reads a file and picks the format by extension (*.txt is text, else YAML).
 WatchParse loadWatchFile(const std::filesystem::path& path);
 
-// Reads all of the already open `fd`, which must be a regular file of at
-// most `max_bytes` (checked before reading, and again while reading, as the
-// file may grow). Errors say what is wrong ("not a regular file", "file is
-// too large (N bytes, limit 16 MiB)", "cannot read: <errno text>") without
-// naming the file: the caller knows it. The caller keeps owning `fd`.
-[[nodiscard]] Result<std::string> readWatchFd(int fd, std::uintmax_t max_bytes);
-
 }  // namespace jobwatch::watchlist
