@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "support/scoped_env.h"
+
 namespace jobwatch::app {
 namespace {
 
@@ -32,29 +34,7 @@ TEST(FormatServiceStatus, EmptyAndSingular) {
             "watching 1 job: 1 queued; hooks pending 0");
 }
 
-// Sets or unsets an environment variable for one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using ScopedEnv = testing_support::ScopedEnv;
 
 TEST(ServiceNotifier, WithoutNotifySocketNothingIsEnabled) {
   ScopedEnv socket("NOTIFY_SOCKET", nullptr);

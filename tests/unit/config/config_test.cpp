@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "support/scoped_env.h"
+
 namespace jobwatch::config {
 namespace {
 
@@ -880,29 +882,7 @@ TEST(ReadApiKey, EnvironmentWithControlCharactersIsRefusedWithoutShowingIt) {
 
 // --- API key as a systemd credential ---------------------------------------
 
-// Sets (or unsets, with nullptr) an environment variable for one test.
-class ScopedEnvVar {
- public:
-  ScopedEnvVar(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnvVar() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using ScopedEnvVar = testing_support::ScopedEnv;
 
 TEST(ApiKeyCredential, PrefixIsKeptUnresolvedNotAnchoredAtTheConfigDirectory) {
   Config braced = valid("api:\n  api_key_file: ${CREDENTIALS_DIRECTORY}/api-key\n");
