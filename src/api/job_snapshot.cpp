@@ -335,4 +335,16 @@ Result<JobSnapshot> JobResponseParser::parse(const std::string& body) {
   return job;
 }
 
+status::JobFacts JobSnapshot::facts() const {
+  status::JobFacts f;
+  f.status_raw = status_raw;
+  f.type = type.value_or("");
+  f.pdf_name = pdf_name.value_or("");
+  f.pdf_hash = pdf_hash.value_or("");
+  f.error = error.value_or("");
+  f.created_at = created_at.value_or("");
+  f.updated_at = updated_at.value_or("");
+  return f;
+}
+
 }  // namespace jobwatch::api

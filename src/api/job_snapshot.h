@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "status/job_facts.h"
 #include "util/result.h"
 
 namespace jobwatch::api {
@@ -34,6 +35,9 @@ struct JobSnapshot {
   std::optional<std::string> pdf_hash;
   std::optional<std::string> user_id;
   std::optional<std::string> error;
+
+  // The facts the daemon keeps (absent and null fields become empty).
+  status::JobFacts facts() const;
 };
 
 class JobResponseParser {

@@ -66,13 +66,13 @@ void printTable(const scheduler::PollEngine& engine) {
   rows.push_back({"ID", "STATUS", "TYPE", "PDF NAME", "ERROR"});
   bool any_failed = false;
   engine.forEachJob([&](const scheduler::JobRecord& job) {
-    std::string error = job.error;
+    std::string error = job.facts.error;
     if (job.polled && job.last_result != api::PollResultKind::kOk) {
       error = "poll failed: " + std::string(api::resultLabel(job.last_result));
       any_failed = true;
     }
-    rows.push_back({job.id, job.status, job.type.empty() ? "-" : job.type,
-                    job.pdf_name.empty() ? "-" : job.pdf_name, error.empty() ? "-" : error});
+    rows.push_back({job.id, job.status, job.facts.type.empty() ? "-" : job.facts.type,
+                    job.facts.pdf_name.empty() ? "-" : job.facts.pdf_name, error.empty() ? "-" : error});
   });
   (void)any_failed;
   std::array<size_t, 5> width{};

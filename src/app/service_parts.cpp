@@ -70,6 +70,8 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   const status::StatusMapper mapper = statusMapperFrom(config);
   metrics::MetricsOptions metrics_options;
   metrics_options.statuses = mapper.knownStatuses();
+  metrics_options.poll_results = pollResultLabels();
+  metrics_options.hook_results = hookResultLabels();
   metrics_options.per_job_series = config.metrics.per_job_series;
   metrics_options.per_job_limit = config.metrics.per_job_limit;
   metrics_options.version = kVersion;
@@ -83,9 +85,9 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   hook_options.hooks = config.hooks;
   hook_options.path_env = envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   hook_options.lang_env = envOr("LANG", "C.UTF-8");
-  parts->hook_events_ = std::make_unique<HookEventsTee>(*parts->metrics_);
+  parts->metrics_feed_ = std::make_unique<MetricsFeed>(*parts->metrics_);
   parts->runner_ = std::make_unique<hooks::HookRunner>(std::move(hook_options), *parts->store_,
-                                                       clock, log, parts->hook_events_.get());
+                                                       clock, log, parts->metrics_feed_.get());
   hooks::HookRunner* runner = parts->runner_.get();
   parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log,
                                                         [runner] { runner->wake(); });
@@ -97,7 +99,7 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   parts->recorder_ = std::make_unique<TransitionRecorder>(*parts->writer_, config.hooks.definitions);
   parts->fanout_ = std::make_unique<scheduler::PollEventsFanout>(
       std::vector<scheduler::PollEvents*>{parts->log_events_.get(), parts->recorder_.get(),
-                                          parts->metrics_.get()});
+                                          parts->metrics_feed_.get()});
   parts->engine_ = std::make_unique<scheduler::PollEngine>(
       scheduleSettingsFrom(config), mapper, *parts->transport_, clock, *parts->fanout_, log,
       std::random_device{}());
@@ -174,7 +176,7 @@ void ServiceParts::applyWatchFile(const watchlist::WatchParse& parsed, bool due_
     const watchlist::WatchEntry& entry = parsed.entries[i];
     if (!inThisShard(entry.id)) continue;
     if (forgotten_.count(entry.id) > 0) continue;  // finished and forgotten: not again
-    if (engine_->addJob({entry.id, entry.labels, true}, due_now)) new_entries.push_back(i);
+    if (engine_->addJob({entry.id, entry.labels, status::JobSource::kWatchFile}, due_now)) new_entries.push_back(i);
   }
   state::WriteBatch batch;
   batch.jobs.reserve(new_entries.size());
@@ -186,7 +188,7 @@ void ServiceParts::applyWatchFile(const watchlist::WatchParse& parsed, bool due_
   std::vector<std::string> gone;
   if (parsed.issues.empty()) {
     engine_->forEachJob([&](const scheduler::JobRecord& job) {
-      if (job.from_watch_file && !isListed(job.id)) gone.push_back(job.id);
+      if (job.source == status::JobSource::kWatchFile && !isListed(job.id)) gone.push_back(job.id);
     });
     for (auto it = forgotten_.begin(); it != forgotten_.end();) {
       if (!isListed(*it)) {
@@ -216,7 +218,7 @@ size_t ServiceParts::addDropped(const std::vector<watchlist::WatchEntry>& entrie
   state::WriteBatch batch;
   for (const auto& entry : entries) {
     if (!inThisShard(entry.id)) continue;
-    if (engine_->addJob({entry.id, entry.labels, false})) {
+    if (engine_->addJob({entry.id, entry.labels, status::JobSource::kDropDir})) {
       batch.jobs.push_back(toStoredJob(*engine_->find(entry.id), {}));
     }
   }

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "api/curl_multi_transport.h"
+#include "app/metrics_feed.h"
 #include "app/transition_log.h"
 #include "app/transition_recorder.h"
 #include "config/config.h"
@@ -34,28 +35,6 @@ namespace jobwatch::app {
 scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config);
 api::CurlTransportOptions transportOptionsFrom(const config::Config& config, const std::string& key);
 status::StatusMapper statusMapperFrom(const config::Config& config);
-
-// Forwards hook events to the metrics and remembers how many runs are
-// pending, for the service manager's STATUS= line.
-// Thread-safety: events arrive on the hook runner's thread; pending() may be
-// read from any thread.
-class HookEventsTee final : public hooks::HookEvents {
- public:
-  explicit HookEventsTee(hooks::HookEvents& next) : next_(next) {}
-  void onHookFinished(const std::string& hook, hooks::HookResult result,
-                      std::chrono::duration<double> duration) override {
-    next_.onHookFinished(hook, result, duration);
-  }
-  void onPendingChanged(size_t pending) override {
-    pending_ = pending;
-    next_.onPendingChanged(pending);
-  }
-  size_t pending() const { return pending_.load(); }
-
- private:
-  hooks::HookEvents& next_;
-  std::atomic<size_t> pending_{0};
-};
 
 class ServiceParts {
  public:
@@ -99,7 +78,7 @@ class ServiceParts {
   hooks::HookRunner& hookRunner() { return *runner_; }
   metrics::DaemonMetrics& metrics() { return *metrics_; }
   // Hook runs pending in the ledger, as last reported by the runner (any thread).
-  size_t hooksPending() const { return hook_events_->pending(); }
+  size_t hooksPending() const { return metrics_feed_->hooksPending(); }
   TransitionRecorder& recorder() { return *recorder_; }
   api::CurlMultiTransport& curlTransport() { return *transport_; }
   const config::Config& config() const { return config_; }
@@ -116,7 +95,7 @@ class ServiceParts {
   std::unique_ptr<state::StateLock> lock_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<metrics::DaemonMetrics> metrics_;
-  std::unique_ptr<HookEventsTee> hook_events_;  // feeds metrics_; used by runner_
+  std::unique_ptr<MetricsFeed> metrics_feed_;  // feeds metrics_ from the runner and the engine
   std::unique_ptr<hooks::HookRunner> runner_;
   std::unique_ptr<state::StateWriter> writer_;
   std::unique_ptr<api::CurlMultiTransport> transport_;

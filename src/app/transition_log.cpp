@@ -16,16 +16,16 @@ void TransitionLog::onPollFinished(const scheduler::PollFinished& poll) {
 void TransitionLog::onTransition(const scheduler::StatusTransition& t) {
   const auto& job = t.job;
   LogFields fields = {{"job_id", job.id},
-                      {"type", job.type},
-                      {"pdf_name", job.pdf_name},
+                      {"type", job.facts.type},
+                      {"pdf_name", job.facts.pdf_name},
                       {"from", t.from},
                       {"to", t.to},
                       {"since_added", formatDuration(t.since_added)}};
-  if (!job.status_raw.empty() && status::toLower(job.status_raw) != t.to &&
+  if (!job.facts.status_raw.empty() && status::toLower(job.facts.status_raw) != t.to &&
       t.to != status::kNotFound && t.to != status::kTimedOut) {
-    fields.push_back({"api_status", job.status_raw});
+    fields.push_back({"api_status", job.facts.status_raw});
   }
-  if (!job.error.empty()) fields.push_back({"error", job.error});
+  if (!job.facts.error.empty()) fields.push_back({"error", job.facts.error});
   const bool bad = t.to == status::kFailed || t.to == status::kNotFound || t.to == status::kTimedOut;
   log_.write(bad ? LogLevel::kWarn : LogLevel::kInfo,
              t.from == status::kUnknown ? "job seen" : "status change", fields);

@@ -42,13 +42,13 @@ std::vector<std::string> hookEnvironment(const state::HookRun& run, int attempt,
   add(env, "JOBWATCH_JOB_ID", run.job_id);
   add(env, "JOBWATCH_STATUS", run.status);
   add(env, "JOBWATCH_PREVIOUS_STATUS", run.previous_status);
-  add(env, "JOBWATCH_STATUS_RAW", run.status_raw);
-  add(env, "JOBWATCH_JOB_TYPE", run.type);
-  add(env, "JOBWATCH_PDF_NAME", run.pdf_name);
-  add(env, "JOBWATCH_PDF_HASH", run.pdf_hash);
-  add(env, "JOBWATCH_ERROR", run.error);
-  add(env, "JOBWATCH_CREATED_AT", run.created_at);
-  add(env, "JOBWATCH_UPDATED_AT", run.updated_at);
+  add(env, "JOBWATCH_STATUS_RAW", run.facts.status_raw);
+  add(env, "JOBWATCH_JOB_TYPE", run.facts.type);
+  add(env, "JOBWATCH_PDF_NAME", run.facts.pdf_name);
+  add(env, "JOBWATCH_PDF_HASH", run.facts.pdf_hash);
+  add(env, "JOBWATCH_ERROR", run.facts.error);
+  add(env, "JOBWATCH_CREATED_AT", run.facts.created_at);
+  add(env, "JOBWATCH_UPDATED_AT", run.facts.updated_at);
   add(env, "JOBWATCH_ATTEMPT", std::to_string(attempt));
 
   // Keys are validated as [A-Za-z_][A-Za-z0-9_]*, so uppercasing can only

@@ -20,28 +20,19 @@
 #include <unordered_set>
 #include <utility>
 
+#include "metrics/job_series_table.h"
 #include "metrics/text_exposition.h"
 
 namespace jobwatch::metrics {
 
 namespace {
 
-using api::PollResultKind;
-using hooks::HookResult;
 using prometheus::ClientMetric;
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
 using prometheus::Histogram;
 using prometheus::MetricFamily;
-
-constexpr std::array kPollResults = {
-    PollResultKind::kOk,           PollResultKind::kHttpError,  PollResultKind::kTimeout,
-    PollResultKind::kNetworkError, PollResultKind::kParseError, PollResultKind::kAuthError,
-    PollResultKind::kRateLimited,  PollResultKind::kNotFound,
-};
-constexpr std::array kHookResults = {HookResult::kSuccess, HookResult::kFailure,
-                                     HookResult::kTimeout, HookResult::kSpawnError};
 
 // API round trips: a few ms on a LAN, seconds when the API struggles, up to
 // the request timeout (10 s default, 30 s as a generous ceiling).
@@ -56,272 +47,6 @@ const Histogram::BucketBoundaries kHookBuckets = {.01, .05, .1, .5,  1,   5,
   std::abort();
 }
 
-double unixSeconds(WallTime t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
-
-size_t pollIndex(PollResultKind kind) {
-  for (size_t i = 0; i < kPollResults.size(); ++i) {
-    if (kPollResults[i] == kind) return i;
-  }
-  die("unknown PollResultKind");
-}
-
-size_t hookIndex(HookResult result) {
-  for (size_t i = 0; i < kHookResults.size(); ++i) {
-    if (kHookResults[i] == result) return i;
-  }
-  die("unknown HookResult");
-}
-
-// Appends a label value as the text format wants it: \ " and newline
-// escaped (status and type come from the API).
-void appendLabelValue(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
-// A sample value as prometheus::TextSerializer writes it (16 significant
-// digits; our values are never NaN or infinite).
-void appendValue(std::string& out, double value) {
-  char text[32];
-  const int n = std::snprintf(text, sizeof text, "%.16g", value);
-  out.append(text, static_cast<size_t>(n));
-}
-
-constexpr std::string_view kStatusName = "jobwatch_job_status";
-constexpr std::string_view kStatusHelp =
-    "One series per watched job (value 1) with its current status and type; "
-    "absent for jobs beyond metrics.per_job_limit.";
-constexpr std::string_view kAddedName = "jobwatch_job_added_timestamp_seconds";
-constexpr std::string_view kAddedHelp =
-    "Unix time each unfinished watched job was added to the watch list; time() minus "
-    "this is its age.";
-
-// The per-job series: one entry per watched job, O(1) to add, change and
-// remove, rendered at scrape time. Shown entries are kept dense (a vector
-// plus an index; removal swaps the last entry in) so a scrape walks
-// contiguous memory. At most `limit` entries are shown; jobs beyond the
-// limit wait in `waiting_` (their status kept current) and take a free place
-// as soon as a shown job leaves, so the shown set never churns.
-//
-// Memory per job matters at 100,000 jobs (tests/bench/README.md): the ID is
-// stored once (the index holds positions and hashes the ID it points at),
-// and status and type words, shared by thousands of jobs, are interned and
-// reference-counted (a word no job uses any more is dropped).
-class JobSeriesTable {
- public:
-  JobSeriesTable(std::uint64_t limit, Gauge& capped) : limit_(limit), capped_(capped) {}
-
-  // Adds or updates a job. Returns true when this call had to leave the job
-  // without a series because of the limit.
-  bool upsert(const scheduler::JobRecord& job) {
-    const std::lock_guard lock(mu_);
-    if (auto it = index_.find(std::string_view(job.id)); it != index_.end()) {
-      assign(shown_[*it], job);
-      return false;
-    }
-    if (auto it = waiting_.find(job.id); it != waiting_.end()) {
-      assign(it->second, job);
-      return false;
-    }
-    Series series;
-    series.id = job.id;
-    assign(series, job);
-    if (shown_.size() < limit_) {
-      show(std::move(series));
-      return false;
-    }
-    waiting_.emplace(job.id, std::move(series));
-    capped_.Set(1);
-    return true;
-  }
-
-  void remove(const std::string& job_id) {
-    const std::lock_guard lock(mu_);
-    if (auto it = index_.find(std::string_view(job_id)); it != index_.end()) {
-      const size_t pos = *it;
-      const size_t last = shown_.size() - 1;
-      index_.erase(it);
-      release(shown_[pos]);
-      if (pos != last) {
-        // The last entry moves into the hole; its index node follows it.
-        auto node = index_.extract(index_.find(std::string_view(shown_[last].id)));
-        shown_[pos] = std::move(shown_[last]);
-        node.value() = pos;
-        index_.insert(std::move(node));
-      }
-      shown_.pop_back();
-      if (!waiting_.empty()) {
-        auto node = waiting_.extract(waiting_.begin());
-        show(std::move(node.mapped()));
-      }
-    } else if (auto waiting = waiting_.find(job_id); waiting != waiting_.end()) {
-      release(waiting->second);
-      waiting_.erase(waiting);
-    }
-    capped_.Set(waiting_.empty() ? 0 : 1);
-  }
-
-  // Appends jobwatch_job_status and, for jobs not yet terminal,
-  // jobwatch_job_added_timestamp_seconds (only the unfinished jobs have an
-  // age worth showing; leaving out the finished ones halves a large scrape).
-  // Runs under the lock: the families are one consistent snapshot.
-  void render(std::vector<MetricFamily>& out) const {
-    const std::lock_guard lock(mu_);
-    if (shown_.empty()) return;
-    MetricFamily status;
-    status.name = kStatusName;
-    status.help = kStatusHelp;
-    status.type = prometheus::MetricType::Gauge;
-    status.metric.resize(shown_.size());
-    MetricFamily added;
-    added.name = kAddedName;
-    added.help = kAddedHelp;
-    added.type = prometheus::MetricType::Gauge;
-    added.metric.reserve(shown_.size());  // untouched capacity costs no pages
-
-    for (size_t i = 0; i < shown_.size(); ++i) {
-      const Series& series = shown_[i];
-      ClientMetric& m = status.metric[i];
-      m.label.resize(3);
-      m.label[0].name = "job_id";
-      m.label[0].value = series.id;
-      m.label[1].name = "status";
-      m.label[1].value = *series.status;
-      m.label[2].name = "type";
-      m.label[2].value = *series.type;
-      m.gauge.value = 1;
-      if (showsAge(series)) {
-        ClientMetric& a = added.metric.emplace_back();
-        a.label.resize(1);
-        a.label[0].name = "job_id";
-        a.label[0].value = series.id;
-        a.gauge.value = series.added_at;
-      }
-    }
-    out.push_back(std::move(status));
-    if (!added.metric.empty()) out.push_back(std::move(added));
-  }
-
-  // The same two families as render(), written as text directly: no object
-  // per series. Also under the lock (a snapshot); ~25 ms at 100,000 jobs.
-  void writeText(PageBuffer& out) const {
-    const std::lock_guard lock(mu_);
-    if (shown_.empty()) return;
-    std::string line;  // one series at a time, reused
-    line.reserve(256);
-    auto header = [&](std::string_view name, std::string_view help) {
-      line.assign("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-      line.append(name).append(" gauge\n");
-      out.append(line);
-    };
-    header(kStatusName, kStatusHelp);
-    bool any_age = false;
-    for (const Series& series : shown_) {
-      line.assign(kStatusName).append("{job_id=\"");
-      appendLabelValue(line, series.id);
-      line.append("\",status=\"");
-      appendLabelValue(line, *series.status);
-      line.append("\",type=\"");
-      appendLabelValue(line, *series.type);
-      line.append("\"} 1\n");
-      out.append(line);
-      any_age = any_age || showsAge(series);
-    }
-    if (!any_age) return;
-    header(kAddedName, kAddedHelp);
-    for (const Series& series : shown_) {
-      if (!showsAge(series)) continue;
-      line.assign(kAddedName).append("{job_id=\"");
-      appendLabelValue(line, series.id);
-      line.append("\"} ");
-      appendValue(line, series.added_at);
-      line += '\n';
-      out.append(line);
-    }
-  }
-
- private:
-  struct Series {
-    std::string id;
-    const std::string* status = nullptr;  // interned in words_
-    const std::string* type = nullptr;    // interned in words_
-    double added_at = 0;                  // unix seconds; 0 = unknown
-    bool terminal = false;
-  };
-
-  static bool showsAge(const Series& series) { return !series.terminal && series.added_at > 0; }
-
-  // Finds the ID a position points at; transparent, so lookups take the ID.
-  // Hash codes are cached in the nodes (the hash is not noexcept): erasing
-  // and rehashing never read an entry.
-  struct PosHash {
-    using is_transparent = void;
-    const std::vector<Series>* shown;
-    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
-    size_t operator()(size_t pos) const { return (*this)(std::string_view((*shown)[pos].id)); }
-  };
-  struct PosEqual {
-    using is_transparent = void;
-    const std::vector<Series>* shown;
-    bool operator()(size_t a, size_t b) const { return (*shown)[a].id == (*shown)[b].id; }
-    bool operator()(std::string_view id, size_t b) const { return (*shown)[b].id == id; }
-    bool operator()(size_t a, std::string_view id) const { return (*shown)[a].id == id; }
-  };
-
-  // Everything but the id.
-  void assign(Series& series, const scheduler::JobRecord& job) {
-    const std::string* status = acquire(job.status);
-    const std::string* type = acquire(job.type);
-    release(series);
-    series.status = status;
-    series.type = type;
-    series.added_at = job.added_at == WallTime{} ? 0.0 : unixSeconds(job.added_at);
-    series.terminal = job.terminal;
-  }
-
-  const std::string* acquire(const std::string& word) {
-    auto [it, fresh] = words_.try_emplace(word, 0);
-    ++it->second;
-    return &it->first;  // node-based: the key never moves
-  }
-
-  void releaseWord(const std::string* word) {
-    if (word == nullptr) return;
-    auto it = words_.find(*word);
-    if (--it->second == 0) words_.erase(it);
-  }
-
-  void release(Series& series) {
-    releaseWord(series.status);
-    releaseWord(series.type);
-    series.status = nullptr;
-    series.type = nullptr;
-  }
-
-  void show(Series series) {
-    shown_.push_back(std::move(series));
-    index_.insert(shown_.size() - 1);
-  }
-
-  const std::uint64_t limit_;
-  Gauge& capped_;  // set under mu_, so it always matches the table
-  mutable std::mutex mu_;
-  std::vector<Series> shown_;  // guarded by mu_
-  // Positions in shown_, found by ID; guarded by mu_.
-  std::unordered_set<size_t, PosHash, PosEqual> index_{0, PosHash{&shown_}, PosEqual{&shown_}};
-  std::unordered_map<std::string, Series> waiting_;  // guarded by mu_
-  std::unordered_map<std::string, size_t> words_;    // word -> series using it; guarded by mu_
-};
 
 // What the exposer serves. Owns (shares) everything it renders, so a scrape
 // in flight never touches a destroyed DaemonMetrics.
@@ -427,9 +152,7 @@ struct DaemonMetrics::Impl {
                                 "because metrics.per_job_limit is reached.")
                           .Register(*registry)
                           .Add({})) {
-    for (size_t i = 0; i < kPollResults.size(); ++i) {
-      poll_counters[i] = &polls.Add({{"result", std::string(api::resultLabel(kPollResults[i]))}});
-    }
+    for (const auto& result : options.poll_results) pollCounter(result);
     for (const char* source : {"file", "drop_dir"}) watch_rejected.Add({{"source", source}});
     for (const auto& status : options.statuses) jobsGauge(status);
     reload_ok.Set(1);
@@ -465,8 +188,16 @@ struct DaemonMetrics::Impl {
   }
 
   struct HookSeries {
-    std::array<Counter*, kHookResults.size()> runs{};
+    std::vector<std::pair<std::string, Counter*>> runs;  // by result label
     Histogram* duration = nullptr;
+    Counter& run(const std::string& hook, std::string_view result, Family<Counter>& family) {
+      for (auto& [label, counter] : runs) {
+        if (label == result) return *counter;
+      }
+      runs.emplace_back(std::string(result),
+                        &family.Add({{"hook", hook}, {"result", std::string(result)}}));
+      return *runs.back().second;
+    }
   };
 
   HookSeries& hookSeries(const std::string& hook) {
@@ -474,17 +205,25 @@ struct DaemonMetrics::Impl {
     auto it = hooks_by_name.find(hook);
     if (it == hooks_by_name.end()) {
       HookSeries series;
-      for (size_t i = 0; i < kHookResults.size(); ++i) {
-        series.runs[i] = &hook_runs.Add(
-            {{"hook", hook}, {"result", std::string(hooks::hookResultLabel(kHookResults[i]))}});
-      }
+      for (const auto& result : options.hook_results) series.run(hook, result, hook_runs);
       series.duration = &hook_duration.Add({{"hook", hook}}, kHookBuckets);
       it = hooks_by_name.emplace(hook, series).first;
     }
     return it->second;
   }
 
-  void trackJob(const scheduler::JobRecord& job) {
+  // polls_total{result}; a label outside MetricsOptions::poll_results is
+  // added on first use.
+  Counter& pollCounter(std::string_view result) {
+    const std::lock_guard lock(mu);
+    for (auto& [label, counter] : poll_counters) {
+      if (label == result) return *counter;
+    }
+    poll_counters.emplace_back(std::string(result), &polls.Add({{"result", std::string(result)}}));
+    return *poll_counters.back().second;
+  }
+
+  void trackJob(const status::Job& job) {
     if (!table || !table->upsert(job)) return;
     if (!cap_warned.exchange(true)) {
       log.warn("per-job series capped: jobs beyond the limit get no jobwatch_job_status series",
@@ -510,7 +249,7 @@ struct DaemonMetrics::Impl {
   Gauge& last_success;
   Gauge& reload_ok;
   Gauge& series_capped;
-  std::array<Counter*, kPollResults.size()> poll_counters{};
+  std::vector<std::pair<std::string, Counter*>> poll_counters;  // guarded by mu
 
   // Caches of label sets already added (Family::Add would find them too, but
   // hashes every label on each call).
@@ -538,42 +277,37 @@ DaemonMetrics::DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, Met
 
 DaemonMetrics::~DaemonMetrics() = default;
 
-void DaemonMetrics::onPollFinished(const scheduler::PollFinished& poll) {
-  impl_->poll_counters[pollIndex(poll.result)]->Increment();
-  impl_->poll_duration.Observe(std::chrono::duration<double>(poll.elapsed).count());
-  impl_->api_up.Set(api::apiAnswered(poll.result) ? 1 : 0);
-  if (poll.result == PollResultKind::kOk) {
-    impl_->last_success.Set(unixSeconds(impl_->clock.wallNow()));
-  }
+void DaemonMetrics::pollFinished(const PollSample& poll) {
+  impl_->pollCounter(poll.result).Increment();
+  impl_->poll_duration.Observe(poll.elapsed.count());
+  impl_->api_up.Set(poll.api_up ? 1 : 0);
+  if (poll.usable) impl_->last_success.Set(unixSeconds(impl_->clock.wallNow()));
 }
 
-void DaemonMetrics::onTransition(const scheduler::StatusTransition& transition) {
-  impl_->statusChanges(transition.from, transition.to).Increment();
-  impl_->jobsGauge(transition.from).Decrement();
-  impl_->jobsGauge(transition.to).Increment();
-  impl_->trackJob(transition.job);
-}
-
-void DaemonMetrics::onHookFinished(const std::string& hook, hooks::HookResult result,
-                                   std::chrono::duration<double> duration) {
-  auto& series = impl_->hookSeries(hook);
-  series.runs[hookIndex(result)]->Increment();
-  series.duration->Observe(duration.count());
-}
-
-void DaemonMetrics::onPendingChanged(size_t pending) {
-  impl_->hooks_pending.Set(static_cast<double>(pending));
-}
-
-void DaemonMetrics::jobWatched(const scheduler::JobRecord& job) {
+void DaemonMetrics::statusChanged(const status::Job& job, const std::string& from) {
+  impl_->statusChanges(from, job.status).Increment();
+  impl_->jobsGauge(from).Decrement();
   impl_->jobsGauge(job.status).Increment();
   impl_->trackJob(job);
 }
 
-void DaemonMetrics::onJobWatched(const scheduler::JobRecord& job) { jobWatched(job); }
+void DaemonMetrics::hookFinished(const std::string& hook, std::string_view result,
+                                 std::chrono::duration<double> duration) {
+  auto& series = impl_->hookSeries(hook);
+  {
+    const std::lock_guard lock(impl_->mu);
+    series.run(hook, result, impl_->hook_runs).Increment();
+  }
+  series.duration->Observe(duration.count());
+}
 
-void DaemonMetrics::onJobUnwatched(const scheduler::JobRecord& job) {
-  jobUnwatched(job.id, job.status);
+void DaemonMetrics::hooksPending(size_t pending) {
+  impl_->hooks_pending.Set(static_cast<double>(pending));
+}
+
+void DaemonMetrics::jobWatched(const status::Job& job) {
+  impl_->jobsGauge(job.status).Increment();
+  impl_->trackJob(job);
 }
 
 void DaemonMetrics::jobUnwatched(const std::string& job_id, const std::string& status) {

@@ -1,5 +1,7 @@
-// DaemonMetrics: every metric of the SPEC table, fed by the daemon's events
-// and served through one prometheus::Collectable.
+// DaemonMetrics: every metric of the SPEC table, served through one
+// prometheus::Collectable. A leaf: it offers plain calls and knows nothing
+// of the engine or the hook runner; app/metrics_feed.h turns their events
+// into these calls (one path per metric).
 //
 // Aggregates live in an injected prometheus::Registry (ordinary families).
 // The per-job series jobwatch_job_status{job_id,status,type} do NOT use a
@@ -14,7 +16,7 @@
 // text directly, without one prometheus-cpp object per series. Besides
 // jobwatch_job_status it renders
 // jobwatch_job_added_timestamp_seconds{job_id} (unix seconds of
-// JobRecord.added_at) for jobs not yet terminal, so dashboards can show how
+// Job.added_at) for jobs not yet terminal, so dashboards can show how
 // long each unfinished job has waited. The aggregate
 // jobwatch_job_status_series_capped is 1 while some watched jobs have no
 // per-job series because of per_job_limit; such jobs take the place of a
@@ -37,8 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hooks/hook_runner.h"
-#include "scheduler/poll_events.h"
+#include "status/job_facts.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -50,45 +51,48 @@ class Collectable;
 namespace jobwatch::metrics {
 
 struct MetricsOptions {
-  std::vector<std::string> statuses;  // every status to zero-fill in jobwatch_jobs
+  std::vector<std::string> statuses;      // every status to zero-fill in jobwatch_jobs
+  std::vector<std::string> poll_results;  // every result label of polls_total (zero-filled)
+  std::vector<std::string> hook_results;  // every result label of hook_runs_total (zero-filled)
   bool per_job_series = true;
   std::uint64_t per_job_limit = 100000;
   std::string version;
 };
 
-class DaemonMetrics final : public scheduler::PollEvents, public hooks::HookEvents {
+// One finished poll, as the metrics count it.
+struct PollSample {
+  std::string_view result;  // a label of MetricsOptions::poll_results
+  bool api_up = false;      // the API answered and accepted the key
+  bool usable = false;      // the answer was a usable job (sets the last-success time)
+  std::chrono::duration<double> elapsed{0};
+};
+
+class DaemonMetrics final {
  public:
   // jobwatch_last_successful_poll_timestamp_seconds is read from `clock`
-  // (wallNow) when an `ok` poll finishes.
+  // (wallNow) when a usable poll finishes.
   DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions options,
                 const Clock& clock, Log& log);
   // Same, with the system clock.
   DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions options, Log& log);
-  ~DaemonMetrics() override;
+  ~DaemonMetrics();
   DaemonMetrics(const DaemonMetrics&) = delete;
   DaemonMetrics& operator=(const DaemonMetrics&) = delete;
 
-  // PollEvents: polls_total{result}, poll_duration_seconds, api_up,
-  // last_successful_poll_timestamp_seconds; status_changes_total{from,to},
+  // polls_total{result}, poll_duration_seconds, api_up,
+  // last_successful_poll_timestamp_seconds.
+  void pollFinished(const PollSample& poll);
+  // `job` has entered its (new) status from `from`: status_changes_total,
   // jobs{status} and the job's per-job series.
-  void onPollFinished(const scheduler::PollFinished& poll) override;
-  void onTransition(const scheduler::StatusTransition& transition) override;
-  // The engine's "job watched / unwatched" events (added, restored, removed,
-  // forgotten): the same as jobWatched(job) / jobUnwatched(job.id,
-  // job.status) below. Feed each job through one path only, or it counts twice.
-  void onJobWatched(const scheduler::JobRecord& job) override;
-  void onJobUnwatched(const scheduler::JobRecord& job) override;
-
-  // HookEvents: hook_runs_total{hook,result}, hook_duration_seconds{hook},
-  // hooks_pending.
-  void onHookFinished(const std::string& hook, hooks::HookResult result,
-                      std::chrono::duration<double> duration) override;
-  void onPendingChanged(size_t pending) override;
-
+  void statusChanged(const status::Job& job, const std::string& from);
   // A job starts or stops being watched (jobs{status} and per-job series).
-  void jobWatched(const scheduler::JobRecord& job);
+  void jobWatched(const status::Job& job);
   void jobUnwatched(const std::string& job_id, const std::string& status);
 
+  // hook_runs_total{hook,result} and hook_duration_seconds{hook}.
+  void hookFinished(const std::string& hook, std::string_view result,
+                    std::chrono::duration<double> duration);
+  void hooksPending(size_t pending);
   // Creates hook_runs_total{hook,result} for every result at 0, so the
   // first failure of a hook shows in increase()/rate() (a series that is
   // born at 1 does not). Call at start and after each reload; only adds.

@@ -59,7 +59,7 @@ bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
   JobRecord record;
   record.id = watched.id;
   record.labels = watched.labels;
-  record.from_watch_file = watched.from_watch_file;
+  record.source = watched.source;
   record.added_at = clock_.wallNow();
   const std::uint32_t slot = allocateSlot(std::move(record));
   const SteadyTime now = clock_.now();
@@ -209,20 +209,7 @@ void PollEngine::applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime
   const api::JobSnapshot& snap = *result.job;
   job.consecutive_errors = 0;
   job.consecutive_not_found = 0;
-  auto copy = [](std::string& field, const std::optional<std::string>& value) {
-    if (value) {
-      field = *value;
-    } else {
-      field.clear();
-    }
-  };
-  copy(job.type, snap.type);
-  copy(job.pdf_name, snap.pdf_name);
-  copy(job.pdf_hash, snap.pdf_hash);
-  copy(job.error, snap.error);
-  copy(job.created_at, snap.created_at);
-  copy(job.updated_at, snap.updated_at);
-  job.status_raw = snap.status_raw;
+  job.facts = snap.facts();
 
   status::MappedStatus mapped = mapper_.map(snap.status_raw);
   if (!mapped.recognised && warned_statuses_.insert(mapped.name).second) {
@@ -293,6 +280,7 @@ void PollEngine::transition(JobRecord& job, const std::string& to, bool terminal
   setStatus(job, to);
   job.terminal = terminal;
   const WallTime at = clock_.wallNow();
+  if (terminal) job.terminal_at = at;
   events_.onTransition(
       {job, std::move(from), to, body, at,
        std::chrono::duration_cast<std::chrono::milliseconds>(at - job.added_at)});

@@ -50,8 +50,8 @@ struct ScheduleSettings {
 
 struct WatchedJob {
   std::string id;
-  std::map<std::string, std::string> labels;
-  bool from_watch_file = true;  // see JobRecord::from_watch_file
+  status::Labels labels;
+  status::JobSource source = status::JobSource::kWatchFile;
 };
 
 class PollEngine {

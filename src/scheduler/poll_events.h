@@ -11,28 +11,14 @@
 #include <vector>
 
 #include "api/poll_result.h"
+#include "status/job_facts.h"
 #include "util/clock.h"
 
 namespace jobwatch::scheduler {
 
-// A job as the engine knows it. Fields other than id/labels/status are the
-// latest the API said (empty when never said).
-struct JobRecord {
-  std::string id;
-  std::map<std::string, std::string> labels;
-  std::string status{"unknown"};  // canonical lowercase
-  std::string status_raw;         // the API's word, as sent
-  std::string type;
-  std::string pdf_name;
-  std::string pdf_hash;
-  std::string error;
-  std::string created_at;
-  std::string updated_at;
-  WallTime added_at{};
-  // Where the app got the job (opaque to the engine): jobs from the watch
-  // file leave when removed from it; drop-directory jobs stay until forgotten.
-  bool from_watch_file = true;
-  bool terminal = false;
+// A job as the engine knows it: the shared job value (status/job_facts.h)
+// plus the engine's poll bookkeeping.
+struct JobRecord : status::Job {
   bool in_flight = false;
   int consecutive_errors = 0;
   int consecutive_not_found = 0;

@@ -290,6 +290,30 @@ const Clock& systemClock() {
   return clock;
 }
 
+// The API's facts, in the column order both tables use (status_raw, type,
+// pdf_name, pdf_hash, error, created_at, updated_at).
+status::JobFacts readFacts(const Query& q, int first) {
+  status::JobFacts f;
+  f.status_raw = q.text(first);
+  f.type = q.text(first + 1);
+  f.pdf_name = q.text(first + 2);
+  f.pdf_hash = q.text(first + 3);
+  f.error = q.text(first + 4);
+  f.created_at = q.text(first + 5);
+  f.updated_at = q.text(first + 6);
+  return f;
+}
+
+Query& bindFacts(Query& q, const status::JobFacts& f) {
+  return q.bind(f.status_raw)
+      .bind(f.type)
+      .bind(f.pdf_name)
+      .bind(f.pdf_hash)
+      .bind(f.error)
+      .bind(f.created_at)
+      .bind(f.updated_at);
+}
+
 }  // namespace
 
 struct StateStore::Impl {
@@ -316,6 +340,7 @@ struct StateStore::Impl {
 
   Status prepareAll();
   Result<StoredJob> readJob(const Query& q) const;
+  Status forgetJob(const std::string& id);
   Result<HookRun> readRun(const Query& q) const;
   Error notRunning(std::int64_t run_id, std::string_view action);
 
@@ -410,6 +435,24 @@ Status StateStore::Impl::prepareAll() {
   return Ok{};
 }
 
+// Deletes a job and its finished ledger rows; a watch-file job leaves a
+// tombstone (see forgetTerminalBefore). Inside a transaction.
+Status StateStore::Impl::forgetJob(const std::string& id) {
+  {
+    Query q(*db, delete_finished_runs, "forgetting a finished job");
+    q.bind(id);
+    if (auto ran = q.run(); !ran) return ran;
+  }
+  {
+    Query q(*db, insert_tombstone, "forgetting a finished job");
+    q.bind(id).bind(floorMs(clock.wallNow()));
+    if (auto ran = q.run(); !ran) return ran;
+  }
+  Query q(*db, delete_job, "forgetting a finished job");
+  q.bind(id);
+  return q.run();
+}
+
 Result<StoredJob> StateStore::Impl::readJob(const Query& q) const {
   StoredJob job;
   job.id = q.text(0);
@@ -426,16 +469,11 @@ Result<StoredJob> StateStore::Impl::readJob(const Query& q) const {
   }
   job.status = q.text(3);
   job.terminal = q.int64(4) != 0;
-  job.status_raw = q.text(5);
-  job.type = q.text(6);
-  job.pdf_name = q.text(7);
-  job.pdf_hash = q.text(8);
-  job.error = q.text(9);
-  job.created_at = q.text(10);
-  job.updated_at = q.text(11);
+  job.facts = readFacts(q, 5);
   job.last_body = q.text(12);
   job.added_at = fromMs(q.int64(13));
   if (auto terminal_at = q.optionalInt64(14)) job.terminal_at = fromMs(*terminal_at);
+  // (NULL stays the epoch: not terminal)
   job.consecutive_errors = static_cast<int>(q.int64(15));
   return job;
 }
@@ -447,13 +485,7 @@ Result<HookRun> StateStore::Impl::readRun(const Query& q) const {
   run.status = q.text(2);
   run.hook = q.text(3);
   run.previous_status = q.text(4);
-  run.status_raw = q.text(5);
-  run.type = q.text(6);
-  run.pdf_name = q.text(7);
-  run.pdf_hash = q.text(8);
-  run.error = q.text(9);
-  run.created_at = q.text(10);
-  run.updated_at = q.text(11);
+  run.facts = readFacts(q, 5);
   if (!LabelParser(q.text(12)).parse(run.labels)) {
     return db->error("hook run " + std::to_string(run.run_id) + " has unreadable labels");
   }
@@ -650,20 +682,14 @@ Status StateStore::apply(const std::vector<WriteBatch>& batches) {
         labels.clear();
         encodeLabels(labels, job.labels);
         std::optional<std::int64_t> terminal_at;
-        if (job.terminal_at) terminal_at = floorMs(*job.terminal_at);
+        if (job.terminal_at != WallTime{}) terminal_at = floorMs(job.terminal_at);
         Query q(*s.db, s.upsert_job, "saving a job");
         q.bind(job.id)
             .bind(job.source == JobSource::kDropDir ? kSourceDropDir : kSourceWatchFile)
             .bind(labels)
             .bind(job.status)
-            .bind(std::int64_t{job.terminal ? 1 : 0})
-            .bind(job.status_raw)
-            .bind(job.type)
-            .bind(job.pdf_name)
-            .bind(job.pdf_hash)
-            .bind(job.error)
-            .bind(job.created_at)
-            .bind(job.updated_at)
+            .bind(std::int64_t{job.terminal ? 1 : 0});
+        bindFacts(q, job.facts)
             .bind(job.last_body)
             .bind(floorMs(job.added_at))
             .bind(terminal_at)
@@ -677,14 +703,8 @@ Status StateStore::apply(const std::vector<WriteBatch>& batches) {
         q.bind(run.job_id)
             .bind(run.status)
             .bind(run.hook)
-            .bind(run.previous_status)
-            .bind(run.status_raw)
-            .bind(run.type)
-            .bind(run.pdf_name)
-            .bind(run.pdf_hash)
-            .bind(run.error)
-            .bind(run.created_at)
-            .bind(run.updated_at)
+            .bind(run.previous_status);
+        bindFacts(q, run.facts)
             .bind(labels)
             .bind(run.body)
             .bind(std::int64_t{run.attempts})
@@ -692,6 +712,9 @@ Status StateStore::apply(const std::vector<WriteBatch>& batches) {
             .bind(run.last_error)
             .bind(now_ms);
         if (auto done = q.run(); !done) return done;
+      }
+      for (const auto& id : batch.forgotten) {
+        if (auto ran = s.forgetJob(id); !ran) return ran;
       }
       for (const auto& id : batch.removed) {
         {
@@ -839,19 +862,7 @@ Result<std::vector<std::string>> StateStore::forgetTerminalBefore(WallTime cutof
       }
     }
     for (const auto& id : forgotten) {
-      {
-        Query q(*s.db, s.delete_finished_runs, "forgetting old terminal jobs");
-        q.bind(id);
-        if (auto ran = q.run(); !ran) return ran;
-      }
-      {
-        Query q(*s.db, s.insert_tombstone, "forgetting old terminal jobs");
-        q.bind(id).bind(floorMs(s.clock.wallNow()));
-        if (auto ran = q.run(); !ran) return ran;
-      }
-      Query q(*s.db, s.delete_job, "forgetting old terminal jobs");
-      q.bind(id);
-      if (auto ran = q.run(); !ran) return ran;
+      if (auto ran = s.forgetJob(id); !ran) return ran;
     }
     return Ok{};
   });

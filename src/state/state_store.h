@@ -30,33 +30,20 @@
 #include <string>
 #include <vector>
 
+#include "status/job_facts.h"
 #include "util/clock.h"
 #include "util/result.h"
 
 namespace jobwatch::state {
 
-// Where a job came from. Jobs from the watch file leave when removed from
-// it; others stay until terminal and forgotten.
-enum class JobSource { kWatchFile, kDropDir };
+using status::JobSource;
 
-struct StoredJob {
-  std::string id;
-  JobSource source = JobSource::kWatchFile;
-  std::map<std::string, std::string> labels;
-  std::string status = "unknown";  // canonical
-  bool terminal = false;
-  std::string status_raw;
-  std::string type;
-  std::string pdf_name;
-  std::string pdf_hash;
-  std::string error;
-  std::string created_at;  // as the API said
-  std::string updated_at;
+// A job as stored: the shared job value (status/job_facts.h) plus what a
+// restart needs to resume it.
+struct StoredJob : status::Job {
   // Raw JSON of the last status change. Written empty (the daemon's own
   // statuses, such as timed_out, carry no body) it keeps the stored one.
   std::string last_body;
-  WallTime added_at{};
-  std::optional<WallTime> terminal_at;
   int consecutive_errors = 0;
 };
 
@@ -70,14 +57,8 @@ struct HookRun {
   std::string status;  // the status whose entry triggered the run
   std::string hook;
   std::string previous_status;
-  std::string status_raw;
-  std::string type;
-  std::string pdf_name;
-  std::string pdf_hash;
-  std::string error;
-  std::string created_at;
-  std::string updated_at;
-  std::map<std::string, std::string> labels;
+  status::JobFacts facts;  // the job's, when the transition happened
+  status::Labels labels;
   // The job's JSON exactly as last received. Inserted empty, it is taken
   // from the job's stored last_body.
   std::string body;
@@ -93,7 +74,12 @@ struct WriteBatch {
   std::vector<HookRun> new_runs;     // inserted pending; an existing (job,status,hook) row is kept
   // Job IDs no longer watched (their ledger rows stay; tombstones go).
   std::vector<std::string> removed;
-  bool empty() const { return jobs.empty() && new_runs.empty() && removed.empty(); }
+  // Finished jobs forgotten (state.forget_after): deleted with their
+  // finished ledger rows; a watch-file job leaves a tombstone.
+  std::vector<std::string> forgotten;
+  bool empty() const {
+    return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty();
+  }
 };
 
 enum class RunOutcome { kSucceeded, kRetry, kFailed };
@@ -119,7 +105,7 @@ class StateStore {
   [[nodiscard]] Result<size_t> recoverInterruptedRuns();
 
   // Poll side: all batches, in order, in one transaction (within a batch:
-  // jobs, then new_runs, then removed).
+  // jobs, then new_runs, then forgotten, then removed).
   [[nodiscard]] Status apply(const std::vector<WriteBatch>& batches);
 
   // Hook side. Claims up to `limit` pending runs due at `now` (oldest

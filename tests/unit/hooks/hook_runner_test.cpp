@@ -121,12 +121,12 @@ class HookRunnerTest : public ::testing::Test {
     run.status = "completed";
     run.hook = hook;
     run.previous_status = "processing";
-    run.status_raw = "COMPLETED";
-    run.type = "extraction";
-    run.pdf_name = "report.pdf";
-    run.pdf_hash = "sha256:abc";
-    run.created_at = "2024-01-15T10:30:00.000Z";
-    run.updated_at = "2024-01-15T10:31:00.000Z";
+    run.facts.status_raw = "COMPLETED";
+    run.facts.type = "extraction";
+    run.facts.pdf_name = "report.pdf";
+    run.facts.pdf_hash = "sha256:abc";
+    run.facts.created_at = "2024-01-15T10:30:00.000Z";
+    run.facts.updated_at = "2024-01-15T10:31:00.000Z";
     run.body = R"({"id":")" + job_id + R"(","status":"COMPLETED"})";
     return run;
   }
@@ -204,7 +204,7 @@ TEST_F(HookRunnerTest, HookGetsExactlyTheSpecEnvironmentArgvAndStdin) {
                                    "cat > \"$out/stdin\"\n");
   HookRun run = sampleRun("b2094b38-e432-44b6-a5d0-67bed07d5de1", "record");
   run.labels = {{"customer", "acme"}, {"batch_No", "2026-11"}};
-  run.error = "";
+  run.facts.error = "";
   run.body = "{\"id\": \"b2094b38\", \"note\": \"caf\xc3\xa9 \\\"q\\\"\",\n \"x\": null}  \n";
   addRuns({run});
 

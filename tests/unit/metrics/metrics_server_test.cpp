@@ -50,7 +50,7 @@ TEST_F(MetricsServerTest, ServesTheMetricsOverHttpOnAFreePort) {
   ASSERT_GT(port, 0);
   EXPECT_EQ((*server)->url(), "http://127.0.0.1:" + std::to_string(port) + "/metrics");
 
-  scheduler::JobRecord job;
+  status::Job job;
   job.id = "job-1";
   job.status = "queued";
   metrics_->jobWatched(job);
@@ -145,12 +145,12 @@ TEST_F(MetricsServerTest, MalformedAddressesAreRefusedBeforeBinding) {
 TEST_F(MetricsServerTest, HttpScrapeCostAtOneHundredThousandJobs) {
   constexpr int kJobs = 100'000;
   for (int i = 0; i < kJobs; ++i) {
-    scheduler::JobRecord job;
+    status::Job job;
     char id[40];
     std::snprintf(id, sizeof id, "b2094b38-e432-44b6-a5d0-%012d", i);
     job.id = id;
     job.status = i % 3 == 0 ? "processing" : "completed";
-    job.type = "extraction";
+    job.facts.type = "extraction";
     job.added_at = WallTime(std::chrono::seconds(1'700'000'000 + i));
     metrics_->jobWatched(job);
   }

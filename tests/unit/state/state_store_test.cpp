@@ -75,13 +75,13 @@ void expectSameJob(const StoredJob& a, const StoredJob& b) {
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.status, b.status);
   EXPECT_EQ(a.terminal, b.terminal);
-  EXPECT_EQ(a.status_raw, b.status_raw);
-  EXPECT_EQ(a.type, b.type);
-  EXPECT_EQ(a.pdf_name, b.pdf_name);
-  EXPECT_EQ(a.pdf_hash, b.pdf_hash);
-  EXPECT_EQ(a.error, b.error);
-  EXPECT_EQ(a.created_at, b.created_at);
-  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.facts.status_raw, b.facts.status_raw);
+  EXPECT_EQ(a.facts.type, b.facts.type);
+  EXPECT_EQ(a.facts.pdf_name, b.facts.pdf_name);
+  EXPECT_EQ(a.facts.pdf_hash, b.facts.pdf_hash);
+  EXPECT_EQ(a.facts.error, b.facts.error);
+  EXPECT_EQ(a.facts.created_at, b.facts.created_at);
+  EXPECT_EQ(a.facts.updated_at, b.facts.updated_at);
   EXPECT_EQ(a.last_body, b.last_body);
   EXPECT_EQ(a.added_at, b.added_at);
   EXPECT_EQ(a.terminal_at, b.terminal_at);
@@ -122,15 +122,15 @@ TEST_F(StateStoreTest, JobRoundTripsEveryField) {
   done.labels = awkwardLabels();
   done.status = "failed";
   done.terminal = true;
-  done.status_raw = "FAILED";
-  done.error = "OCR engine said: \"no\" — ünïcode";
+  done.facts.status_raw = "FAILED";
+  done.facts.error = "OCR engine said: \"no\" — ünïcode";
   done.last_body = R"({"id":"job-1","status":"FAILED","error":"no","note":"日本"})";
   done.added_at = at(1234ms);
   done.terminal_at = at(98765ms);
   done.consecutive_errors = 7;
   StoredJob fresh = sampleJob("job-2");
   fresh.labels = {};
-  fresh.created_at = "";
+  fresh.facts.created_at = "";
 
   WriteBatch batch;
   batch.jobs = {done, fresh};
@@ -141,7 +141,7 @@ TEST_F(StateStoreTest, JobRoundTripsEveryField) {
   ASSERT_EQ(jobs->size(), 2u);
   expectSameJob((*jobs)[0], done);
   expectSameJob((*jobs)[1], fresh);
-  EXPECT_FALSE((*jobs)[1].terminal_at.has_value());
+  EXPECT_EQ((*jobs)[1].terminal_at, WallTime{});  // not terminal
 }
 
 TEST_F(StateStoreTest, UpsertReplacesTheWholeJob) {
@@ -280,13 +280,13 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   EXPECT_EQ(got.status, run.status);
   EXPECT_EQ(got.hook, run.hook);
   EXPECT_EQ(got.previous_status, run.previous_status);
-  EXPECT_EQ(got.status_raw, run.status_raw);
-  EXPECT_EQ(got.type, run.type);
-  EXPECT_EQ(got.pdf_name, run.pdf_name);
-  EXPECT_EQ(got.pdf_hash, run.pdf_hash);
-  EXPECT_EQ(got.error, run.error);
-  EXPECT_EQ(got.created_at, run.created_at);
-  EXPECT_EQ(got.updated_at, run.updated_at);
+  EXPECT_EQ(got.facts.status_raw, run.facts.status_raw);
+  EXPECT_EQ(got.facts.type, run.facts.type);
+  EXPECT_EQ(got.facts.pdf_name, run.facts.pdf_name);
+  EXPECT_EQ(got.facts.pdf_hash, run.facts.pdf_hash);
+  EXPECT_EQ(got.facts.error, run.facts.error);
+  EXPECT_EQ(got.facts.created_at, run.facts.created_at);
+  EXPECT_EQ(got.facts.updated_at, run.facts.updated_at);
   EXPECT_EQ(got.labels, run.labels);
   EXPECT_EQ(got.body, run.body);
   EXPECT_EQ(got.state, HookRunState::kPending);

@@ -1,4 +1,6 @@
-#include "metrics/daemon_metrics.h"
+// DaemonMetrics as the daemon feeds it: engine and hook events through
+// MetricsFeed (the metrics module itself knows neither).
+#include "app/metrics_feed.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
@@ -9,9 +11,11 @@
 #include <sstream>
 #include <thread>
 
-#include "metrics_test_util.h"
+#include "metrics/daemon_metrics.h"
+#include "../metrics/metrics_test_util.h"
 
 namespace jobwatch::metrics {
+using app::MetricsFeed;
 namespace {
 
 using api::PollResultKind;
@@ -33,7 +37,7 @@ JobRecord job(const std::string& id, const std::string& status = "unknown",
   JobRecord j;
   j.id = id;
   j.status = status;
-  j.type = type;
+  j.facts.type = type;
   j.added_at = WallTime(std::chrono::seconds(1'700'000'000));
   return j;
 }
@@ -42,12 +46,15 @@ class DaemonMetricsTest : public ::testing::Test {
  protected:
   void make(MetricsOptions options) {
     metrics_ = std::make_unique<DaemonMetrics>(registry_, std::move(options), clock_, log_);
+    feed_ = std::make_unique<MetricsFeed>(*metrics_);
   }
   void SetUp() override { make(defaultOptions()); }
 
   static MetricsOptions defaultOptions() {
     MetricsOptions o;
     o.statuses = kStatuses;
+    o.poll_results = app::pollResultLabels();
+    o.hook_results = app::hookResultLabels();
     o.version = "1.2.3";
     return o;
   }
@@ -55,14 +62,14 @@ class DaemonMetricsTest : public ::testing::Test {
   Scrape scrape() { return Scrape(*metrics_->collectable()); }
 
   void poll(const JobRecord& j, PollResultKind kind, std::chrono::microseconds elapsed = 20ms) {
-    metrics_->onPollFinished(PollFinished{j, kind, 200, elapsed, ""});
+    feed_->onPollFinished(PollFinished{j, kind, 200, elapsed, ""});
   }
 
   // Moves `j` to `to` and reports it, as the poll engine does.
   void transition(JobRecord& j, const std::string& to) {
     const std::string from = j.status;
     j.status = to;
-    metrics_->onTransition(StatusTransition{j, from, to, "{}", clock_.wallNow(), 1s});
+    feed_->onTransition(StatusTransition{j, from, to, "{}", clock_.wallNow(), 1s});
   }
 
   size_t logCount(const std::string& needle) const {
@@ -78,6 +85,7 @@ class DaemonMetricsTest : public ::testing::Test {
   std::ostringstream log_out_;
   Log log_{LogFormat::kText, LogLevel::kDebug, log_out_};
   std::unique_ptr<DaemonMetrics> metrics_;
+  std::unique_ptr<MetricsFeed> feed_;
 };
 
 TEST_F(DaemonMetricsTest, EverySeriesExistsFromTheStart) {
@@ -199,7 +207,7 @@ TEST_F(DaemonMetricsTest, JobsByStatusFollowWatchTransitionsAndUnwatch) {
 }
 
 TEST_F(DaemonMetricsTest, EngineEventsThroughAFanoutDriveJobsAndSeries) {
-  scheduler::PollEventsFanout fanout({metrics_.get()});
+  scheduler::PollEventsFanout fanout({feed_.get()});
   scheduler::PollEvents& events = fanout;
   auto a = job("a", "queued");
   auto b = job("b", "completed");
@@ -257,7 +265,7 @@ TEST_F(DaemonMetricsTest, PerJobSeriesAreAddedChangedAndRemoved) {
   EXPECT_EQ(s.value("jobwatch_job_added_timestamp_seconds", {{"job_id", "a"}}), 1'700'000'000.0);
   EXPECT_EQ(s.seriesCount("jobwatch_job_added_timestamp_seconds"), 1u);
 
-  a.type = "classification";  // the API told us the type with this status
+  a.facts.type = "classification";  // the API told us the type with this status
   transition(a, "processing");
   s = scrape();
   EXPECT_EQ(s.seriesCount("jobwatch_job_status"), 2u);
@@ -339,11 +347,11 @@ TEST_F(DaemonMetricsTest, HookRunsDurationsAndPending) {
   }
   EXPECT_EQ(s.histogramCount("jobwatch_hook_duration_seconds", {{"hook", "notify-done"}}), 0u);
 
-  metrics_->onPendingChanged(3);
-  metrics_->onHookFinished("notify-done", HookResult::kFailure, 1.5s);
-  metrics_->onHookFinished("notify-done", HookResult::kSuccess, 0.2s);
-  metrics_->onHookFinished("archive", HookResult::kTimeout, 600s);
-  metrics_->onPendingChanged(1);
+  feed_->onPendingChanged(3);
+  feed_->onHookFinished("notify-done", HookResult::kFailure, 1.5s);
+  feed_->onHookFinished("notify-done", HookResult::kSuccess, 0.2s);
+  feed_->onHookFinished("archive", HookResult::kTimeout, 600s);
+  feed_->onPendingChanged(1);
   s = scrape();
   EXPECT_EQ(s.value("jobwatch_hook_runs_total", {{"hook", "notify-done"}, {"result", "failure"}}),
             1.0);
@@ -422,7 +430,7 @@ TEST_F(DaemonMetricsTest, ConcurrentEventsAndScrapesAddUp) {
         poll(j, PollResultKind::kOk);
         transition(j, "completed");
         if (i % 2 == 0) metrics_->jobUnwatched(j.id, "completed");
-        metrics_->onHookFinished("h", HookResult::kSuccess, 1ms);
+        feed_->onHookFinished("h", HookResult::kSuccess, 1ms);
       }
     });
   }

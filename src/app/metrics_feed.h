@@ -1,0 +1,44 @@
+// MetricsFeed: the one path from the engine's and the hook runner's events
+// to the metrics (metrics/ is a leaf that knows neither). It also remembers
+// how many hook runs are pending, for the service manager's STATUS= line.
+//
+// Thread-safety: poll events arrive on the scheduler thread, hook events on
+// the hook runner's; DaemonMetrics is thread-safe; hooksPending() may be
+// read from any thread.
+#pragma once
+
+#include <atomic>
+
+#include "hooks/hook_runner.h"
+#include "metrics/daemon_metrics.h"
+#include "scheduler/poll_events.h"
+
+namespace jobwatch::app {
+
+// Every label of polls_total and hook_runs_total, in the SPEC's order.
+std::vector<std::string> pollResultLabels();
+std::vector<std::string> hookResultLabels();
+
+class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents {
+ public:
+  explicit MetricsFeed(metrics::DaemonMetrics& metrics) : metrics_(metrics) {}
+
+  void onPollFinished(const scheduler::PollFinished& poll) override;
+  void onTransition(const scheduler::StatusTransition& transition) override;
+  void onJobWatched(const scheduler::JobRecord& job) override { metrics_.jobWatched(job); }
+  void onJobUnwatched(const scheduler::JobRecord& job) override {
+    metrics_.jobUnwatched(job.id, job.status);
+  }
+
+  void onHookFinished(const std::string& hook, hooks::HookResult result,
+                      std::chrono::duration<double> duration) override;
+  void onPendingChanged(size_t pending) override;
+
+  size_t hooksPending() const { return pending_.load(); }
+
+ private:
+  metrics::DaemonMetrics& metrics_;
+  std::atomic<size_t> pending_{0};
+};
+
+}  // namespace jobwatch::app
