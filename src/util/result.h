@@ -13,8 +13,15 @@
 
 namespace jobwatch {
 
+// What kind of failure, for the exit code and for systemd's restart policy:
+// bad input (configuration, a file that is not ours: exit 1, restarting does
+// not help) or a runtime condition that may pass (a busy or locked
+// database, a full disk, a network outage: exit 3, systemd restarts).
+enum class ErrorKind { kBadInput, kRuntime };
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::kBadInput;
 };
 
 template <typename T>
