@@ -5,9 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <future>
 
 #include "app/command_line.h"
 #include "app/signals.h"
@@ -37,6 +35,20 @@ std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
   return changed;
 }
 
+int exitCodeFor(const Error& error) {
+  return error.kind == ErrorKind::kRuntime ? kExitRuntime : kExitBadInput;
+}
+
+std::unique_ptr<watchlist::WatchFileMonitor> monitorWatchFile(const config::Config& config,
+                                                              Log& log) {
+  if (!config.watch.file) return nullptr;
+  auto monitor = watchlist::WatchFileMonitor::open(*config.watch.file);
+  if (monitor.ok()) return std::move(monitor).value();
+  log.warn("watch file changes will only be noticed on SIGHUP",
+           {{"error", monitor.error().message}});
+  return nullptr;
+}
+
 }  // namespace
 
 Service::Service(std::filesystem::path config_path, config::Config config, Log& log,
@@ -53,10 +65,9 @@ Service::~Service() {
 
 int Service::run() {
   if (int rc = start(); rc != kExitOk) return rc;
-  loop();
-  const bool failed = loop_->failed();
+  const int rc = loop();
   shutdown();
-  return failed ? kExitRuntime : kExitOk;
+  return rc;
 }
 
 int Service::start() {
@@ -65,30 +76,22 @@ int Service::start() {
     log_.error("cannot open a signalfd");
     return kExitRuntime;
   }
-  auto built = ServiceParts::build(config_, log_, clock_);
+  auto built = Daemon::build(config_, log_, clock_);
   if (!built.ok()) {
     log_.error(built.error().message);
-    return kExitBadInput;
+    return exitCodeFor(built.error());
   }
-  parts_ = std::move(built).value();
-  if (auto restored = parts_->restoreState(); !restored.ok()) {
+  daemon_ = std::move(built).value();
+  if (auto restored = daemon_->restore(); !restored.ok()) {
     log_.error(restored.error().message);
-    return kExitBadInput;
+    return exitCodeFor(restored.error());
   }
-  parts_->loadWatchFile(false);
+  daemon_->loadWatchFile(config_, false);
   // Loading 100,000 jobs from the state database frees ~60 MiB of rows
   // below the jobs' own memory, where free() cannot give it back; hand
   // those pages to the kernel now (tests/bench/README.md: RSS per job).
   ::malloc_trim(0);
-  if (config_.watch.file) {
-    auto monitor = watchlist::WatchFileMonitor::open(*config_.watch.file);
-    if (monitor.ok()) {
-      watch_file_ = std::move(monitor).value();
-    } else {
-      log_.warn("watch file changes will only be noticed on SIGHUP",
-                {{"error", monitor.error().message}});
-    }
-  }
+  watch_file_ = monitorWatchFile(config_, log_);
   if (config_.watch.drop_dir) {
     auto drop = watchlist::DropDirWatcher::open(*config_.watch.drop_dir);
     if (!drop.ok()) {
@@ -97,31 +100,19 @@ int Service::start() {
     }
     drop_dir_ = std::move(drop).value();
   }
-  auto server = metrics::MetricsServer::start(config_.metrics.listen, parts_->metrics().collectable());
+  auto server = metrics::MetricsServer::start(config_.metrics.listen, daemon_->metricsCollectable());
   if (!server.ok()) {
     log_.error(server.error().message);
     return kExitRuntime;
   }
   metrics_server_ = std::move(server).value();
-
-  parts_->startBackground();
-  PollLoopOptions loop_options;
-  loop_options.drain_timeout = std::min<Millis>(config_.api.request_timeout, 10s);
-  loop_options.notifier = notifier_.get();
-  loop_options.hooks_pending = [parts = parts_.get()] { return parts->hooksPending(); };
-  // Test seam (see PollLoopOptions::wedge_file): inert unless set.
-  if (const char* wedge = std::getenv("JOBWATCHD_TEST_WEDGE_FILE"); wedge && *wedge) {
-    loop_options.wedge_file = wedge;
-  }
-  loop_ = std::make_unique<PollLoop>(parts_->engine(), parts_->transport(), clock_, log_,
-                                     std::move(loop_options));
-  loop_->start();
-  takeDropFiles();
   LogFields fields = {{"version", kVersion},
                       {"config", config_path_.string()},
                       {"base_url", config_.api.base_url},
-                      {"jobs", std::to_string(parts_->engine().jobCount())},
+                      {"jobs", std::to_string(daemon_->jobCount())},
                       {"interval", formatDuration(config_.poll.interval)}};
+  daemon_->start(config_, *notifier_);
+  takeDropFiles();
   if (config_.shard.count > 1) {
     fields.push_back({"shard", std::to_string(config_.shard.index) + "/" +
                                    std::to_string(config_.shard.count)});
@@ -132,7 +123,7 @@ int Service::start() {
   return kExitOk;
 }
 
-void Service::loop() {
+int Service::loop() {
   const Millis forget_every = std::clamp<Millis>(config_.state.forget_after / 2, 500ms, 60s);
   next_forget_ = clock_.now();
   for (;;) {
@@ -149,7 +140,7 @@ void Service::loop() {
     const nfds_t watch_index = watch_file_ ? n : 99;
     if (watch_file_) fds[n++] = {watch_file_->fd(), POLLIN, 0};
     // Wake at least every 500 ms: housekeeping, drop-dir settling, and a
-    // scheduler thread that died.
+    // worker thread that failed.
     int timeout_ms = 500;
     if (drop_dir_) {
       if (auto next = drop_dir_->nextCheckIn()) {
@@ -159,17 +150,19 @@ void Service::loop() {
     ::poll(fds, n, timeout_ms);
 
     if (fds[0].revents & POLLIN) {
-      SignalRequest request = readSignals(signal_fd_);
-      if (request == SignalRequest::kStop) return;
-      if (request == SignalRequest::kReload) reload();
+      const SignalRequests requests = readSignals(signal_fd_);
+      if (requests.stop) return kExitOk;
+      if (requests.reload) reload();
+      if (requests.report) daemon_->logStatusSummary();
     }
     if (watch_index != 99 && (fds[watch_index].revents & POLLIN) && watch_file_->changed()) {
-      reloadWatchFile();
+      daemon_->reloadWatchFile(config_);
     }
     if (drop_index != 99) takeDropFiles();
-    if (loop_->failed()) {
-      log_.error("the scheduler thread failed; stopping");
-      return;
+    if (auto failed = daemon_->failure()) {
+      log_.error("a worker thread failed; stopping so that the service manager restarts jobwatchd",
+                 {{"thread", *failed}});
+      return kExitRuntime;
     }
   }
 }
@@ -183,31 +176,13 @@ void Service::trimAfterWriteBursts() {
   // arena; a few milliseconds at 100,000 jobs).
   constexpr size_t kRows = 10'000;
   constexpr Millis kEvery = 10s;
-  const state::StateWriter& writer = parts_->writer();
-  const size_t committed = writer.committedRows();
-  if (committed - trimmed_at_rows_ < kRows || clock_.now() < next_trim_ || !writer.idle()) return;
+  const size_t committed = daemon_->committedRows();
+  if (committed - trimmed_at_rows_ < kRows || clock_.now() < next_trim_ || !daemon_->writerIdle()) {
+    return;
+  }
   ::malloc_trim(0);
   trimmed_at_rows_ = committed;
   next_trim_ = clock_.now() + kEvery;
-}
-
-bool Service::onScheduler(std::function<void(ServiceParts&)> fn) {
-  auto done = std::make_shared<std::promise<void>>();
-  std::future<void> finished = done->get_future();
-  ServiceParts* parts = parts_.get();
-  loop_->post([fn = std::move(fn), done, parts](scheduler::PollEngine&) {
-    fn(*parts);
-    done->set_value();
-  });
-  return finished.wait_for(30s) == std::future_status::ready;
-}
-
-void Service::reloadWatchFile() {
-  auto parsed = parts_->readWatchFile();
-  if (!parsed) return;
-  onScheduler([parsed = std::move(*parsed)](ServiceParts& parts) {
-    parts.applyWatchFile(parsed, false);
-  });
 }
 
 void Service::takeDropFiles() {
@@ -221,7 +196,7 @@ void Service::takeDropFiles() {
     std::vector<const watchlist::DropFileTaken*> accepted;
     for (const watchlist::DropFileTaken& file : taken) {
       if (file.rejected) {
-        parts_->metrics().watchRejected("drop_dir", 1);
+        daemon_->countRejected("drop_dir", 1);
         log_.error("drop file rejected",
                    {{"file", file.file.filename().string()}, {"reason", file.reason}});
         continue;
@@ -233,11 +208,8 @@ void Service::takeDropFiles() {
     // Recorded durably (one commit for the whole batch) before the files
     // leave the drop directory: a crash in between takes them again, and
     // re-adding a watched job merges.
-    auto added = std::make_shared<std::atomic<size_t>>(0);
-    const bool applied = onScheduler([entries = std::move(entries), added](ServiceParts& parts) {
-      *added = parts.addDropped(entries);
-    });
-    if (!applied || !parts_->writer().flush(30s)) {
+    const std::optional<size_t> added = daemon_->addDropped(std::move(entries));
+    if (!added) {
       log_.error("drop files not recorded yet; they stay and are taken again at the next start",
                  {{"files", std::to_string(accepted.size())}});
       continue;
@@ -251,24 +223,14 @@ void Service::takeDropFiles() {
     }
     log_.info("drop files taken", {{"files", std::to_string(accepted.size())},
                                    {"jobs", std::to_string(jobs)},
-                                   {"new", std::to_string(added->load())}});
+                                   {"new", std::to_string(*added)}});
   } while (drop_dir_->morePending());
 }
 
 void Service::forgetOldJobs() {
-  auto forgotten =
-      parts_->store().forgetTerminalBefore(clock_.wallNow() - config_.state.forget_after);
-  if (!forgotten.ok()) {
-    log_.error("could not forget old jobs", {{"error", forgotten.error().message}});
-    return;
+  if (!daemon_->forgetFinished(clock_.wallNow() - config_.state.forget_after)) {
+    log_.warn("the scheduler has not forgotten finished jobs yet; it will");
   }
-  if (forgotten.value().empty()) return;
-  log_.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.value().size())},
-                                     {"older_than", formatDuration(config_.state.forget_after)}});
-  onScheduler([ids = std::move(forgotten).value()](ServiceParts& parts) {
-    for (const auto& id : ids) parts.engine().removeJob(id);
-    parts.refreshForgotten();
-  });
 }
 
 void Service::reload() {
@@ -294,7 +256,7 @@ void Service::reloadConfig() {
       log_.error("invalid configuration", {{"problem", issue.toString()}});
     }
     log_.error("reload failed: still running on the previous configuration");
-    parts_->metrics().configReloaded(false);
+    daemon_->configReloaded(false);
     return;
   }
   config::Config next = std::move(*load.config);
@@ -308,28 +270,14 @@ void Service::reloadConfig() {
 
   log_.setLevel(next.logging.level);
   log_.setFormat(next.logging.format);
-  parts_->hookRunner().setHooks(next.hooks);
-  std::vector<std::string> hook_names;
-  for (const auto& hook : next.hooks.definitions) hook_names.push_back(hook.name);
-  parts_->metrics().hooksConfigured(hook_names);
-  onScheduler([next, key = *key](ServiceParts& parts) {
-    parts.engine().updateSettings(scheduleSettingsFrom(next));
-    parts.engine().setStatusMapper(statusMapperFrom(next));
-    parts.curlTransport().reconfigure(transportOptionsFrom(next, key));
-    parts.recorder().setHooks(next.hooks.definitions);
-    parts.setConfig(next);
-  });
+  if (!daemon_->reload(next, *key)) {
+    log_.warn("the scheduler has not applied the new configuration yet; it will");
+  }
   const bool watch_file_moved = next.watch.file != config_.watch.file;
   config_ = std::move(next);
-  if (watch_file_moved) {
-    watch_file_.reset();
-    if (config_.watch.file) {
-      auto monitor = watchlist::WatchFileMonitor::open(*config_.watch.file);
-      if (monitor.ok()) watch_file_ = std::move(monitor).value();
-    }
-  }
-  reloadWatchFile();
-  parts_->metrics().configReloaded(true);
+  if (watch_file_moved) watch_file_ = monitorWatchFile(config_, log_);
+  daemon_->reloadWatchFile(config_);
+  daemon_->configReloaded(true);
   if (!restart_only.empty()) {
     std::string list;
     for (const auto& name : restart_only) list += (list.empty() ? "" : ", ") + name;
@@ -341,17 +289,15 @@ void Service::reloadConfig() {
 }
 
 void Service::shutdown() {
-  if (!parts_) return;
+  if (!daemon_) return;
   // Ordered: no new polls (answers in flight are still recorded), commit
   // state, drain hooks, then stop serving metrics.
   notifier_->stopping();
   log_.info("stopping");
-  if (loop_) loop_->stop();
-  parts_->stopBackground();
-  log_.info("stopped", {{"jobs", std::to_string(parts_->engine().jobCount())}});
+  daemon_->stop();
+  log_.info("stopped", {{"jobs", std::to_string(daemon_->jobCount())}});
   metrics_server_.reset();
-  loop_.reset();
-  parts_.reset();
+  daemon_.reset();
 }
 
 }  // namespace jobwatch::app

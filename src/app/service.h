@@ -1,11 +1,15 @@
-// Service: the running daemon. Owns the ordered start-up (state, watch
-// list, threads, metrics endpoint) and shutdown (stop polling, commit state,
-// drain hooks, stop the endpoint), and runs the control loop on the main
-// thread: one poll() over the signalfd (stop, reload), the drop directory,
-// the watch file's directory, and timers for housekeeping.
+// Service: the running daemon's lifecycle and control loop. Owns the
+// running Config (the one owner; the Daemon is given what it needs with
+// each call), the ordered start-up (state, watch list, threads, metrics
+// endpoint) and shutdown (stop polling, commit state, drain hooks, stop the
+// endpoint), and runs the control loop on the main thread: one poll() over
+// the signalfd (stop, reload, status report), the drop directory, the watch
+// file's directory, and timers for housekeeping.
 //
-// The engine belongs to the scheduler thread; the control loop reaches it
-// only through PollLoop::post.
+// One policy for thread failure: every worker thread (scheduler, state
+// writer, hook runner) says when it ended because of an unexpected error
+// (Daemon::failure()); the control loop then stops the service with exit
+// code 3, and systemd restarts it - the hook ledger makes that safe.
 //
 // The service manager hears about it through the ServiceNotifier: READY=1
 // at the end of start() (metrics endpoint bound, state and watch list
@@ -19,9 +23,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "app/poll_loop.h"
+#include "app/daemon.h"
 #include "app/service_notifier.h"
-#include "app/service_parts.h"
 #include "config/config.h"
 #include "metrics/metrics_server.h"
 #include "util/clock.h"
@@ -38,33 +41,31 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
-  // Runs until SIGTERM/SIGINT; returns the exit code.
+  // Runs until SIGTERM/SIGINT or a worker thread's failure; returns the
+  // exit code.
   int run();
 
  private:
   int start();
-  void loop();
+  // Returns the exit code: 0 when asked to stop, 3 when a thread failed.
+  int loop();
   void shutdown();
 
   // reloadConfig() wrapped in RELOADING=1 ... READY=1.
   void reload();
   void reloadConfig();
-  void reloadWatchFile();
   void takeDropFiles();
   void forgetOldJobs();
   // Hands freed heap pages back to the kernel after a burst of state writes
   // (README: Performance, Memory).
   void trimAfterWriteBursts();
-  // Runs `fn` on the scheduler thread and waits for it (bounded).
-  bool onScheduler(std::function<void(ServiceParts&)> fn);
 
   std::filesystem::path config_path_;
   config::Config config_;
   Log& log_;
   SystemClock clock_;
   std::unique_ptr<ServiceNotifier> notifier_;
-  std::unique_ptr<ServiceParts> parts_;
-  std::unique_ptr<PollLoop> loop_;
+  std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<watchlist::DropDirWatcher> drop_dir_;
   std::unique_ptr<watchlist::WatchFileMonitor> watch_file_;

@@ -5,6 +5,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <initializer_list>
 
 namespace jobwatch::app {
 namespace {
@@ -12,9 +13,7 @@ namespace {
 sigset_t serviceSignals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, sig);
   return set;
 }
 
@@ -23,7 +22,11 @@ sigset_t serviceSignals() {
 void blockServiceSignals() {
   sigset_t set = serviceSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGTSTP,
+                  SIGTTIN, SIGTTOU}) {
+    signal(sig, SIG_IGN);
+  }
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) signal(sig, SIG_IGN);
 }
 
 int openSignalFd() {
@@ -31,18 +34,26 @@ int openSignalFd() {
   return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-SignalRequest readSignals(int signal_fd) {
-  SignalRequest request = SignalRequest::kNone;
+SignalRequests readSignals(int signal_fd) {
+  SignalRequests requests;
   signalfd_siginfo info{};
   while (read(signal_fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-    const auto sig = static_cast<int>(info.ssi_signo);
-    if (sig == SIGTERM || sig == SIGINT) {
-      request = SignalRequest::kStop;
-    } else if (sig == SIGHUP && request == SignalRequest::kNone) {
-      request = SignalRequest::kReload;
+    switch (static_cast<int>(info.ssi_signo)) {
+      case SIGTERM:
+      case SIGINT:
+        requests.stop = true;
+        break;
+      case SIGHUP:
+        requests.reload = true;
+        break;
+      case SIGUSR1:
+        requests.report = true;
+        break;
+      default:
+        break;
     }
   }
-  return request;
+  return requests;
 }
 
 }  // namespace jobwatch::app

@@ -1,8 +1,7 @@
 // TransitionRecorder: makes status changes durable. For each transition it
 // enqueues, as one write, the job's new state and a pending ledger row for
 // every hook the transition triggers; the hook runner only ever starts runs
-// once that write is committed. It also converts between the engine's
-// JobRecord and the store's StoredJob.
+// once that write is committed.
 //
 // Thread-safety: onTransition and setHooks run on the scheduler thread.
 #pragma once
@@ -16,9 +15,6 @@
 #include "state/state_writer.h"
 
 namespace jobwatch::app {
-
-state::StoredJob toStoredJob(const scheduler::JobRecord& job, std::string_view body);
-scheduler::JobRecord toJobRecord(const state::StoredJob& stored);
 
 class TransitionRecorder final : public scheduler::PollEvents {
  public:

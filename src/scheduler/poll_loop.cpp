@@ -1,23 +1,21 @@
-#include "app/poll_loop.h"
+#include "scheduler/poll_loop.h"
 
 #include <algorithm>
 #include <exception>
 #include <system_error>
 
-namespace jobwatch::app {
+namespace jobwatch::scheduler {
 
 using namespace std::chrono_literals;
 
 namespace {
 
-// STATUS= lines are rate-limited to one a second.
-constexpr auto kStatusEvery = 1s;
 // The wedge file is looked at this often while it exists.
 constexpr auto kWedgeCheckEvery = 50ms;
 
 }  // namespace
 
-PollLoop::PollLoop(scheduler::PollEngine& engine, api::HttpTransport& transport, const Clock& clock,
+PollLoop::PollLoop(PollEngine& engine, api::HttpTransport& transport, const Clock& clock,
                    Log& log, PollLoopOptions options)
     : engine_(engine),
       transport_(transport),
@@ -37,7 +35,7 @@ void PollLoop::stop() {
   thread_.join();
 }
 
-void PollLoop::post(std::function<void(scheduler::PollEngine&)> command) {
+void PollLoop::post(std::function<void()> command) {
   {
     std::lock_guard lock(mu_);
     posted_.push_back(std::move(command));
@@ -46,12 +44,12 @@ void PollLoop::post(std::function<void(scheduler::PollEngine&)> command) {
 }
 
 void PollLoop::runPosted() {
-  std::vector<std::function<void(scheduler::PollEngine&)>> commands;
+  std::vector<std::function<void()>> commands;
   {
     std::lock_guard lock(mu_);
     commands.swap(posted_);
   }
-  for (auto& command : commands) command(engine_);
+  for (auto& command : commands) command();
 }
 
 void PollLoop::waitWhileWedged(std::stop_token stop) {
@@ -71,27 +69,10 @@ void PollLoop::waitWhileWedged(std::stop_token stop) {
   log_.warn("scheduler no longer wedged", {{"file", options_.wedge_file.string()}});
 }
 
-SteadyTime PollLoop::notifyIfDue(SteadyTime now) {
-  ServiceNotifier* notifier = options_.notifier;
-  if (notifier == nullptr || !notifier->enabled()) return SteadyTime::max();
-  if (const auto interval = notifier->watchdogInterval()) {
-    if (now >= next_watchdog_) {
-      notifier->watchdog();
-      next_watchdog_ = now + *interval;
-    }
-  }
-  if (now >= next_status_) {
-    next_status_ = now + kStatusEvery;
-    const size_t pending = options_.hooks_pending ? options_.hooks_pending() : 0;
-    std::string text = formatServiceStatus(engine_.statusCounts(), engine_.jobCount(), pending);
-    if (text != last_status_) {
-      notifier->status(text);
-      last_status_ = std::move(text);
-    }
-  }
-  SteadyTime next = next_status_;
-  if (notifier->watchdogInterval()) next = std::min(next, next_watchdog_);
-  return next;
+SteadyTime PollLoop::beatIfDue(SteadyTime now) {
+  if (!options_.heartbeat) return SteadyTime::max();
+  if (now >= next_beat_) next_beat_ = options_.heartbeat(now, engine_);
+  return next_beat_;
 }
 
 void PollLoop::run(std::stop_token stop) {
@@ -102,10 +83,10 @@ void PollLoop::run(std::stop_token stop) {
       if (stop.stop_requested()) break;
       runPosted();
       const SteadyTime wake = engine_.step();
-      const SteadyTime notify_at = notifyIfDue(clock_.now());
+      const SteadyTime beat_at = beatIfDue(clock_.now());
       if (stop.stop_requested()) break;
-      // Bounded by the next watchdog ping, so a healthy loop always pings.
-      engine_.wait(std::min(wake, notify_at));
+      // Bounded by the next heartbeat, so a healthy loop always beats.
+      engine_.wait(std::min(wake, beat_at));
     }
     engine_.stopStarting();
     const SteadyTime deadline = clock_.now() + options_.drain_timeout;
@@ -114,7 +95,7 @@ void PollLoop::run(std::stop_token stop) {
                 {{"in_flight", std::to_string(engine_.inFlight())}});
     }
     while (engine_.inFlight() > 0 && clock_.now() < deadline) {
-      engine_.wait(std::min(deadline, notifyIfDue(clock_.now())));
+      engine_.wait(std::min(deadline, beatIfDue(clock_.now())));
       engine_.step();
     }
     engine_.step();
@@ -128,4 +109,4 @@ void PollLoop::run(std::stop_token stop) {
   }
 }
 
-}  // namespace jobwatch::app
+}  // namespace jobwatch::scheduler

@@ -1,0 +1,46 @@
+#include "app/commands.h"
+
+#include <iostream>
+
+#include "util/job_id.h"
+#include "watchlist/drop_dir.h"
+
+namespace jobwatch::app {
+
+int runAdd(const Command& cmd) {
+  auto config = loadOrReport(cmd.config);
+  if (!config) return kExitBadInput;
+  if (!config->watch.drop_dir) {
+    std::cerr << "jobwatchd: " << cmd.config.string()
+              << ": watch.drop_dir is not set; add needs a drop directory\n";
+    return kExitBadInput;
+  }
+  std::vector<watchlist::WatchEntry> entries;
+  bool bad = false;
+  for (const auto& id : cmd.ids) {
+    if (!isValidJobId(id)) {
+      std::cerr << "jobwatchd: " << describeInvalidJobId(id) << "\n";
+      bad = true;
+      continue;
+    }
+    watchlist::WatchEntry entry{id, {}};
+    for (const auto& [key, value] : cmd.labels) entry.labels[key] = value;
+    entries.push_back(std::move(entry));
+  }
+  if (bad) {
+    std::cerr << "jobwatchd: nothing added\n";
+    return kExitBadInput;
+  }
+  auto written = watchlist::writeDropFile(*config->watch.drop_dir, entries);
+  if (!written.ok()) {
+    std::cerr << "jobwatchd: " << written.error().message << "\njobwatchd: nothing added\n";
+    return kExitBadInput;
+  }
+  std::cout << "added " << entries.size() << " job" << (entries.size() == 1 ? "" : "s") << " ("
+            << written.value().string() << "):";
+  for (const auto& entry : entries) std::cout << " " << entry.id;
+  std::cout << "\n";
+  return kExitOk;
+}
+
+}  // namespace jobwatch::app

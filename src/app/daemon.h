@@ -1,0 +1,129 @@
+// Daemon: the objects one running configuration needs, built in dependency
+// order from a validated Config and torn down in reverse - state lock and
+// store, metrics, hook runner, state writer, transport, the engine's
+// listeners (log, recorder, metrics), engine, roster, scheduler loop - and
+// the few operations the control loop (Service) and --once perform on
+// them. It hands none of its parts out: whoever needs a change made asks
+// for the change.
+//
+// The engine and the roster belong to the scheduler thread once start()
+// has run; calls marked "on the scheduler" post the work there and wait for
+// it (bounded). Such a call returning false means the scheduler did not
+// answer in time: the work is still queued and runs when it does (so the
+// two threads never disagree for long), or the scheduler has failed, which
+// failure() reports and the control loop stops the service for.
+//
+// Config: the Service owns the running Config; the Daemon keeps none and is
+// given what it needs with each call.
+//
+// Thread-safety: every method on the control (main) thread, unless noted.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "metrics/daemon_metrics.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/result.h"
+#include "watchlist/watch_file.h"
+
+namespace prometheus {
+class Collectable;
+}
+
+namespace jobwatch::app {
+
+class ServiceNotifier;
+
+class Daemon {
+ public:
+  // Fails (with a message naming the file or variable) when the API key is
+  // missing, another process holds the state database, or it cannot be
+  // opened; the error's kind says whether restarting may help.
+  static Result<std::unique_ptr<Daemon>> build(const config::Config& config, Log& log,
+                                               const Clock& clock);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Start-up, before start(): jobs and tombstones remembered in the state
+  // store; hook runs left running by a process that died become pending.
+  [[nodiscard]] Status restore();
+  // Reads and applies the watch file at once, before start(). `due_now`
+  // polls new jobs at once (--once).
+  void loadWatchFile(const config::Config& config, bool due_now);
+
+  // Starts the writer, the hook runner and the scheduler thread; the
+  // scheduler tells `notifier` its heartbeat (WATCHDOG=1, STATUS=).
+  void start(const config::Config& config, ServiceNotifier& notifier);
+  // Ordered and idempotent: no new polls (answers in flight are still
+  // recorded), commit state, drain hooks.
+  void stop();
+
+  // Re-reads the watch file here and applies it on the scheduler.
+  void reloadWatchFile(const config::Config& config);
+  // Watches dropped jobs (on the scheduler) and waits until they are
+  // committed. The number of new jobs; nullopt when not recorded in time.
+  [[nodiscard]] std::optional<size_t> addDropped(std::vector<watchlist::WatchEntry> entries);
+  // Forgets jobs that finished before `cutoff` (on the scheduler).
+  [[nodiscard]] bool forgetFinished(WallTime cutoff);
+  // A validated new configuration, applied as one step on the scheduler
+  // (engine settings, status words, transport and key, hooks) and to the
+  // hook runner. Restart-only settings must already be reset by the caller.
+  [[nodiscard]] bool reload(const config::Config& next, const std::string& api_key);
+
+  // Logs the STATUS= summary (job counts by status, hooks pending), on the
+  // scheduler (SIGUSR1).
+  void logStatusSummary();
+
+  // --once: polls every non-terminal job once, commits, runs the hooks due,
+  // calls `each` with every job (for the table). True when every poll
+  // reached the API and was answered.
+  bool runOnce(const config::Config& config,
+               const std::function<void(const struct OnceRow&)>& each);
+
+  // A worker thread that ended because of an unexpected error (its name),
+  // if any. Any thread.
+  std::optional<std::string> failure() const;
+
+  // Metrics fed from the control thread, and what the endpoint serves.
+  void countRejected(std::string_view source, size_t count);
+  void configReloaded(bool successful);
+  std::shared_ptr<prometheus::Collectable> metricsCollectable();
+
+  // Rows committed so far, and whether none wait (for trimming the heap
+  // after write bursts). Any thread.
+  size_t committedRows() const;
+  bool writerIdle() const;
+  // Jobs watched; only while the scheduler thread does not run.
+  size_t jobCount() const;
+
+ private:
+  struct Parts;
+  Daemon(Log& log, const Clock& clock);
+  // Runs `fn` on the scheduler thread and waits for it (bounded).
+  [[nodiscard]] bool onScheduler(std::function<void()> fn);
+  std::optional<watchlist::WatchParse> readWatchFile(const config::Config& config);
+
+  Log& log_;
+  const Clock& clock_;
+  std::unique_ptr<Parts> parts_;
+};
+
+// One row of --once's table.
+struct OnceRow {
+  std::string id;
+  std::string status;
+  std::string type;
+  std::string pdf_name;
+  std::string error;  // the API's error, or why the poll failed
+};
+
+}  // namespace jobwatch::app

@@ -1,0 +1,83 @@
+// Roster: decides which jobs are watched. It runs on the scheduler thread,
+// beside the PollEngine (the one owner of each job's live state), and is the
+// only component that adds jobs to the engine or takes them away:
+//
+//  - restore(): jobs and tombstones remembered in the state store, at start;
+//  - applyWatchFile(): the watch file's jobs of this shard are watched, jobs
+//    that left the file are unwatched (only when the file parsed cleanly: a
+//    half-read file must not unwatch anything), and tombstones of jobs that
+//    left the file go;
+//  - addDropped(): jobs from drop files (they stay until forgotten);
+//  - forgetFinished(): terminal jobs that finished before a cutoff
+//    (state.forget_after) leave the engine; those from the watch file leave
+//    a tombstone, so a job still listed there is not watched, and hooked,
+//    all over again.
+//
+// Every change reaches the state store the way a status change does: as a
+// WriteBatch to the StateWriter (engine -> writer), never backwards.
+//
+// Thread-safety: one thread (the scheduler thread once the loop runs).
+// Ownership: the engine, writer and log must outlive the roster.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "scheduler/poll_engine.h"
+#include "state/state_store.h"
+#include "state/state_writer.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "watchlist/watch_file.h"
+
+namespace jobwatch::scheduler {
+
+// Conversions between the engine's record and the stored row (the shared
+// status::Job plus each side's own bookkeeping).
+state::StoredJob toStoredJob(const JobRecord& job, std::string_view body);
+JobRecord toJobRecord(const state::StoredJob& stored);
+
+struct ShardSpec {
+  int index = 0;
+  int count = 1;
+};
+
+// What applyWatchFile() did, for the log line.
+struct WatchFileApplied {
+  size_t listed = 0;        // entries in the file
+  size_t added = 0;         // newly watched
+  size_t unwatched = 0;     // left the file
+  size_t other_shards = 0;  // listed, but another instance's
+  size_t rejected = 0;      // entries with problems
+  bool kept_missing = false;  // the file had problems: nothing was unwatched
+};
+
+class Roster {
+ public:
+  Roster(PollEngine& engine, state::StateWriter& writer, ShardSpec shard)
+      : engine_(engine), writer_(writer), shard_(shard) {}
+
+  // Start-up, before the loop runs: returns how many restored jobs are terminal.
+  size_t restore(const std::vector<state::StoredJob>& jobs,
+                 const std::vector<std::string>& tombstones);
+  // `due_now` polls new jobs at once (--once).
+  WatchFileApplied applyWatchFile(const watchlist::WatchParse& parsed, bool due_now);
+  // Returns how many jobs were new.
+  size_t addDropped(const std::vector<watchlist::WatchEntry>& entries);
+  // Returns the IDs forgotten.
+  std::vector<std::string> forgetFinished(WallTime cutoff);
+
+  bool inShard(std::string_view id) const;
+  size_t tombstones() const { return tombstones_.size(); }
+
+ private:
+  PollEngine& engine_;
+  state::StateWriter& writer_;
+  const ShardSpec shard_;
+  // Forgotten watch-file jobs: still listed, never watched again.
+  std::unordered_set<std::string> tombstones_;
+};
+
+}  // namespace jobwatch::scheduler
