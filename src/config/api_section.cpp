@@ -71,23 +71,13 @@ void readRateLimit(SchemaReader& r, const Value& v, RateLimit& rate) {
   }
 }
 
-void readEnvName(SchemaReader& r, const Value& v, std::string& out) {
-  auto s = r.text(v, "an environment variable name");
+// A name that must pass `valid`; `rule` follows the quoted value when it does not.
+void readName(SchemaReader& r, const Value& v, std::string_view expected,
+              bool (*valid)(std::string_view), std::string_view rule, std::string& out) {
+  auto s = r.text(v, expected);
   if (!s) return;
-  if (!isEnvName(*s)) {
-    r.error(v, quoteForMessage(*s) +
-                   " is not a valid environment variable name (letters, digits and _, not "
-                   "starting with a digit)");
-    return;
-  }
-  out = *s;
-}
-
-void readHeaderName(SchemaReader& r, const Value& v, std::string& out) {
-  auto s = r.text(v, "an HTTP header name");
-  if (!s) return;
-  if (!isHeaderName(*s)) {
-    r.error(v, quoteForMessage(*s) + " is not a valid HTTP header name (letters, digits and -)");
+  if (!valid(*s)) {
+    r.error(v, quoteForMessage(*s) + std::string(rule));
     return;
   }
   out = *s;
@@ -104,8 +94,18 @@ void parseApiSection(SchemaReader& r, const Value& section, ApiConfig& api, Defe
              if (auto s = r.text(v, "an https:// URL")) later.base_url = *s;
            }},
           {"api_key_file", [&](const Value& v) { readApiKeyFile(r, v, api.api_key_file); }},
-          {"api_key_env", [&](const Value& v) { readEnvName(r, v, api.api_key_env); }},
-          {"key_header", [&](const Value& v) { readHeaderName(r, v, api.key_header); }},
+          {"api_key_env",
+           [&](const Value& v) {
+             readName(r, v, "an environment variable name", isEnvName,
+                      " is not a valid environment variable name (letters, digits and _, not "
+                      "starting with a digit)",
+                      api.api_key_env);
+           }},
+          {"key_header",
+           [&](const Value& v) {
+             readName(r, v, "an HTTP header name", isHeaderName,
+                      " is not a valid HTTP header name (letters, digits and -)", api.key_header);
+           }},
           {"rate_limit", [&](const Value& v) { readRateLimit(r, v, api.rate_limit); }},
           {"request_timeout", [&](const Value& v) { r.positiveDuration(v, api.request_timeout); }},
           {"connect_timeout", [&](const Value& v) { r.positiveDuration(v, api.connect_timeout); }},

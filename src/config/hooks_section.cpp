@@ -6,7 +6,6 @@
 
 #include "config/names.h"
 #include "config/sections.h"
-#include "status/job_status.h"
 #include "util/job_id.h"
 #include "util/yaml_node.h"
 
@@ -69,14 +68,10 @@ void readHookOn(SchemaReader& r, const Value& v, HookDefinition& hook,
     return;
   }
   for (auto& [word, iv] : words) {
-    if (!isStatusWord(word)) {
-      r.error(iv, quoteForMessage(word) + " is not a valid status name" + std::string(kStatusRule));
-      continue;
-    }
-    std::string lowered = status::toLower(word);
-    if (std::find(hook.on.begin(), hook.on.end(), lowered) != hook.on.end()) continue;
-    statuses.push_back(PendingHookStatus{iv.key, SchemaReader::valueLine(iv), lowered});
-    hook.on.push_back(std::move(lowered));
+    auto lowered = lowercaseStatus(r, iv, word);
+    if (!lowered || std::find(hook.on.begin(), hook.on.end(), *lowered) != hook.on.end()) continue;
+    statuses.push_back(PendingHookStatus{iv.key, SchemaReader::valueLine(iv), *lowered});
+    hook.on.push_back(std::move(*lowered));
   }
 }
 

@@ -19,31 +19,11 @@ void readExtraTerminal(SchemaReader& r, const Value& v, std::vector<std::string>
   auto items = r.list(v, "status names");
   if (!items) return;
   for (auto& [word, iv] : *items) {
-    if (!isStatusWord(word)) {
-      r.error(iv, quoteForMessage(word) + " is not a valid status name" + std::string(kStatusRule));
-      continue;
-    }
-    std::string lowered = status::toLower(word);
-    if (std::find(terminal.begin(), terminal.end(), lowered) == terminal.end()) {
-      terminal.push_back(std::move(lowered));
+    auto lowered = lowercaseStatus(r, iv, word);
+    if (lowered && std::find(terminal.begin(), terminal.end(), *lowered) == terminal.end()) {
+      terminal.push_back(std::move(*lowered));
     }
   }
-}
-
-// One `api word: status` entry; false after reporting a problem.
-bool readAlias(SchemaReader& r, const std::string& from, const Value& iv, std::string& to) {
-  if (!isStatusWord(from)) {
-    r.error(iv, quoteForMessage(from) + " is not a valid status word" + std::string(kStatusRule));
-    return false;
-  }
-  auto word = r.text(iv, "a status name");
-  if (!word) return false;
-  if (!isStatusWord(*word)) {
-    r.error(iv, quoteForMessage(*word) + " is not a valid status name" + std::string(kStatusRule));
-    return false;
-  }
-  to = *word;
-  return true;
 }
 
 // Aliases are merged over the built-in ones.
@@ -63,18 +43,31 @@ void readAliases(SchemaReader& r, const Value& v, std::map<std::string, std::str
     }
     const std::string from = it->first.Scalar();
     Value iv{it->second, v.key + "." + displayName(from), key_line};
-    std::string to;
-    if (!readAlias(r, from, iv, to)) continue;
-    std::string lowered = status::toLower(from);
-    if (!seen.insert(lowered).second) {
-      r.error(iv, "duplicate alias for " + quoteForMessage(lowered));
+    auto lowered = lowercaseStatus(r, iv, from, "status word");
+    if (!lowered) continue;
+    auto to = r.text(iv, "a status name");
+    if (!to) continue;
+    auto to_lowered = lowercaseStatus(r, iv, *to);
+    if (!to_lowered) continue;
+    if (!seen.insert(*lowered).second) {
+      r.error(iv, "duplicate alias for " + quoteForMessage(*lowered));
       continue;
     }
-    aliases[lowered] = status::toLower(to);
+    aliases[*lowered] = std::move(*to_lowered);
   }
 }
 
 }  // namespace
+
+std::optional<std::string> lowercaseStatus(SchemaReader& r, const Value& v, std::string_view word,
+                                           std::string_view noun) {
+  if (!isStatusWord(word)) {
+    r.error(v, quoteForMessage(word) + " is not a valid " + std::string(noun) +
+                   std::string(kStatusRule));
+    return std::nullopt;
+  }
+  return status::toLower(word);
+}
 
 void parsePollSection(SchemaReader& r, const Value& section, PollConfig& poll) {
   r.walkMap(

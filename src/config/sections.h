@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -28,6 +29,11 @@ struct DeferredChecks {
   std::optional<std::string> base_url;  // as written; checked with allow_insecure_http
   std::vector<PendingHookStatus> hook_statuses;
 };
+
+// `word` lowercased, as statuses are kept; nullopt after reporting (at `v`)
+// one that is not a valid status `noun` (see isStatusWord).
+std::optional<std::string> lowercaseStatus(SchemaReader& r, const Value& v, std::string_view word,
+                                           std::string_view noun = "status name");
 
 void parseApiSection(SchemaReader& r, const Value& section, ApiConfig& api, DeferredChecks& later);
 void parsePollSection(SchemaReader& r, const Value& section, PollConfig& poll);

@@ -7,6 +7,19 @@
 #include "util/job_id.h"
 
 namespace jobwatch::config {
+namespace {
+
+// One word of a fixed set (`choices`, for the message), in any case.
+template <typename T>
+void readChoice(SchemaReader& r, const Value& v, const std::string& what,
+                bool (*parse)(std::string_view, T&), T& out, const std::string& choices) {
+  auto s = r.text(v, "a " + what);
+  if (s && !parse(status::toLower(*s), out)) {
+    r.error(v, "unknown " + what + " " + quoteForMessage(*s) + " (expected " + choices + ")");
+  }
+}
+
+}  // namespace
 
 void parseWatchSection(SchemaReader& r, const Value& section, WatchConfig& watch) {
   r.walkMap(section,
@@ -52,20 +65,19 @@ void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& m
 }
 
 void parseLoggingSection(SchemaReader& r, const Value& section, LoggingConfig& logging) {
-  auto level = [&](const Value& v) {
-    auto s = r.text(v, "a log level");
-    if (s && !parseLogLevel(status::toLower(*s), logging.level)) {
-      r.error(v, "unknown log level " + quoteForMessage(*s) +
-                     " (expected trace, debug, info, warn or error)");
-    }
-  };
-  auto format = [&](const Value& v) {
-    auto s = r.text(v, "a log format");
-    if (s && !parseLogFormat(status::toLower(*s), logging.format)) {
-      r.error(v, "unknown log format " + quoteForMessage(*s) + " (expected text or json)");
-    }
-  };
-  r.walkMap(section, {{"level", level}, {"format", format}}, "logging settings");
+  r.walkMap(section,
+            {
+                {"level",
+                 [&](const Value& v) {
+                   readChoice(r, v, "log level", parseLogLevel, logging.level,
+                              "trace, debug, info, warn or error");
+                 }},
+                {"format",
+                 [&](const Value& v) {
+                   readChoice(r, v, "log format", parseLogFormat, logging.format, "text or json");
+                 }},
+            },
+            "logging settings");
 }
 
 void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard) {
