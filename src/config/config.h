@@ -4,7 +4,8 @@
 // reports every problem with file, line and key. Relative paths inside the
 // config (watch.file, watch.drop_dir, state.path, api.api_key_file) are
 // resolved against the config file's directory - except an api_key_file
-// under ${CREDENTIALS_DIRECTORY}/ (see readApiKey).
+// under ${CREDENTIALS_DIRECTORY}/ (see config/api_key.h, which this header
+// includes: readApiKey, resolveApiKeyFile).
 //
 // Thread-safety: Config is a plain value; share it as shared_ptr<const Config>.
 #pragma once
@@ -18,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/api_key.h"  // readApiKey, resolveApiKeyFile
 #include "util/duration.h"
 #include "util/log.h"
 #include "util/result.h"
@@ -53,7 +55,7 @@ struct PollConfig {
   Millis give_up_after = hours(24);
   int not_found_after = 3;
   std::map<std::string, std::string> status_aliases;  // lowercase; defaults applied
-  std::vector<std::string> extra_terminal_statuses;  // lowercase; defaults applied
+  std::vector<std::string> extra_terminal_statuses;   // lowercase; defaults applied
 };
 
 struct WatchConfig {
@@ -68,8 +70,8 @@ struct StateConfig {
 
 struct HookDefinition {
   std::string name;
-  std::vector<std::string> on;     // canonical statuses, or {"*"}
-  std::vector<std::string> types;  // empty: any type
+  std::vector<std::string> on;       // canonical statuses, or {"*"}
+  std::vector<std::string> types;    // empty: any type
   std::vector<std::string> command;  // argv; empty when `shell` is set
   std::optional<std::string> shell;  // explicit opt-in to /bin/sh -c
   Millis timeout = seconds(60);
@@ -133,24 +135,5 @@ struct ConfigLoad {
 ConfigLoad loadConfigFile(const std::filesystem::path& path);
 // Same, from text; `source` names the file in issues and anchors relative paths.
 ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& source);
-
-// api.api_key_file may name a systemd credential: "${CREDENTIALS_DIRECTORY}/NAME"
-// (also written "$CREDENTIALS_DIRECTORY/NAME"; only as the leading part, no
-// other variable is expanded). The config keeps it in the braced form,
-// unresolved; it is resolved from the environment each time the key is
-// read, because systemd's LoadCredential= creates the directory (and sets
-// CREDENTIALS_DIRECTORY) only for the running unit.
-inline constexpr std::string_view kCredentialsDirPrefix = "${CREDENTIALS_DIRECTORY}/";
-inline constexpr std::string_view kCredentialsDirPrefixBare = "$CREDENTIALS_DIRECTORY/";
-
-// The file api_key_file names now: a plain path as is; a credential in
-// $CREDENTIALS_DIRECTORY, or an error when that variable is not set.
-[[nodiscard]] Result<std::filesystem::path> resolveApiKeyFile(
-    const std::filesystem::path& configured);
-
-// Reads the API key from api_key_file (resolved as above; trimmed of
-// trailing whitespace) or from the environment variable api_key_env. Errors
-// name the file or variable, never the key. An empty key is an error.
-[[nodiscard]] Result<std::string> readApiKey(const ApiConfig& api);
 
 }  // namespace jobwatch::config

@@ -1,0 +1,52 @@
+// The config's top-level sections, one parser each, and the checks that
+// span keys (run after every section is read). Internal to config/: each
+// parser reads one section through a SchemaReader, which collects the
+// problems, into the part of Config it owns.
+//
+// Thread-safety: pure functions of their arguments; one load, one thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "config/schema_reader.h"
+
+namespace jobwatch::config {
+
+// A hook `on` status, kept to be compared with the known statuses once
+// poll.status_aliases and poll.extra_terminal_statuses are read.
+struct PendingHookStatus {
+  std::string key;
+  int line = 0;
+  std::string status;
+};
+
+// What sections leave for the checks that span keys.
+struct DeferredChecks {
+  std::optional<std::string> base_url;  // as written; checked with allow_insecure_http
+  std::vector<PendingHookStatus> hook_statuses;
+};
+
+// `word` lowercased, as statuses are kept; nullopt after reporting (at `v`)
+// one that is not a valid status `noun` (see isStatusWord).
+std::optional<std::string> lowercaseStatus(SchemaReader& r, const Value& v, std::string_view word,
+                                           std::string_view noun = "status name");
+
+void parseApiSection(SchemaReader& r, const Value& section, ApiConfig& api, DeferredChecks& later);
+void parsePollSection(SchemaReader& r, const Value& section, PollConfig& poll);
+void parseWatchSection(SchemaReader& r, const Value& section, WatchConfig& watch);
+void parseStateSection(SchemaReader& r, const Value& section, StateConfig& state);
+void parseHooksSection(SchemaReader& r, const Value& section, HooksConfig& hooks,
+                       DeferredChecks& later);
+void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& metrics);
+void parseLoggingSection(SchemaReader& r, const Value& section, LoggingConfig& logging);
+void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard);
+
+// Checks between keys (poll.backoff_max against poll.interval, ...) and the
+// base URL, which needs api.allow_insecure_http; sets api.base_url.
+void checkAcrossKeys(SchemaReader& r, const DeferredChecks& later, Config& cfg);
+
+}  // namespace jobwatch::config
