@@ -90,6 +90,8 @@ class DebPackageTest(unittest.TestCase):
         with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
             project_version = re.search(r"project\(jobwatchd VERSION (\S+)", f.read()).group(1)
         self.assertTrue(version.startswith(project_version + "-"), version)
+        # A maintainer as Debian wants it (JOBWATCH_DEB_MAINTAINER).
+        self.assertRegex(info, r"(?m)^ Maintainer: [^<>]+ <[^<>@ ]+@[^<>@ ]+>$")
         depends = re.search(r"(?m)^ Depends: (.*)$", info).group(1)
         for library in ("libc6", "libcurl4", "libsystemd0", "libsqlite3-0"):
             self.assertIn(library, depends)
@@ -108,6 +110,22 @@ class DebPackageTest(unittest.TestCase):
                     self.assertNotRegex(text, rf"(systemctl|deb-systemd-invoke)\s+{verb}",
                                         script)
                     self.assertNotRegex(text, rf"deb-systemd-helper\s+{verb}", script)
+
+    def test_copyright_says_apache_2_0(self):
+        with tempfile.TemporaryDirectory() as tree:
+            run("dpkg-deb", "-x", self.deb, tree)
+            with open(os.path.join(tree, "usr/share/doc/jobwatchd/copyright")) as f:
+                text = f.read()
+        # Machine-readable (DEP-5): every file under Apache-2.0, the license
+        # pointing at Debian's copy of the text, which is the top-level LICENSE.
+        self.assertTrue(text.startswith(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"), text)
+        self.assertRegex(text, r"(?m)^Files: \*\nCopyright: .+\nLicense: Apache-2\.0$")
+        self.assertIn("/usr/share/common-licenses/Apache-2.0", text)
+        with open(os.path.join(SOURCE_DIR, "LICENSE")) as f:
+            license_text = f.read()
+        self.assertIn("Apache License\n                           Version 2.0, January 2004",
+                      license_text)
 
     def test_lintian_is_clean(self):
         if shutil.which("lintian") is None:
