@@ -44,6 +44,12 @@ def run(*args, check=True, timeout=300, **kwargs):
     return r
 
 
+def build_type():
+    with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+        m = re.search(r"(?m)^CMAKE_BUILD_TYPE:\w+=(.*)$", f.read())
+    return m.group(1) if m else ""
+
+
 def installed(package):
     r = run("dpkg-query", "-W", "-f=${Status}", package, check=False)
     return r.returncode == 0 and "installed" in r.stdout.split()
@@ -130,11 +136,14 @@ class DebPackageTest(unittest.TestCase):
     def test_lintian_is_clean(self):
         if shutil.which("lintian") is None:
             self.fail("lintian not found: run tests/tools/install-deps.sh")
-        # Pedantic: every tag up to P: counts, unless lintian-overrides
-        # explains it (overridden tags are not printed).
-        r = run("lintian", "--pedantic", "--fail-on", "error,warning,info,pedantic", self.deb,
-                check=False, timeout=600)
+        # Pedantic: every tag down to P: (info included) counts, unless
+        # lintian-overrides explains it (overridden tags are not printed).
+        r = run("lintian", "--display-info", "--pedantic", self.deb, check=False, timeout=600)
         complaints = [l for l in r.stdout.splitlines() if re.match(r"^[EWIP]: ", l)]
+        # Without optimisation glibc's _FORTIFY_SOURCE does nothing, so a
+        # Debug build (the dev preset) cannot have fortified functions.
+        if build_type() == "Debug":
+            complaints = [l for l in complaints if "hardening-no-fortify-functions" not in l]
         print("lintian:", r.stdout.strip() or "clean")
         self.assertEqual(complaints, [], r.stdout + r.stderr)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
