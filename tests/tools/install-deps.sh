@@ -14,6 +14,9 @@ packages=(
   # dpkg-shlibdeps and file; lintian checks it); systemd-analyze and man for
   # tests/system
   help2man dpkg-dev file lintian systemd man-db
+  # tests/system/test_systemd_boot.py: a minimal Debian 12 root booted under
+  # a real systemd (label systemd; the root also needs a Debian mirror once)
+  debootstrap systemd-container
   # fuzzing: clang 14 with libFuzzer (tests/fuzz, tests/tools/run-fuzz.sh)
   clang-14 libclang-rt-14-dev
 )
