@@ -248,6 +248,55 @@ struct JobResponseParser::Impl {
 JobResponseParser::JobResponseParser() : impl_(std::make_unique<Impl>()) {}
 JobResponseParser::~JobResponseParser() = default;
 
+namespace {
+
+// The snapshot the parsed fields describe, or why they describe none.
+Result<JobSnapshot> snapshotFrom(std::array<Slot, kFieldCount>& slots) {
+  JobSnapshot job;
+  Slot& status = slots[kStatus];
+  switch (status.kind) {
+    case Slot::kAbsent:
+      return fieldError("status", "is missing");
+    case Slot::kNull:
+      return fieldError("status", "is null");
+    case Slot::kWrongType:
+      return fieldError("status",
+                        "is " + std::string(typeName(status.type)) + ", expected a string");
+    case Slot::kTooLong:
+      return fieldError("status", "is longer than " + std::to_string(kMaxStatusBytes) + " bytes");
+    case Slot::kString:
+      if (status.text.empty()) return fieldError("status", "is empty");
+      job.status_raw = std::move(status.text);
+      break;
+  }
+
+  for (size_t index = 0; index < kFieldCount; ++index) {
+    const Slot& slot = slots[index];
+    if (slot.kind == Slot::kTooLong) {
+      return fieldError(kFieldNames[index],
+                        "is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
+    }
+    // The job's identity is not informational: a wrong type there means we
+    // cannot tell which job the body describes.
+    if ((index == kId || index == kJobId) && slot.kind == Slot::kWrongType) {
+      return fieldError(kFieldNames[index],
+                        "is " + std::string(typeName(slot.type)) + ", expected a string");
+    }
+  }
+  job.id = takeOptional(slots[kId]);
+  if (!job.id) job.id = takeOptional(slots[kJobId]);
+  job.type = takeOptional(slots[kType]);
+  job.created_at = takeOptional(slots[kCreatedAt]);
+  job.updated_at = takeOptional(slots[kUpdatedAt]);
+  job.pdf_name = takeOptional(slots[kPdfName]);
+  job.pdf_hash = takeOptional(slots[kPdfHash]);
+  job.user_id = takeOptional(slots[kUserId]);
+  job.error = takeOptional(slots[kErrorText]);
+  return job;
+}
+
+}  // namespace
+
 Result<JobSnapshot> JobResponseParser::parse(const std::string& body) {
   const char* data = body.data();
   size_t capacity = body.capacity();
@@ -292,47 +341,7 @@ Result<JobSnapshot> JobResponseParser::parse(const std::string& body) {
   // a location is reported only while tokens remain.
   if (!doc.current_location().error()) return Error{"trailing content after the JSON object"};
 
-  JobSnapshot job;
-  Slot& status = slots[kStatus];
-  switch (status.kind) {
-    case Slot::kAbsent:
-      return fieldError("status", "is missing");
-    case Slot::kNull:
-      return fieldError("status", "is null");
-    case Slot::kWrongType:
-      return fieldError("status",
-                        "is " + std::string(typeName(status.type)) + ", expected a string");
-    case Slot::kTooLong:
-      return fieldError("status", "is longer than " + std::to_string(kMaxStatusBytes) + " bytes");
-    case Slot::kString:
-      if (status.text.empty()) return fieldError("status", "is empty");
-      job.status_raw = std::move(status.text);
-      break;
-  }
-
-  for (size_t index = 0; index < kFieldCount; ++index) {
-    const Slot& slot = slots[index];
-    if (slot.kind == Slot::kTooLong) {
-      return fieldError(kFieldNames[index],
-                        "is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
-    }
-    // The job's identity is not informational: a wrong type there means we
-    // cannot tell which job the body describes.
-    if ((index == kId || index == kJobId) && slot.kind == Slot::kWrongType) {
-      return fieldError(kFieldNames[index],
-                        "is " + std::string(typeName(slot.type)) + ", expected a string");
-    }
-  }
-  job.id = takeOptional(slots[kId]);
-  if (!job.id) job.id = takeOptional(slots[kJobId]);
-  job.type = takeOptional(slots[kType]);
-  job.created_at = takeOptional(slots[kCreatedAt]);
-  job.updated_at = takeOptional(slots[kUpdatedAt]);
-  job.pdf_name = takeOptional(slots[kPdfName]);
-  job.pdf_hash = takeOptional(slots[kPdfHash]);
-  job.user_id = takeOptional(slots[kUserId]);
-  job.error = takeOptional(slots[kErrorText]);
-  return job;
+  return snapshotFrom(slots);
 }
 
 status::JobFacts JobSnapshot::facts() const {

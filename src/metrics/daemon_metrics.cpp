@@ -87,7 +87,8 @@ struct DaemonMetrics::Impl {
         jobs(prometheus::BuildGauge()
                  .Name("jobwatch_jobs")
                  .Help("Watched jobs by current status (canonical, lowercase); every known "
-                       "status is present, 0 when no job has it.")
+                       "status is present, 0 when no job has it; words the API sent that "
+                       "are not known count as other.")
                  .Register(*registry)),
         polls(prometheus::BuildCounter()
                   .Name("jobwatch_polls_total")
@@ -152,9 +153,17 @@ struct DaemonMetrics::Impl {
                                 "because metrics.per_job_limit is reached.")
                           .Register(*registry)
                           .Add({})) {
+    zeroFill();
+  }
+
+  // Series that must exist before their first event, so increase() and
+  // rate() see the first one; and the per-job table.
+  void zeroFill() {
     for (const auto& result : options.poll_results) pollCounter(result);
     for (const char* source : {"file", "drop_dir"}) watch_rejected.Add({{"source", source}});
+    known.insert(options.statuses.begin(), options.statuses.end());
     for (const auto& status : options.statuses) jobsGauge(status);
+    jobsGauge("other");
     reload_ok.Set(1);
     prometheus::BuildGauge()
         .Name("jobwatch_build_info")
@@ -168,17 +177,28 @@ struct DaemonMetrics::Impl {
     collectable = std::make_shared<ServedMetrics>(registry, table);
   }
 
+  // The aggregate label for a status: the word itself when it is one we
+  // know (canonical, alias targets, extra terminal), else "other" - status
+  // words come from the API, untrusted and unbounded (SPEC "Statuses").
+  const std::string& label(const std::string& status) const {
+    static const std::string kOther = "other";
+    return known.count(status) > 0 ? status : kOther;
+  }
+
   Gauge& jobsGauge(const std::string& status) {
     const std::lock_guard lock(mu);
-    auto it = jobs_by_status.find(status);
+    const std::string& word = label(status);
+    auto it = jobs_by_status.find(word);
     if (it == jobs_by_status.end()) {
-      it = jobs_by_status.emplace(status, &jobs.Add({{"status", status}})).first;
+      it = jobs_by_status.emplace(word, &jobs.Add({{"status", word}})).first;
     }
     return *it->second;
   }
 
-  Counter& statusChanges(const std::string& from, const std::string& to) {
+  Counter& statusChanges(const std::string& raw_from, const std::string& raw_to) {
     const std::lock_guard lock(mu);
+    const std::string& from = label(raw_from);
+    const std::string& to = label(raw_to);
     auto key = std::make_pair(from, to);
     auto it = changes.find(key);
     if (it == changes.end()) {
@@ -254,6 +274,7 @@ struct DaemonMetrics::Impl {
   // Caches of label sets already added (Family::Add would find them too, but
   // hashes every label on each call).
   std::mutex mu;
+  std::unordered_set<std::string> known;  // statuses shown by name; set before any thread
   std::unordered_map<std::string, Gauge*> jobs_by_status;           // guarded by mu
   std::map<std::pair<std::string, std::string>, Counter*> changes;  // guarded by mu
   std::unordered_map<std::string, HookSeries> hooks_by_name;        // guarded by mu

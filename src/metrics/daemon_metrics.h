@@ -51,7 +51,12 @@ class Collectable;
 namespace jobwatch::metrics {
 
 struct MetricsOptions {
-  std::vector<std::string> statuses;      // every status to zero-fill in jobwatch_jobs
+  // The known status vocabulary (canonical, alias targets, extra terminal),
+  // zero-filled in jobwatch_jobs. Any other word - the API's, untrusted and
+  // unbounded - counts as "other" in jobwatch_jobs and
+  // jobwatch_status_changes_total; only the job's own series shows it. Set
+  // at start (a reload that adds words shows them from the next start).
+  std::vector<std::string> statuses;
   std::vector<std::string> poll_results;  // every result label of polls_total (zero-filled)
   std::vector<std::string> hook_results;  // every result label of hook_runs_total (zero-filled)
   bool per_job_series = true;

@@ -152,7 +152,19 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collectable_ = std::move(collectable);
   // Two workers, as prometheus-cpp's Exposer had: a scrape and a health check.
-  const char* options[] = {"listening_ports", bind_text.c_str(), "num_threads", "2", nullptr};
+  // Worker threads and how long one connection may hold one: a client
+  // that connects and sends nothing (or trickles) frees its worker after
+  // request_timeout_ms, so a flood of held connections delays scrapes by
+  // about (held / num_threads) x timeout instead of blocking them for as
+  // long as it lasts (README: Metrics, under load). Polling and hooks never
+  // wait for this server.
+  const char* options[] = {"listening_ports",
+                           bind_text.c_str(),
+                           "num_threads",
+                           "8",
+                           "request_timeout_ms",
+                           "2000",
+                           nullptr};
   mg_callbacks callbacks{};
   server->context_ = mg_start(&callbacks, nullptr, options);
   if (server->context_ == nullptr) {

@@ -13,6 +13,8 @@ namespace {
 
 constexpr auto kIdleWake = 1h;
 constexpr auto kAuthLogEvery = 60s;
+constexpr size_t kMaxWarnedStatuses = 64;
+constexpr auto kUnrecognisedLogEvery = 10s;
 
 std::uint64_t makeTag(std::uint32_t slot, std::uint32_t generation) {
   return (static_cast<std::uint64_t>(generation) << 32) | slot;
@@ -212,10 +214,7 @@ void PollEngine::applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime
   job.facts = snap.facts();
 
   status::MappedStatus mapped = mapper_.map(snap.status_raw);
-  if (!mapped.recognised && warned_statuses_.insert(mapped.name).second) {
-    log_.warn("unrecognised job status, treated as non-terminal (map it with poll.status_aliases)",
-              {{"status", mapped.name}, {"job_id", job.id}});
-  }
+  if (!mapped.recognised) warnUnrecognised(mapped.name, job.id, now);
   if (mapped.name != job.status) transition(job, mapped.name, mapped.terminal, result.body);
   if (!job.terminal && !single_pass_) {
     schedule(slot, now + jitteredInterval(settings_.interval, settings_.jitter, rng_));
@@ -266,6 +265,27 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
       break;
   }
   if (!single_pass_) schedule(slot, next);
+}
+
+void PollEngine::warnUnrecognised(const std::string& word, const std::string& job_id,
+                                  SteadyTime now) {
+  // The API's words are untrusted and unbounded: each is warned about once
+  // while fewer than kMaxWarnedStatuses are remembered, and at most once per
+  // kUnrecognisedLogEvery in all; the rest are counted and summed up.
+  if (warned_statuses_.count(word) > 0) return;
+  if (warned_statuses_.size() < kMaxWarnedStatuses) warned_statuses_.insert(word);
+  if (now < next_unrecognised_log_) {
+    ++unrecognised_suppressed_;
+    return;
+  }
+  LogFields fields = {{"status", word.substr(0, 64)}, {"job_id", job_id}};
+  if (unrecognised_suppressed_ > 0) {
+    fields.push_back({"more_not_logged", std::to_string(unrecognised_suppressed_)});
+  }
+  log_.warn("unrecognised job status, treated as non-terminal (map it with poll.status_aliases)",
+            fields);
+  unrecognised_suppressed_ = 0;
+  next_unrecognised_log_ = now + kUnrecognisedLogEvery;
 }
 
 void PollEngine::setStatus(JobRecord& job, const std::string& to) {

@@ -167,6 +167,7 @@ class PollEngine {
   void noteApiHealth(api::PollResultKind kind, std::string_view detail);
   void finishPassFor(JobRecord& job);
   void setStatus(JobRecord& job, const std::string& to);
+  void warnUnrecognised(const std::string& word, const std::string& job_id, SteadyTime now);
   bool dueSlotAvailable(SteadyTime now, SteadyTime& wake);
 
   ScheduleSettings settings_;
@@ -184,7 +185,9 @@ class PollEngine {
   std::unordered_set<std::uint32_t, IdHash, IdEqual> index_{0, IdHash{&slots_}, IdEqual{&slots_}};
   std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>> due_;
   std::map<std::string, size_t> status_counts_;
-  std::unordered_set<std::string> warned_statuses_;
+  std::unordered_set<std::string> warned_statuses_;  // bounded (poll_engine.cpp)
+  SteadyTime next_unrecognised_log_{};
+  size_t unrecognised_suppressed_ = 0;
   std::vector<api::HttpResponse> finished_;
 
   size_t in_flight_ = 0;

@@ -187,7 +187,8 @@ class HookDeliveryTest(HookTestCase):
         wait_for(lambda: self.done_count() == 1, what="the re-run")
         self.assertEqual(self.journal("done")[0][3], "2", "JOBWATCH_ATTEMPT says it is a repeat")
         self.assertIn("running them again", d2.text())
-        time.sleep(0.5)  # a second run, if any, would have started by now
+        # Nothing left in the ledger to run: no further start can come.
+        wait_for(lambda: d2.metric("jobwatch_hooks_pending") == 0, what="an empty hook queue")
         self.assertEqual(d2.stop(), 0)
         self.assertEqual(len(self.journal("start")), 2)
         self.assertEqual(self.ledger(), [("job-k", "completed", "record", 2, 2)])

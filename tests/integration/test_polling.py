@@ -19,8 +19,10 @@ class PollingTest(DaemonTestCase):
                   - {{at: 0s, status: queued}}
                   - {{at: 600ms, status: PROCESSING}}
                   - {{at: 1200ms, status: COMPLETED}}
+              - id: job-tick
+                status: PROCESSING
             """)
-        d = self.start_daemon(self.write_config(["job-life"]))
+        d = self.start_daemon(self.write_config(["job-life", "job-tick"]))
         d.wait_log("to=completed")
         changes = d.lines("status change")
         self.assertEqual(len(changes), 2, d.text())
@@ -31,10 +33,14 @@ class PollingTest(DaemonTestCase):
             self.assertIn("type=extraction", line)
             self.assertIn("pdf_name=financial_report.pdf", line)
             self.assertIn("since_added=", line)
-        self.assertEqual(len(d.lines("job seen")), 1)
-        # Terminal: the fake API must not hear about this job again.
+        d.wait_log("job seen", count=2)
+        self.assertEqual(len(d.lines("job seen")), 2)
+        # Terminal: the fake API must not hear about this job again, while
+        # the job still running is polled several more times.
         count = fake.requests_for("job-life")["count"]
-        time.sleep(1.5)  # several poll intervals (200 ms) of silence is the assertion
+        ticks = fake.requests_for("job-tick")["count"]
+        wait_for(lambda: fake.requests_for("job-tick")["count"] >= ticks + 5,
+                 what="five more polls of the unfinished job")
         self.assertEqual(fake.requests_for("job-life")["count"], count)
         self.assertEqual(d.stop(), 0)
         self.assertIn("stopped", d.text())
@@ -135,7 +141,7 @@ class PollingTest(DaemonTestCase):
         self.assertTrue(any(r.get("msg") == "poll" for r in records), "trace lines expected")
 
     def test_sigint_stops_cleanly_with_polls_in_flight(self):
-        self.start_fake("""
+        fake = self.start_fake("""
             jobs:
               - id: job-slow
                 status: PROCESSING
@@ -144,7 +150,9 @@ class PollingTest(DaemonTestCase):
             """)
         d = self.start_daemon(self.write_config(["job-slow"]))
         d.wait_log("jobwatchd started")
-        time.sleep(0.3)  # let a poll start; the stop must wait for it, not drop it
+        # A poll has started (the fake API holds it 800 ms): the stop must
+        # wait for it, not drop it.
+        wait_for(lambda: fake.requests_for("job-slow")["count"] >= 1, what="a poll in flight")
         t0 = time.monotonic()
         self.assertEqual(d.stop(signal.SIGINT), 0)
         self.assertLess(time.monotonic() - t0, 5)

@@ -316,7 +316,10 @@ class ApiKeyTest(SecurityTestCase):
                              for j in ("sec-echo-401", "sec-echo-500", "sec-echo-302",
                                                        "sec-echo-html")),
                  what=f"{name}: the misbehaving endpoints polled")
-        time.sleep(1.5)  # a few more error polls (backoff 1 s) for the log
+        # A few more error polls (backoff 1 s) for the log.
+        wait_for(lambda: all(self.api.paths().count(f"/jobs/{j}") >= 3
+                             for j in ("sec-echo-401", "sec-echo-500", "sec-echo-html")),
+                 what=f"{name}: more polls of the misbehaving endpoints")
         metrics = d.scrape()
         self.assertEqual(d.stop(), 0)
         os.rename(os.path.join(self.hookdir, marker), os.path.join(self.hookdir, name + ".argv"))

@@ -150,8 +150,15 @@ class DropDirTest(WatchListTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("bad/id", r.stderr)
         self.assertIn("nothing added", r.stderr)
-        time.sleep(0.5)  # would a file have appeared, the watcher takes it within this time
-        self.assertEqual(sorted(os.listdir(os.path.join(self.drop, ".processed"))), before)
+        # Had the failed add left a file, the watcher would take it no later
+        # than the next one: add another and wait until it is taken.
+        r = subprocess.run([JOBWATCHD, "add", "--config", config, "later-id"],
+                           capture_output=True, text=True, timeout=30, env=daemon_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: len(os.listdir(os.path.join(self.drop, ".processed"))) > len(before),
+                 what="the second add taken")
+        after = sorted(os.listdir(os.path.join(self.drop, ".processed")))
+        self.assertEqual(len(after), len(before) + 1, after)
         self.assertEqual(self.top_of_drop(), [])
         self.assertEqual(d.stop(), 0)
 

@@ -93,7 +93,9 @@ TEST_F(DaemonMetricsTest, EverySeriesExistsFromTheStart) {
   for (const auto& status : kStatuses) {
     EXPECT_EQ(s.value("jobwatch_jobs", {{"status", status}}), 0.0) << status;
   }
-  EXPECT_EQ(s.seriesCount("jobwatch_jobs"), kStatuses.size());
+  // Every known status, and "other" for the API's unknown words.
+  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 0.0);
+  EXPECT_EQ(s.seriesCount("jobwatch_jobs"), kStatuses.size() + 1);
   for (const auto& result : kAllResults) {
     EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", result}}), 0.0) << result;
   }
@@ -190,19 +192,23 @@ TEST_F(DaemonMetricsTest, JobsByStatusFollowWatchTransitionsAndUnwatch) {
 
   transition(a, "queued");
   transition(a, "processing");
-  transition(c, "review");  // a word we do not know: kept, and counted
+  transition(c, "review");  // a word we do not know: counted as "other" (SPEC "Statuses")
   s = scrape();
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "unknown"}}), 1.0);
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "queued"}}), 0.0);
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "processing"}}), 1.0);
-  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "review"}}), 1.0);
+  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 1.0);
+  EXPECT_EQ(s.series("jobwatch_jobs", {{"status", "review"}}), nullptr);
+  // The job's own series keeps the real word.
+  EXPECT_EQ(s.value("jobwatch_job_status", {{"job_id", "c"}, {"status", "review"}, {"type", "extraction"}}),
+            1.0);
 
   transition(a, "completed");
   metrics_->jobUnwatched("a", "completed");
   metrics_->jobUnwatched("c", "review");
   s = scrape();
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "completed"}}), 0.0);
-  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "review"}}), 0.0);  // stays, at zero
+  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 0.0);  // stays, at zero
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "unknown"}}), 1.0);
 }
 
@@ -231,6 +237,21 @@ TEST_F(DaemonMetricsTest, EngineEventsThroughAFanoutDriveJobsAndSeries) {
   s = scrape();
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "completed"}}), 0.0);
   EXPECT_EQ(s.seriesCount("jobwatch_job_status"), 1u);
+}
+
+TEST_F(DaemonMetricsTest, AFreshStatusWordPerPollAddsNoAggregateSeries) {
+  auto j = job("j", "queued");
+  metrics_->jobWatched(j);
+  const size_t before = scrape().seriesCount("jobwatch_jobs");
+  for (int i = 0; i < 1000; ++i) transition(j, "word-" + std::to_string(i));
+  transition(j, "completed");
+  const auto s = scrape();
+  EXPECT_EQ(s.seriesCount("jobwatch_jobs"), before);
+  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 0.0);
+  EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "completed"}}), 1.0);
+  // queued -> other, other -> other (999 times), other -> completed.
+  EXPECT_EQ(s.seriesCount("jobwatch_status_changes_total"), 3u);
+  EXPECT_EQ(s.value("jobwatch_status_changes_total", {{"from", "other"}, {"to", "other"}}), 999.0);
 }
 
 TEST_F(DaemonMetricsTest, StatusChangesAreCountedByFromAndTo) {

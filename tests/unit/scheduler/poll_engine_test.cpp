@@ -299,6 +299,32 @@ TEST_F(PollEngineTest, UnknownStatusIsKeptWarnedOnceAndPolledOn) {
   EXPECT_EQ(text.find("unrecognised job status", first + 1), std::string::npos);
 }
 
+TEST_F(PollEngineTest, AFreshStatusWordPerPollIsWarnedAboutBoundedly) {
+  ScheduleSettings s;
+  s.interval = 1s;
+  s.jitter = 0;
+  s.max_in_flight = 1000;
+  auto& e = make(s);
+  for (int i = 0; i < 200; ++i) e.addJob({"j" + std::to_string(i), {}}, true);
+  int word = 0;
+  // 30 s of polls, every answer a word never seen before: ~6,000 words.
+  run(30s, 100ms, [&](const std::string& id) {
+    return jsonResponse(200, body(id, "w" + std::to_string(word++)));
+  });
+  ASSERT_GT(word, 5000);
+  const std::string text = log_text.str();
+  size_t warnings = 0;
+  for (auto pos = text.find("unrecognised job status"); pos != std::string::npos;
+       pos = text.find("unrecognised job status", pos + 1)) {
+    ++warnings;
+  }
+  EXPECT_GE(warnings, 1u);
+  EXPECT_LE(warnings, 4u);  // at most one per 10 s
+  EXPECT_NE(text.find("more_not_logged"), std::string::npos);
+  // Counts hold only the words jobs have now.
+  EXPECT_LE(e.statusCounts().size(), 200u);
+}
+
 TEST_F(PollEngineTest, AliasesAndExtraTerminalStatuses) {
   ScheduleSettings s;
   s.interval = 1s;
