@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 
+#include "support/temp_dir.h"
 #include "util/job_id.h"
 
 namespace jobwatch::watchlist {
@@ -35,28 +36,7 @@ std::string allIssues(const WatchParse& p) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "watch_file_test.XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& content) const {
-    fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using jobwatch::testing_support::TempDir;
 
 // --- YAML -----------------------------------------------------------------------
 
