@@ -172,6 +172,35 @@ TEST(WatchYaml, LabelNamesThatClashAsEnvironmentVariablesAreRefused) {
   EXPECT_THAT(p.issues[1].message, HasSubstr("duplicate label"));
 }
 
+// Issue 18: the clash check compared each label with every earlier one, so
+// a drop file with 60,000 labels stalled the daemon's loop for minutes
+// (SIGTERM waited 37-45 s). The parse must stay linear; the bound below is
+// far above what a linear parse needs (about 2 s unoptimised) and far below
+// what the quadratic one took (over 15 minutes unoptimised).
+TEST(WatchYaml, SixtyThousandLabelsParseInLinearTime) {
+  constexpr int kLabels = 60'000;
+  std::string text = "jobs:\n  - id: job-1\n    labels:\n";
+  for (int i = 0; i < kLabels; ++i) text += "      k" + std::to_string(i) + ": v\n";
+  text += "      K7: clash\n";  // the last line: JOBWATCH_LABEL_K7 again
+  const int clash_line = 3 + kLabels + 1;
+  auto parsing = std::async(std::launch::async, [&] { return parseWatchYaml(text, kSource); });
+  if (parsing.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    std::fprintf(stderr, "parsing 60,000 labels takes over a minute: quadratic again?\n");
+    std::abort();
+  }
+  WatchParse p = parsing.get();
+  ASSERT_FALSE(p.issues.empty());
+  const WatchIssue& clash = p.issues.front();
+  EXPECT_EQ(clash.line, clash_line) << allIssues(p);
+  EXPECT_THAT(clash.message, HasSubstr("\"K7\" clashes with \"k7\""));
+  EXPECT_THAT(clash.message, HasSubstr("JOBWATCH_LABEL_K7"));
+  ASSERT_EQ(p.issues.size(), 1u) << allIssues(p);
+  ASSERT_EQ(ids(p), std::vector<std::string>{"job-1"});
+  EXPECT_EQ(p.entries[0].labels.size(), static_cast<std::size_t>(kLabels));
+  EXPECT_EQ(p.entries[0].labels.at("k59999"), "v");
+  EXPECT_EQ(p.entries[0].labels.count("K7"), 0u);
+}
+
 TEST(WatchYaml, EntryShapeProblemsNameTheLine) {
   WatchParse p = parseWatchYaml(R"(jobs:
   - id: job-1
