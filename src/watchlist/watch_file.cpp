@@ -13,6 +13,7 @@
 
 #include "util/bounded_file.h"
 #include "util/job_id.h"
+#include "util/label_limits.h"
 #include "util/yaml_node.h"
 #include "util/result.h"
 
@@ -24,8 +25,6 @@ namespace fs = std::filesystem;
 // Room for ~400,000 UUIDs, far beyond any real list; it bounds memory for a
 // hostile or mistaken drop file.
 constexpr std::size_t kMaxWatchFileBytes = std::size_t{16} * 1024 * 1024;
-constexpr std::size_t kMaxLabelKeyLength = 64;
-constexpr std::size_t kMaxLabelValueBytes = 1024;
 
 bool isLabelKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxLabelKeyLength) return false;
@@ -50,17 +49,45 @@ bool hasControlChars(std::string_view s) {
   });
 }
 
+using Labels = std::map<std::string, std::string>;
+
+// Why `labels` are too many or too large for one job (label_limits.h:
+// every label becomes an environment variable of every hook run); empty
+// when they fit.
+std::string labelCapProblem(const Labels& labels) {
+  if (labels.size() > kMaxLabelsPerJob) {
+    return std::to_string(labels.size()) + " labels, more than the " +
+           std::to_string(kMaxLabelsPerJob) + " a job may have";
+  }
+  std::size_t bytes = 0;
+  for (const auto& [key, value] : labels) bytes += key.size() + value.size();
+  if (bytes > kMaxLabelBytesPerJob) {
+    return "labels of " + std::to_string(bytes) + " bytes (names and values), more than the " +
+           std::to_string(kMaxLabelBytesPerJob) + " a job may have";
+  }
+  return {};
+}
+
 // Collects entries in first-seen order, merging duplicates.
 class EntryCollector {
  public:
-  void add(std::string id, std::map<std::string, std::string> labels) {
+  // Adds the entry, or says why it cannot be: merged with an earlier entry
+  // of the same job, its labels would exceed the caps.
+  std::string add(std::string id, Labels labels) {
     auto [it, fresh] = index_.emplace(id, entries_.size());
     if (fresh) {
       entries_.push_back(WatchEntry{std::move(id), std::move(labels)});
-      return;
+      return {};
     }
     // A later entry's labels win per key; keys it does not mention are kept.
-    for (auto& [key, value] : labels) entries_[it->second].labels[key] = std::move(value);
+    Labels merged = entries_[it->second].labels;
+    for (auto& [key, value] : labels) merged[key] = std::move(value);
+    if (std::string problem = labelCapProblem(merged); !problem.empty()) {
+      return "job entry rejected: merged with the earlier entry of " + quoteForMessage(id, 40) +
+             " it would have " + problem;
+    }
+    entries_[it->second].labels = std::move(merged);
+    return {};
   }
   std::vector<WatchEntry> take() { return std::move(entries_); }
 
@@ -176,6 +203,10 @@ class YamlWatchParser {
       issue(line, "job entry has no `id`");
       return;
     }
+    if (std::string problem = labelCapProblem(labels); !problem.empty()) {
+      issue(line, "job entry rejected: it has " + problem);
+      return;
+    }
     addIfValid(*id, id_line, std::move(labels));
   }
 
@@ -238,7 +269,9 @@ class YamlWatchParser {
       issue(line, describeInvalidJobId(id));
       return;
     }
-    collector_.add(id, std::move(labels));
+    if (std::string problem = collector_.add(id, std::move(labels)); !problem.empty()) {
+      issue(line, std::move(problem));
+    }
   }
 
   fs::path source_;
@@ -289,7 +322,7 @@ WatchParse parseWatchText(const std::string& text, const std::filesystem::path& 
       out.issues.push_back(WatchIssue{source, line, describeInvalidJobId(current)});
       continue;
     }
-    collector.add(std::string(current), {});
+    (void)collector.add(std::string(current), {});  // no labels: always fits
   }
   out.entries = collector.take();
   return out;

@@ -3,6 +3,7 @@ to stall the control loop, lose a job's hook, or leak an outside file into
 .reason and the log. Bounded waits only."""
 import os
 import signal
+import sqlite3
 import sys
 import time
 import unittest
@@ -34,6 +35,13 @@ class HostileInputTestCase(DaemonTestCase):
             if name in os.listdir(os.path.join(self.drop, "." + sub)):
                 return sub
         return None
+
+    def watched_ids(self):
+        db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10)
+        try:
+            return [r[0] for r in db.execute("SELECT id FROM jobs ORDER BY id")]
+        finally:
+            db.close()
 
     def reason(self, name):
         with open(os.path.join(self.drop, ".rejected", name + ".reason")) as f:
@@ -77,6 +85,38 @@ class ManyLabelsTest(HostileInputTestCase):
         print(f"\nSIGTERM right after a 60,000-label drop: exit in {stopped_in:.2f} s",
               file=sys.stderr)
         self.assertLess(stopped_in, 10.0)
+
+
+
+class LabelCapsTest(HostileInputTestCase):
+    def test_watch_entry_with_2500_labels_is_rejected_naming_file_and_line(self):
+        self.start_fake("jobs: [{id: plain-1, status: PROCESSING}]\n")
+        config = self.config_with_drop()
+        labels = "".join(f"      k{i}: {'x' * 1024}\n" for i in range(2500))
+        self.write("jobs.yaml", "jobs:\n  - plain-1\n  - id: labelled-1\n    labels:\n" + labels)
+        d = self.start_daemon(config)
+        line = d.wait_log("watch file entry rejected")[0]
+        self.assertIn("jobs.yaml:3:", line)
+        self.assertIn("2500 labels, more than the 64", line)
+        self.assertNotIn("x" * 41, d.text(), "label values must not be echoed")
+        wait_for(lambda: self.watched_ids() == ["plain-1"], what="only the plain job watched")
+        self.assertEqual(d.stop(), 0)
+
+    def test_drop_file_over_the_caps_after_merging_is_rejected_whole(self):
+        self.start_fake("jobs: []\n")
+        d = self.start_daemon(self.config_with_drop())
+        d.wait_log("jobwatchd started")
+        first = "".join(f"      a{i}: v\n" for i in range(40))
+        second = "".join(f"      b{i}: v\n" for i in range(40))
+        self.drop_file("merge.yaml", ("jobs:\n  - other-1\n  - id: dup-1\n    labels:\n" + first +
+                                      "  - id: dup-1\n    labels:\n" + second).encode())
+        wait_for(lambda: self.taken("merge.yaml") == "rejected", what="the file rejected")
+        reason = self.reason("merge.yaml")
+        self.assertIn("merge.yaml:45:", reason)
+        self.assertIn("80 labels", reason)
+        d.wait_log("drop file rejected")
+        self.assertEqual(self.watched_ids(), [])
+        self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
