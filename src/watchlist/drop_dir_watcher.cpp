@@ -31,8 +31,10 @@ using namespace std::chrono_literals;
 // read of the queue falls between them.
 constexpr auto kCreatedGrace = 100ms;
 // An empty created file may be one whose creator was preempted between the
-// two events; nothing is lost by giving it longer.
-constexpr auto kEmptyCreatedGrace = 5s;
+// two events; nothing is lost by giving it longer. The same for a file with
+// another hard link: a link()-then-unlink() writer may not have removed its
+// own name yet, and a file with two names is refused when taken.
+constexpr auto kLongCreatedGrace = 5s;
 // A vanished directory is retried at most this often, so a caller that
 // calls in a loop does not spin on mkdir.
 constexpr auto kRetryInterval = 1s;
@@ -58,6 +60,7 @@ struct FileIdentity {
   off_t size = 0;
   std::int64_t mtime_ns = 0;
   std::int64_t ctime_ns = 0;
+  nlink_t links = 0;
   bool operator==(const FileIdentity&) const = default;
 };
 
@@ -66,7 +69,8 @@ std::int64_t nanos(const timespec& ts) {
 }
 
 FileIdentity identityOf(const struct stat& st) {
-  return FileIdentity{st.st_dev, st.st_ino, st.st_size, nanos(st.st_mtim), nanos(st.st_ctim)};
+  return FileIdentity{st.st_dev,         st.st_ino,         st.st_size,
+                      nanos(st.st_mtim), nanos(st.st_ctim), st.st_nlink};
 }
 
 }  // namespace
@@ -304,8 +308,9 @@ struct DropDirWatcher::Impl {
                                                 WallTime wall_now) const {
     if (p.origin == Origin::kCreated) {
       if (p.opens > 0) return std::nullopt;
-      const SteadyTime::duration grace =
-          p.identity.size == 0 ? SteadyTime::duration(kEmptyCreatedGrace) : kCreatedGrace;
+      const SteadyTime::duration grace = p.identity.size == 0 || p.identity.links > 1
+                                             ? SteadyTime::duration(kLongCreatedGrace)
+                                             : kCreatedGrace;
       return std::max<SteadyTime::duration>(SteadyTime::duration::zero(), grace - (now - p.since));
     }
     const auto quiet = now - p.since;

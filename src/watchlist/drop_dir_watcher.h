@@ -2,8 +2,8 @@
 // (SPEC "Watch list"). Files are taken only once complete: closed after
 // writing (IN_CLOSE_WRITE) or renamed in (IN_MOVED_TO); names starting with
 // '.' or ending in ".tmp" are ignored. A taken file moves to .processed/; a
-// bad one (unparseable, bad IDs, a symlink, not a regular file, over
-// 16 MiB) to .rejected/ with a "<name>.reason" file beside it naming the
+// bad one (unparseable, bad IDs, a symlink, not a regular file, a file with
+// more than one hard link, over 16 MiB) to .rejected/ with a "<name>.reason" file beside it naming the
 // line and problem. Files present at start are taken too. The watcher
 // survives the directory being removed and recreated, and inotify queue
 // overflow (it rescans).
@@ -19,7 +19,10 @@
 //    taken at once. A writer that writes in chunks with pauses is not taken
 //    before it closes.
 //  - Created while we watch but never opened (hard link, O_TMPFILE+linkat):
-//    taken once no open follows its creation for a short grace (100 ms).
+//    taken once no open follows its creation for a short grace (100 ms;
+//    5 s while it is empty or still has another name, so that a writer
+//    that links its file in and then removes its own name is not refused
+//    for the file's second link).
 //    Created and opened: taken only at its writer's close; a writer that
 //    holds its file open forever keeps it pending.
 //  - Symlinks, FIFOs, sockets, devices, directories are complete when they

@@ -37,6 +37,17 @@ int lineOfNul(const std::string& text) {
                  std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
+// A drop file must be the only name of its file. A hard link to a file
+// elsewhere (which whoever can write the drop directory may create to any
+// file they can name, not only read) would have us read it and quote it
+// back (issue 18 #7); a writer that links its file in and then removes its
+// own name leaves one link, and that is fine.
+std::string hardLinkReason(nlink_t links) {
+  return "has " + std::to_string(links) +
+         " hard links; refusing to read it (a drop file must have no other name: "
+         "link() it in and remove the original, or rename() it in)";
+}
+
 DropFileRead rejected(std::string reason) {
   DropFileRead out;
   out.outcome = DropFileRead::Outcome::kRejected;
@@ -82,7 +93,10 @@ DropFileRead readDropFile(int dir_fd, const std::string& name, const std::filesy
     if (errno != ENOENT) gone.notice = "cannot stat " + shown.string() + ": " + errnoText(errno);
     return gone;
   }
+  // Judged before opening (a device is never opened), and again on the
+  // opened descriptor: the name may have been replaced in between.
   if (!S_ISREG(st.st_mode)) return rejected(notRegularReason(st.st_mode));
+  if (st.st_nlink > 1) return rejected(hardLinkReason(st.st_nlink));
   // O_NONBLOCK: should the name have become a FIFO meanwhile, do not hang.
   Fd f(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!f.valid()) {
@@ -91,6 +105,9 @@ DropFileRead readDropFile(int dir_fd, const std::string& name, const std::filesy
     if (err == ELOOP) return rejected(notRegularReason(S_IFLNK));
     return rejected("cannot open: " + errnoText(err));
   }
+  if (::fstat(f.get(), &st) != 0) return rejected("cannot stat: " + errnoText(errno));
+  if (!S_ISREG(st.st_mode)) return rejected(notRegularReason(st.st_mode));
+  if (st.st_nlink > 1) return rejected(hardLinkReason(st.st_nlink));
   auto text = readBoundedFd(f.get(), kMaxDropFileBytes);
   f.reset();
   if (!text.ok()) return rejected(text.error().message);

@@ -1,7 +1,10 @@
 // Reads and judges one file of the drop directory, without trusting it:
-// never follows a symlink, never opens anything but a regular file, reads
-// at most kMaxDropFileBytes, and parses it as one all-or-nothing unit (see
-// drop_dir_watcher.h). Moving the file is the watcher's business.
+// never follows a symlink, never opens anything but a regular file, never
+// reads a file that has another name (a hard link to a file elsewhere),
+// checks all that again on the opened descriptor, reads at most
+// kMaxDropFileBytes, and parses it as one all-or-nothing unit (see
+// drop_dir_watcher.h). Reasons quote no more of the file than the parser's
+// short, escaped excerpts. Moving the file is the watcher's business.
 //
 // Thread-safety: pure functions of their arguments and the file system.
 #pragma once

@@ -119,5 +119,44 @@ class LabelCapsTest(HostileInputTestCase):
         self.assertEqual(d.stop(), 0)
 
 
+
+class OutsideFileTest(HostileInputTestCase):
+    def test_hard_link_to_an_outside_file_is_refused_and_never_quoted(self):
+        self.start_fake("jobs: []\n")
+        d = self.start_daemon(self.config_with_drop())
+        d.wait_log("jobwatchd started")
+        secret = os.path.join(self.dir, "secret.txt")
+        with open(secret, "w") as f:
+            f.write("SECRET db-password=hunter2\n")
+        os.link(secret, os.path.join(self.drop, "leak.txt"))
+        wait_for(lambda: self.taken("leak.txt") == "rejected", timeout=15,
+                 what="the hard link rejected")
+        reason = self.reason("leak.txt")
+        self.assertIn("has 2 hard links; refusing to read it", reason)
+        d.wait_log("drop file rejected")
+        self.assertEqual(d.stop(), 0)
+        for text, where in ((reason, ".reason"), (d.text(), "the log")):
+            self.assertNotIn("SECRET", text, where)
+            self.assertNotIn("hunter2", text, where)
+        with open(secret) as f:
+            self.assertEqual(f.read(), "SECRET db-password=hunter2\n")
+
+    def test_bad_lines_are_quoted_short_and_escaped(self):
+        self.start_fake("jobs: []\n")
+        d = self.start_daemon(self.config_with_drop())
+        d.wait_log("jobwatchd started")
+        line = "SECRET " + "0123456789" * 5 + " TAIL"
+        self.drop_file("lines.txt", (line + "\n" + "\x1b[2J" + line + "\n").encode())
+        wait_for(lambda: self.taken("lines.txt") == "rejected", what="the file rejected")
+        reason = self.reason("lines.txt")
+        self.assertIn("lines.txt:1: invalid job ID", reason)
+        self.assertIn("lines.txt:2: invalid job ID", reason)
+        d.wait_log("drop file rejected")
+        self.assertEqual(d.stop(), 0)
+        for text, where in ((reason, ".reason"), (d.text(), "the log")):
+            self.assertNotIn("TAIL", text, where)
+            self.assertNotIn("\x1b", text, where)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -316,11 +316,75 @@ TEST_F(DropDirTest, HardLinkedFileIsTakenWithoutAClose) {
   auto w = openWatcher();
   ASSERT_TRUE(w);
   Driver d(*w);
-  // Maildir-style delivery: write elsewhere, link() in. No close happens here.
+  // Maildir-style delivery: write elsewhere, link() in, remove the staged
+  // name (a file with two names is refused). No close happens here.
   writeFile(tmp_.path() / "staged.yaml", "jobs: [job-linked]\n");
   ASSERT_EQ(::link((tmp_.path() / "staged.yaml").c_str(), (drop_ / "linked.yaml").c_str()), 0);
+  ASSERT_EQ(::unlink((tmp_.path() / "staged.yaml").c_str()), 0);
   ASSERT_TRUE(d.untilTaken(1, 3s));
   EXPECT_THAT(ids(d.taken()[0].entries), ElementsAre("job-linked"));
+}
+
+// A writer that links its file in and removes its own name a little later
+// is not refused for the moment its file had two names.
+TEST_F(DropDirTest, HardLinkWhoseOtherNameIsRemovedSoonAfterIsTaken) {
+  auto w = openWatcher();
+  ASSERT_TRUE(w);
+  Driver d(*w);
+  writeFile(tmp_.path() / "staged.yaml", "jobs: [job-late-unlink]\n");
+  ASSERT_EQ(::link((tmp_.path() / "staged.yaml").c_str(), (drop_ / "linked.yaml").c_str()), 0);
+  EXPECT_THAT(d.takeFor(300ms), IsEmpty()) << "taken while it still had two names";
+  ASSERT_EQ(::unlink((tmp_.path() / "staged.yaml").c_str()), 0);
+  ASSERT_TRUE(d.untilTaken(1, 3s));
+  EXPECT_FALSE(d.taken()[0].rejected) << d.taken()[0].reason;
+  EXPECT_THAT(ids(d.taken()[0].entries), ElementsAre("job-late-unlink"));
+}
+
+// Issue 18 #7: a hard link to a file outside the drop directory was read,
+// and its content quoted into .reason and the log.
+TEST_F(DropDirTest, HardLinkToAFileElsewhereIsRefusedUnread) {
+  fs::create_directories(drop_);
+  const fs::path secret = tmp_.path() / "secret.txt";
+  writeFile(secret, "SECRET password=hunter2\n");
+  ASSERT_EQ(::link(secret.c_str(), (drop_ / "found-at-start.txt").c_str()), 0);
+  auto w = openWatcher();
+  ASSERT_TRUE(w);
+  Driver d(*w);
+  ASSERT_EQ(::link(secret.c_str(), (drop_ / "linked-later.txt").c_str()), 0);
+  ASSERT_TRUE(d.untilTaken(2, 10s));
+  for (const char* name : {"found-at-start.txt", "linked-later.txt"}) {
+    SCOPED_TRACE(name);
+    const DropFileTaken* t = d.find(name);
+    ASSERT_NE(t, nullptr);
+    EXPECT_TRUE(t->rejected);
+    EXPECT_THAT(t->reason, HasSubstr("hard links; refusing to read it"));
+    EXPECT_THAT(t->reason, ::testing::Not(HasSubstr("SECRET")));
+    EXPECT_THAT(readFile(rejected(std::string(name) + ".reason")),
+                ::testing::Not(HasSubstr("SECRET")));
+  }
+  EXPECT_THAT(d.find("found-at-start.txt")->reason, HasSubstr("has 3 hard links"));
+  EXPECT_EQ(readFile(secret), "SECRET password=hunter2\n") << "the outside file is untouched";
+}
+
+// Whatever a drop file holds, its .reason quotes at most 40 characters of
+// any one line, escaped.
+TEST_F(DropDirTest, ReasonsQuoteAtMostAShortEscapedExcerpt) {
+  auto w = openWatcher();
+  ASSERT_TRUE(w);
+  Driver d(*w);
+  const std::string secret = "SECRET-0123456789-0123456789-0123456789-TAIL";
+  writeFile(drop_ / "lines.txt", secret + "\n" + secret + "\x1b[2J\n");
+  writeFile(drop_ / "keys.yaml", "jobs: [ok-1]\n" + secret + ": x\n");
+  writeFile(drop_ / "labels.yaml", "jobs:\n  - id: ok-1\n    labels: {a: \"" + secret +
+                                       "\\n\", " + std::string(65, 'k') + secret + ": x}\n");
+  ASSERT_TRUE(d.untilTaken(3));
+  for (const auto& t : d.taken()) {
+    SCOPED_TRACE(t.file.filename().string());
+    EXPECT_TRUE(t.rejected);
+    EXPECT_THAT(t.reason, HasSubstr("SECRET-0123456789"));  // the start, to find it
+    EXPECT_THAT(t.reason, ::testing::Not(HasSubstr("TAIL")));
+    EXPECT_THAT(t.reason, ::testing::Not(HasSubstr("\x1b")));
+  }
 }
 
 // --- rejections ------------------------------------------------------------------
