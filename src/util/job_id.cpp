@@ -53,7 +53,9 @@ std::string describeInvalidJobId(std::string_view id) {
   } else {
     why = "contains characters other than A-Z a-z 0-9 _ -";
   }
-  return "invalid job ID " + quoteForMessage(id) + ": " + why;
+  // At most 40 characters of it: a drop file's content reaches .reason files
+  // and logs other people read (issue 18 #7).
+  return "invalid job ID " + quoteForMessage(id, 40) + ": " + why;
 }
 
 }  // namespace jobwatch

@@ -13,8 +13,9 @@
 
 #include "util/bounded_file.h"
 #include "util/job_id.h"
-#include "util/yaml_node.h"
+#include "util/label_limits.h"
 #include "util/result.h"
+#include "util/yaml_node.h"
 
 namespace jobwatch::watchlist {
 namespace {
@@ -24,8 +25,26 @@ namespace fs = std::filesystem;
 // Room for ~400,000 UUIDs, far beyond any real list; it bounds memory for a
 // hostile or mistaken drop file.
 constexpr std::size_t kMaxWatchFileBytes = std::size_t{16} * 1024 * 1024;
-constexpr std::size_t kMaxLabelKeyLength = 64;
-constexpr std::size_t kMaxLabelValueBytes = 1024;
+
+// Input quoted in a message: escaped, at most 40 characters. Messages reach
+// .reason files and logs that other people read; they must not become a
+// way to read a file (issue 18 #7).
+constexpr std::size_t kMaxExcerptChars = 40;
+std::string excerpt(std::string_view text) { return quoteForMessage(text, kMaxExcerptChars); }
+
+// A valid label name is plain text, but may be 64 characters long.
+std::string shortName(std::string_view name) {
+  return name.size() <= kMaxExcerptChars ? std::string(name)
+                                         : std::string(name.substr(0, kMaxExcerptChars)) + "...";
+}
+
+// yaml-cpp's messages can carry input (an anchor's name, an escape
+// sequence): escaped, unquoted, bounded.
+std::string yamlProblem(std::string_view msg) {
+  constexpr std::size_t kMaxChars = 80;
+  std::string quoted = quoteForMessage(msg, kMaxChars);
+  return quoted.substr(1, quoted.size() - 2);  // without the quotes
+}
 
 bool isLabelKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxLabelKeyLength) return false;
@@ -50,17 +69,45 @@ bool hasControlChars(std::string_view s) {
   });
 }
 
+using Labels = std::map<std::string, std::string>;
+
+// Why `labels` are too many or too large for one job (label_limits.h:
+// every label becomes an environment variable of every hook run); empty
+// when they fit.
+std::string labelCapProblem(const Labels& labels) {
+  if (labels.size() > kMaxLabelsPerJob) {
+    return std::to_string(labels.size()) + " labels, more than the " +
+           std::to_string(kMaxLabelsPerJob) + " a job may have";
+  }
+  std::size_t bytes = 0;
+  for (const auto& [key, value] : labels) bytes += key.size() + value.size();
+  if (bytes > kMaxLabelBytesPerJob) {
+    return "labels of " + std::to_string(bytes) + " bytes (names and values), more than the " +
+           std::to_string(kMaxLabelBytesPerJob) + " a job may have";
+  }
+  return {};
+}
+
 // Collects entries in first-seen order, merging duplicates.
 class EntryCollector {
  public:
-  void add(std::string id, std::map<std::string, std::string> labels) {
+  // Adds the entry, or says why it cannot be: merged with an earlier entry
+  // of the same job, its labels would exceed the caps.
+  std::string add(std::string id, Labels labels) {
     auto [it, fresh] = index_.emplace(id, entries_.size());
     if (fresh) {
       entries_.push_back(WatchEntry{std::move(id), std::move(labels)});
-      return;
+      return {};
     }
     // A later entry's labels win per key; keys it does not mention are kept.
-    for (auto& [key, value] : labels) entries_[it->second].labels[key] = std::move(value);
+    Labels merged = entries_[it->second].labels;
+    for (auto& [key, value] : labels) merged[key] = std::move(value);
+    if (std::string problem = labelCapProblem(merged); !problem.empty()) {
+      return "job entry rejected: merged with the earlier entry of " + excerpt(id) +
+             " it would have " + problem;
+    }
+    entries_[it->second].labels = std::move(merged);
+    return {};
   }
   std::vector<WatchEntry> take() { return std::move(entries_); }
 
@@ -84,7 +131,7 @@ class YamlWatchParser {
         parseTop(doc.root);
       }
     } catch (const YAML::Exception& e) {
-      issue(e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg);
+      issue(e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + yamlProblem(e.msg));
     }
     WatchParse out;
     out.entries = collector_.take();
@@ -100,7 +147,8 @@ class YamlWatchParser {
   void parseTop(const YAML::Node& root) {
     if (root.IsNull()) return;
     if (!root.IsMap()) {
-      issue(yamlLine(root, 1), "the top level must be a map with a `jobs` list, got " + yamlKind(root));
+      issue(yamlLine(root, 1),
+            "the top level must be a map with a `jobs` list, got " + yamlKind(root));
       return;
     }
     bool seen_jobs = false;
@@ -108,7 +156,7 @@ class YamlWatchParser {
       const int line = yamlLine(it->first, 1);
       if (!it->first.IsScalar() || it->first.Scalar() != "jobs") {
         std::string shown =
-            it->first.IsScalar() ? quoteForMessage(it->first.Scalar()) : yamlKind(it->first);
+            it->first.IsScalar() ? excerpt(it->first.Scalar()) : yamlKind(it->first);
         issue(line, "unknown key " + shown + " at the top level (the only key is `jobs`)");
         continue;
       }
@@ -153,7 +201,7 @@ class YamlWatchParser {
       }
       const std::string key = it->first.Scalar();
       if (!seen.insert(key).second) {
-        issue(key_line, "duplicate key " + quoteForMessage(key) + " in a job entry");
+        issue(key_line, "duplicate key " + excerpt(key) + " in a job entry");
         continue;
       }
       if (key == "id") {
@@ -167,13 +215,17 @@ class YamlWatchParser {
       } else if (key == "labels") {
         parseLabels(it->second, key_line, labels);
       } else {
-        issue(key_line, "unknown key " + quoteForMessage(key) +
+        issue(key_line, "unknown key " + excerpt(key) +
                             " in a job entry (expected `id` and optional `labels`)");
       }
     }
     if (id_unusable) return;
     if (!id) {
       issue(line, "job entry has no `id`");
+      return;
+    }
+    if (std::string problem = labelCapProblem(labels); !problem.empty()) {
+      issue(line, "job entry rejected: it has " + problem);
       return;
     }
     addIfValid(*id, id_line, std::move(labels));
@@ -183,9 +235,12 @@ class YamlWatchParser {
                    std::map<std::string, std::string>& labels) {
     if (node.IsNull()) return;
     if (!node.IsMap()) {
-      issue(yamlLine(node, key_line), "`labels` must be a map of name: value, got " + yamlKind(node));
+      issue(yamlLine(node, key_line),
+            "`labels` must be a map of name: value, got " + yamlKind(node));
       return;
     }
+    // Uppercased name (the hook variable's) -> the label name first seen.
+    std::unordered_map<std::string, std::string> env_names;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const int line = yamlLine(it->first, key_line);
       if (!it->first.IsScalar()) {
@@ -194,36 +249,39 @@ class YamlWatchParser {
       }
       const std::string key = it->first.Scalar();
       if (!isLabelKey(key)) {
-        issue(line, "invalid label name " + quoteForMessage(key) +
+        issue(line, "invalid label name " + excerpt(key) +
                         ": must start with a letter or _ and hold only letters, digits and _ "
                         "(at most 64), as it becomes the variable JOBWATCH_LABEL_<NAME>");
         continue;
       }
       // Hooks see JOBWATCH_LABEL_<NAME uppercased>: names that differ only
-      // in case would silently overwrite each other there.
-      auto clash = std::find_if(labels.begin(), labels.end(),
-                                [&](const auto& kv) { return upper(kv.first) == upper(key); });
-      if (clash != labels.end()) {
-        issue(line, clash->first == key ? "duplicate label " + quoteForMessage(key)
-                                        : "label " + quoteForMessage(key) + " clashes with " +
-                                              quoteForMessage(clash->first) +
-                                              " (both become JOBWATCH_LABEL_" + upper(key) + ")");
+      // in case would silently overwrite each other there. One lookup per
+      // label keeps a file with many labels linear (a scan of the labels so
+      // far made 60,000 labels take minutes: issue 18).
+      std::string env_name = upper(key);
+      if (auto clash = env_names.find(env_name); clash != env_names.end()) {
+        const std::string& earlier = clash->second;
+        issue(line, earlier == key
+                        ? "duplicate label " + excerpt(key)
+                        : "label " + excerpt(key) + " clashes with " + excerpt(earlier) +
+                              " (both become JOBWATCH_LABEL_" + shortName(clash->first) + ")");
         continue;
       }
       const YAML::Node value = it->second;
       if (!value.IsScalar()) {
-        issue(line, "label " + key + " must have a single value, got " + yamlKind(value));
+        issue(line, "label " + excerpt(key) + " must have a single value, got " + yamlKind(value));
         continue;
       }
       const std::string& text = value.Scalar();
       if (text.size() > kMaxLabelValueBytes) {
-        issue(line, "label " + key + " is longer than 1024 bytes");
+        issue(line, "label " + excerpt(key) + " is longer than 1024 bytes");
         continue;
       }
       if (hasControlChars(text)) {
-        issue(line, "label " + key + " contains control characters: " + quoteForMessage(text));
+        issue(line, "label " + excerpt(key) + " contains control characters: " + excerpt(text));
         continue;
       }
+      env_names.emplace(std::move(env_name), key);
       labels[key] = text;
     }
   }
@@ -233,7 +291,9 @@ class YamlWatchParser {
       issue(line, describeInvalidJobId(id));
       return;
     }
-    collector_.add(id, std::move(labels));
+    if (std::string problem = collector_.add(id, std::move(labels)); !problem.empty()) {
+      issue(line, std::move(problem));
+    }
   }
 
   fs::path source_;
@@ -284,7 +344,7 @@ WatchParse parseWatchText(const std::string& text, const std::filesystem::path& 
       out.issues.push_back(WatchIssue{source, line, describeInvalidJobId(current)});
       continue;
     }
-    collector.add(std::string(current), {});
+    (void)collector.add(std::string(current), {});  // no labels: always fits
   }
   out.entries = collector.take();
   return out;

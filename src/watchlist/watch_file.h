@@ -42,7 +42,9 @@ struct WatchParse {
 
 // Label keys must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ (they become
 // environment variable names JOBWATCH_LABEL_<KEY>); values are bounded to
-// 1024 bytes of printable text.
+// 1024 bytes of printable text. A job has at most 64 labels of at most
+// 16 KiB together (util/label_limits.h), also after its duplicate entries
+// are merged: an entry over these caps is rejected whole, with its line.
 WatchParse parseWatchYaml(const std::string& text, const std::filesystem::path& source);
 WatchParse parseWatchText(const std::string& text, const std::filesystem::path& source);
 // Picks the format by `source`'s extension (*.txt, any case, is text; else

@@ -1,6 +1,12 @@
 #include "hooks/hook_environment.h"
 
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace jobwatch::hooks {
 namespace {
@@ -76,6 +82,75 @@ TEST(HookEnvironment, LabelKeysDifferingOnlyInCaseYieldOneVariable) {
   for (const auto& e : env) count += e.rfind("JOBWATCH_LABEL_ENV=", 0) == 0 ? 1 : 0;
   EXPECT_EQ(count, 1u);
   EXPECT_NE(std::find(env.begin(), env.end(), "JOBWATCH_LABEL_ENV=upper"), env.end());
+}
+
+// Spawns /bin/sh -c 'exit 7' with exactly `env`; 0 when it ran and exited
+// 7, else the posix_spawn error (E2BIG: "Argument list too long").
+int spawnWith(const std::vector<std::string>& env) {
+  std::vector<char*> envp;
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  char* argv[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                  const_cast<char*>("exit 7"), nullptr};
+  pid_t pid = 0;
+  const int err = ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, envp.data());
+  if (err != 0) return err;
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return errno;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 7 ? 0 : -1;
+}
+
+std::size_t labelVariables(const std::vector<std::string>& env) {
+  return static_cast<std::size_t>(std::count_if(env.begin(), env.end(), [](const auto& e) {
+    return e.rfind("JOBWATCH_LABEL_", 0) == 0;
+  }));
+}
+
+// Issue 18 #4: a job stored with 2,500 labels of 1 KB (before the parser
+// capped labels) made every hook run fail with E2BIG, forever.
+TEST(HookEnvironment, LabelsBeyondTheCapsAreLeftOutAndTheHookStillStarts) {
+  state::HookRun run = sampleRun();
+  run.labels.clear();
+  for (int i = 0; i < 2500; ++i) {
+    run.labels["label_" + std::to_string(10000 + i)] = std::string(1024, 'x');
+  }
+  const auto env = hookEnvironment(run, 1, "/usr/bin:/bin", "C.UTF-8");
+  // 16 KiB of names and values: 15 labels of 11 + 1024 bytes fit.
+  EXPECT_EQ(labelVariables(env), 15u);
+  EXPECT_EQ(env[kFixedHookVariables], "JOBWATCH_LABEL_LABEL_10000=" + std::string(1024, 'x'));
+  EXPECT_LE(hookEnvironmentBytes(env), kMaxHookEnvironmentBytes);
+  EXPECT_EQ(spawnWith(env), 0) << std::strerror(spawnWith(env));
+}
+
+TEST(HookEnvironment, AtMostSixtyFourLabels) {
+  state::HookRun run = sampleRun();
+  run.labels.clear();
+  for (int i = 0; i < 100; ++i) run.labels["l" + std::to_string(100 + i)] = "v";
+  const auto env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(labelVariables(env), kMaxLabelsPerJob);
+  EXPECT_EQ(env.back(), "JOBWATCH_LABEL_L163=v");  // the first 64 in name order
+}
+
+TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
+  state::HookRun run;
+  const std::string huge(1024 * 1024, 'h');  // far beyond what the API client accepts
+  for (std::string* field : {&run.job_id, &run.status, &run.hook, &run.previous_status,
+                             &run.facts.status_raw, &run.facts.type, &run.facts.pdf_name, &run.facts.pdf_hash,
+                             &run.facts.error, &run.facts.created_at, &run.facts.updated_at}) {
+    *field = huge;
+  }
+  for (int i = 0; i < 2500; ++i) {
+    run.labels[std::string(63, 'k') + std::to_string(i % 10)] = std::string(1024, 'v');
+    run.labels["k" + std::to_string(i)] = std::string(1024, 'v');
+  }
+  const auto env = hookEnvironment(run, 1, huge, huge);
+  for (std::size_t i = 0; i < kFixedHookVariables; ++i) {
+    EXPECT_LE(env[i].size(), kMaxFixedNameLength + 1 + kMaxHookValueBytes) << i;
+  }
+  EXPECT_EQ(env[4], "JOBWATCH_JOB_ID=" + std::string(kMaxHookValueBytes, 'h'));
+  EXPECT_LE(hookEnvironmentBytes(env), kMaxHookEnvironmentBytes);
+  EXPECT_LE(kMaxHookEnvironmentBytes, std::size_t{1024} * 1024);
+  EXPECT_EQ(spawnWith(env), 0) << std::strerror(spawnWith(env));
 }
 
 TEST(HookEnvironment, ArgvIsCommandOrExplicitShell) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 
+#include "support/temp_dir.h"
 #include "util/job_id.h"
 
 namespace jobwatch::watchlist {
@@ -35,28 +36,7 @@ std::string allIssues(const WatchParse& p) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "watch_file_test.XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& content) const {
-    fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using jobwatch::testing_support::TempDir;
 
 // --- YAML -----------------------------------------------------------------------
 
@@ -190,6 +170,92 @@ TEST(WatchYaml, LabelNamesThatClashAsEnvironmentVariablesAreRefused) {
   EXPECT_THAT(p.issues[0].message, HasSubstr("JOBWATCH_LABEL_TEAM"));
   EXPECT_EQ(p.issues[1].line, 6);
   EXPECT_THAT(p.issues[1].message, HasSubstr("duplicate label"));
+}
+
+// Issue 18: the clash check compared each label with every earlier one, so
+// a drop file with 60,000 labels stalled the daemon's loop for minutes
+// (SIGTERM waited 37-45 s). The parse must stay linear; the bound below is
+// far above what a linear parse needs (about 2 s unoptimised) and far below
+// what the quadratic one took (over 15 minutes unoptimised).
+TEST(WatchYaml, SixtyThousandLabelsParseInLinearTime) {
+  constexpr int kLabels = 60'000;
+  std::string text = "jobs:\n  - id: job-1\n    labels:\n";
+  for (int i = 0; i < kLabels; ++i) text += "      k" + std::to_string(i) + ": v\n";
+  text += "      K7: clash\n";  // the last line: JOBWATCH_LABEL_K7 again
+  const int clash_line = 3 + kLabels + 1;
+  auto parsing = std::async(std::launch::async, [&] { return parseWatchYaml(text, kSource); });
+  if (parsing.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    std::fprintf(stderr, "parsing 60,000 labels takes over a minute: quadratic again?\n");
+    std::abort();
+  }
+  WatchParse p = parsing.get();
+  ASSERT_FALSE(p.issues.empty());
+  const WatchIssue& clash = p.issues.front();
+  EXPECT_EQ(clash.line, clash_line) << allIssues(p);
+  EXPECT_THAT(clash.message, HasSubstr("\"K7\" clashes with \"k7\""));
+  EXPECT_THAT(clash.message, HasSubstr("JOBWATCH_LABEL_K7"));
+  // Every label was checked, then the entry was refused for having too many.
+  ASSERT_EQ(p.issues.size(), 2u) << allIssues(p);
+  EXPECT_EQ(p.issues[1].line, 2);
+  EXPECT_THAT(p.issues[1].message, HasSubstr("60000 labels, more than the 64"));
+  EXPECT_TRUE(p.entries.empty());
+}
+
+// Issue 18 #4: 2,500 labels of 1 KB were accepted, and then every hook run
+// of the job failed with E2BIG. Caps per job: 64 labels, 16 KiB together.
+std::string entryWithLabels(const std::string& id, int count, std::size_t value_bytes,
+                            int first = 0) {
+  std::string text = "  - id: " + id + "\n    labels:\n";
+  for (int i = first; i < first + count; ++i) {
+    text += "      k" + std::to_string(i) + ": " + std::string(value_bytes, 'v') + "\n";
+  }
+  return text;
+}
+
+TEST(WatchYaml, EntriesOverTheLabelCapsAreRejectedWithTheirLine) {
+  const std::string text = "jobs:\n" + entryWithLabels("too-many", 65, 1) +  // line 2
+                           entryWithLabels("too-big", 17, 1000) +          // line 69
+                           entryWithLabels("abuse", 2500, 1024) +          // line 88
+                           "  - fine\n";
+  WatchParse p = parseWatchYaml(text, kSource);
+  EXPECT_EQ(ids(p), std::vector<std::string>{"fine"});
+  ASSERT_EQ(p.issues.size(), 3u) << allIssues(p);
+  EXPECT_EQ(p.issues[0].toString(),
+            "/etc/jobwatchd/jobs.yaml:2: job entry rejected: it has 65 labels, more than the 64 "
+            "a job may have");
+  EXPECT_EQ(p.issues[1].line, 69);
+  EXPECT_THAT(p.issues[1].message,
+              HasSubstr("labels of 17041 bytes (names and values), more than the 16384"));
+  // 17041: names k0..k16 (10 * 2 + 7 * 3 bytes) and 17 values of 1000.
+  EXPECT_EQ(p.issues[2].line, 88);
+  EXPECT_THAT(p.issues[2].message, HasSubstr("2500 labels"));
+}
+
+TEST(WatchYaml, LabelsExactlyAtTheCapsAreAccepted) {
+  // 64 labels; names k0..k63 (2 or 3 bytes), values filling 16 KiB exactly.
+  std::size_t names = 0;
+  for (int i = 0; i < 64; ++i) names += 1 + std::to_string(i).size();
+  const std::size_t value = (16 * 1024 - names) / 64;
+  std::string text = "jobs:\n" + entryWithLabels("job-1", 63, value);
+  text += "      k63: " + std::string(16 * 1024 - names - 63 * value, 'v') + "\n";
+  WatchParse p = parseWatchYaml(text, kSource);
+  EXPECT_TRUE(p.issues.empty()) << allIssues(p);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.entries[0].labels.size(), 64u);
+}
+
+TEST(WatchYaml, CapsHoldAfterDuplicateEntriesAreMerged) {
+  const std::string text = "jobs:\n" + entryWithLabels("job-1", 40, 1) +  // line 2
+                           entryWithLabels("job-1", 40, 1, 40) +             // line 44
+                           entryWithLabels("job-1", 10, 1, 30) +             // line 86
+                           "  - job-1\n";
+  WatchParse p = parseWatchYaml(text, kSource);
+  ASSERT_EQ(p.issues.size(), 1u) << allIssues(p);
+  EXPECT_EQ(p.issues[0].line, 44);
+  EXPECT_THAT(p.issues[0].message, HasSubstr("merged with the earlier entry of \"job-1\""));
+  EXPECT_THAT(p.issues[0].message, HasSubstr("80 labels"));
+  ASSERT_EQ(ids(p), std::vector<std::string>{"job-1"});
+  EXPECT_EQ(p.entries[0].labels.size(), 40u);  // the first entry, and the third merged in
 }
 
 TEST(WatchYaml, EntryShapeProblemsNameTheLine) {
