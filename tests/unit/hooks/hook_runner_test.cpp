@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -593,6 +594,56 @@ TEST_F(HookRunnerTest, OutcomeIsKeptAndRecordedLaterWhenTheStoreFails) {
   EXPECT_NE(logs_.text().find("cannot record a hook run's outcome; will retry"), std::string::npos)
       << logs_.text();
   EXPECT_NE(logs_.text().find("hook run outcome recorded after a store error"), std::string::npos);
+}
+
+// Another process (an operator's sqlite3 shell, a backup tool) holding the
+// database locked makes every store call wait up to the busy timeout. That
+// must delay only the ledger: timeouts, reaping and durations go on.
+TEST_F(HookRunnerTest, TimeoutsAndDurationsHoldWhileTheDatabaseIsLocked) {
+  std::string slow_start = path("slow-start"), slow_term = path("slow-term");
+  std::string short_start = path("short-start");
+  addRuns({sampleRun("j1", "slow"), sampleRun("j2", "short")});
+  auto runner = makeRunner(
+      options({shellHook("slow",
+                         "trap 'date +%s%N > " + slow_term + "; exit 143' TERM; date +%s%N > " +
+                             slow_start + "; sleep 30 & wait",
+                         1s),
+               shellHook("short", "touch " + short_start + "; sleep 1")}));
+  runner->start();
+  ASSERT_TRUE(waitUntil([&] {
+    return !readFile(slow_start).empty() && ::access(short_start.c_str(), F_OK) == 0;
+  })) << logs_.text();
+
+  sqlite3* locker = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / "state.db").c_str(), &locker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(locker);
+  runner->wake();  // the ledger now waits on the lock (a claim is a write)
+  // Both hooks end while the database is still locked.
+  const bool ended_while_locked =
+      waitUntil([&] { return !readFile(slow_term).empty() && events_.finishedCount() == 2; }, 4s);
+  ASSERT_EQ(sqlite3_exec(locker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(locker);
+  ASSERT_TRUE(ended_while_locked) << "a locked database held back timeouts or reaping\n"
+                                  << logs_.text();
+
+  const double term_after =
+      (std::stoll(readFile(slow_term)) - std::stoll(readFile(slow_start))) / 1e9;
+  EXPECT_GE(term_after, 0.9);
+  EXPECT_LT(term_after, 1.7) << "SIGTERM came late";
+  for (const auto& f : events_.finished()) {
+    if (f.hook != "short") continue;
+    EXPECT_EQ(f.result, HookResult::kSuccess);
+    EXPECT_GE(f.duration.count(), 0.95);
+    EXPECT_LT(f.duration.count(), 1.7) << "the duration includes waiting for the disk";
+  }
+  // Once the lock is gone the outcomes reach the ledger.
+  ASSERT_TRUE(waitUntil([&] {
+    return ledgerState("j1", "slow", HookRunState::kFailed) &&
+           ledgerState("j2", "short", HookRunState::kSucceeded);
+  })) << logs_.text();
+  runner->stop();
+  EXPECT_EQ(ledger("j1", "slow").last_error, "timed out after 1s (exit code 143)");
 }
 
 }  // namespace
