@@ -14,7 +14,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kFallbackWait{60'000};
 // After a failed store call (busy or locked database, disk error).
 constexpr milliseconds kStoreBackoff{1000};
-constexpr milliseconds kErrorBackoff{1000};
 // The store is asked for due runs at least this often, wake() or not.
 constexpr milliseconds kClaimRecheck{1000};
 // When a run looks due but the claim returned nothing, do not spin.
@@ -31,20 +30,16 @@ LedgerClient::LedgerClient(state::StateStore& store, RunHandoff& handoff, const 
 void LedgerClient::run(std::stop_token stop) {
   claim_requested_ = true;
   pending_dirty_ = true;
-  while (!stop.stop_requested()) {
-    milliseconds wait = kErrorBackoff;
-    try {
-      wait = step();
-    } catch (const std::exception& e) {
-      log_.error("hook runner error; continuing", {{"error", e.what()}});
-      handoff_.ledgerRested(false);
-    }
-    handoff_.waitForLedgerWork(stop, wait);
-  }
   try {
+    while (!stop.stop_requested()) handoff_.waitForLedgerWork(stop, step());
     finish();
   } catch (const std::exception& e) {
-    log_.error("hook runner error while stopping", {{"error", e.what()}});
+    // Unexpected (a failing store is a value, handled in step()): runs it
+    // claimed and did not finish stay `running` in the ledger, and the next
+    // start runs them again.
+    log_.error("hook ledger thread failed; hooks stop until jobwatchd restarts",
+               {{"error", e.what()}});
+    handoff_.markFailed();
   }
 }
 

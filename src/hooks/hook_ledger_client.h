@@ -38,7 +38,8 @@ class LedgerClient {
 
   // The thread body: works until `stop`; then records what the supervisor
   // handed back (call it after the supervisor's thread has ended) and
-  // releases runs handed over but never taken.
+  // releases runs handed over but never taken. An unexpected error (an
+  // exception) is logged once, marks the handoff failed and ends the thread.
   void run(std::stop_token stop);
 
  private:

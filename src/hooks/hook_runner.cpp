@@ -62,6 +62,8 @@ void HookRunner::stop() {
   ledger_thread_.join();
 }
 
+bool HookRunner::failed() const { return handoff_->failed(); }
+
 void HookRunner::wake() { handoff_->requestClaim(); }
 
 void HookRunner::setHooks(config::HooksConfig hooks) { handoff_->setHooks(std::move(hooks)); }

@@ -21,6 +21,11 @@
 // killed and left pending, so the next start runs them again (with
 // JOBWATCH_ATTEMPT showing the repeat).
 //
+// Failure policy: a store error (busy, locked or full disk) is expected:
+// logged and retried with backoff. An unexpected error (an exception) ends
+// the thread it happens on, logged once, and failed() turns true; the
+// owner then stops the service. Children are killed and reaped either way.
+//
 // Ownership: the store, clock, log and events must outlive the runner. The
 // threads are jthread members. Thread-safety: wake(), setHooks() and
 // running() may be called from any thread; start(), stop() and
@@ -76,6 +81,13 @@ class HookRunner {
   void runUntilIdle(std::chrono::milliseconds max_wait);
 
   size_t running() const { return running_.load(); }
+
+  // True once one of the runner's threads ended because of an unexpected
+  // error (logged once when it happened). The runner does not carry on
+  // after that: the owner stops the service (exit 3) and systemd restarts
+  // it; the ledger makes that safe. A failing store is not such an error:
+  // it is logged and retried with backoff. Any thread may ask.
+  bool failed() const;
 
  private:
   std::atomic<size_t> running_{0};

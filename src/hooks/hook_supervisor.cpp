@@ -70,15 +70,17 @@ HookSupervisor::~HookSupervisor() {
 
 void HookSupervisor::run(std::stop_token stop) {
   std::stop_callback on_stop(stop, [this] { handoff_.wakeSupervisor(); });
-  while (!stop.stop_requested()) {
-    try {
-      supervise(stop);
-    } catch (const std::exception& e) {
-      log_.error("hook runner error; continuing", {{"error", e.what()}});
-      waitFor(kErrorBackoff);
-    }
+  try {
+    supervise(stop);
+    drain();
+  } catch (const std::exception& e) {
+    // Unexpected (expected failures are values): say so once, leave no
+    // child behind, and let the service stop and be restarted.
+    log_.error("hook supervisor failed; hooks stop until jobwatchd restarts",
+               {{"error", e.what()}});
+    handoff_.markFailed();
+    abandon();
   }
-  drain();
 }
 
 void HookSupervisor::supervise(std::stop_token stop) {
@@ -297,19 +299,10 @@ void HookSupervisor::drain() {
                {"timeout", formatDuration(options_.drain_timeout)}});
   }
   while (!active_.empty() && clock_.now() < deadline) {
-    try {
-      serviceChildren();
-      if (!active_.empty()) waitFor(ceilMillis(nextWake(deadline) - clock_.now()));
-    } catch (const std::exception& e) {
-      log_.error("hook runner error while stopping", {{"error", e.what()}});
-      waitFor(std::min(kErrorBackoff, ceilMillis(deadline - clock_.now())));
-    }
+    serviceChildren();
+    if (!active_.empty()) waitFor(ceilMillis(nextWake(deadline) - clock_.now()));
   }
-  try {
-    killRemaining();
-  } catch (const std::exception& e) {
-    log_.error("hook runner error while stopping", {{"error", e.what()}});
-  }
+  killRemaining();
 }
 
 void HookSupervisor::killRemaining() {
@@ -333,6 +326,18 @@ void HookSupervisor::killRemaining() {
     handoff_.handBack(LedgerOp::release(to_start_.front()));
     to_start_.pop_front();
   }
+}
+
+void HookSupervisor::abandon() noexcept {
+  try {
+    killRemaining();
+  } catch (const std::exception& e) {
+    log_.error("cannot release hook runs; they will run again after restart",
+               {{"error", e.what()}});
+  }
+  // Whatever killRemaining() could not get to: killed and reaped here.
+  running_ -= active_.size();
+  active_.clear();
 }
 
 }  // namespace jobwatch::hooks

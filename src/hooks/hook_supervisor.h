@@ -54,7 +54,9 @@ class HookSupervisor {
   HookSupervisor(const HookSupervisor&) = delete;
   HookSupervisor& operator=(const HookSupervisor&) = delete;
 
-  // The thread body: supervises until `stop`, then drains.
+  // The thread body: supervises until `stop`, then drains. An unexpected
+  // error (an exception) is logged once and marks the handoff failed; the
+  // thread then kills and reaps every child, releases their runs and ends.
   void run(std::stop_token stop);
 
  private:
@@ -84,6 +86,7 @@ class HookSupervisor {
   void waitFor(std::chrono::milliseconds wait);
   void drain();
   void killRemaining();
+  void abandon() noexcept;
 
   const SupervisorOptions options_;
   RunHandoff& handoff_;

@@ -69,7 +69,7 @@ std::optional<config::HookDefinition> RunHandoff::findHook(const std::string& na
 
 size_t RunHandoff::freeSlots() const {
   std::lock_guard lock(mu_);
-  if (stopping_) return 0;
+  if (stopping_ || failed_) return 0;
   const size_t limit = static_cast<size_t>(std::max(1, hooks_.max_concurrent));
   return in_hand_ >= limit ? 0 : limit - in_hand_;
 }

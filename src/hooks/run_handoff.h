@@ -69,7 +69,7 @@ class RunHandoff {
 
   // ---- ledger -> supervisor
   // Runs the ledger may claim now: max_concurrent minus the runs in the
-  // supervisor's hands; 0 once stopping.
+  // supervisor's hands; 0 once stopping or failed.
   size_t freeSlots() const;
   void handOver(std::vector<state::HookRun> runs);
   std::deque<state::HookRun> takeHandedOver();
@@ -92,6 +92,7 @@ class RunHandoff {
   void resume();        // before the threads start (again)
 
   // ---- failure and idleness
+  // A thread ended because of an unexpected error.
   void markFailed();
   bool failed() const;
   // Waits up to `bound` until no run is in the supervisor's hands, every

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "hook_test_support.h"
 #include "hooks/child_process.h"
@@ -644,6 +645,66 @@ TEST_F(HookRunnerTest, TimeoutsAndDurationsHoldWhileTheDatabaseIsLocked) {
   })) << logs_.text();
   runner->stop();
   EXPECT_EQ(ledger("j1", "slow").last_error, "timed out after 1s (exit code 143)");
+}
+
+// Events that fail as a bug would: an exception on a runner thread.
+class ThrowingEvents : public RecordingEvents {
+ public:
+  std::string throw_on_finished;  // hook name
+  bool throw_on_pending = false;
+  void onHookFinished(const std::string& hook, HookResult result,
+                      std::chrono::duration<double> duration) override {
+    if (hook == throw_on_finished) throw std::runtime_error("metrics exploded");
+    RecordingEvents::onHookFinished(hook, result, duration);
+  }
+  void onPendingChanged(size_t pending) override {
+    if (throw_on_pending) throw std::runtime_error("gauge exploded");
+    RecordingEvents::onPendingChanged(pending);
+  }
+};
+
+TEST_F(HookRunnerTest, SupervisorFailureIsReportedOnceAndLeavesNoChildBehind) {
+  std::string pid_file = path("pid");
+  addRuns({sampleRun("j1", "sleeper"), sampleRun("j2", "boom")});
+  ThrowingEvents events;
+  events.throw_on_finished = "boom";
+  auto o = options({shellHook("sleeper", "echo $$ > " + pid_file + "; sleep 300"),
+                    shellHook("boom", "while [ ! -s " + pid_file + " ]; do sleep 0.01; done")});
+  o.drain_timeout = 10s;  // not waited for: a failed supervisor kills at once
+  auto runner = std::make_unique<HookRunner>(std::move(o), *store_, clock_, log_, &events);
+  runner->start();
+  ASSERT_TRUE(waitUntil([&] { return runner->failed(); })) << logs_.text();
+  const pid_t pgid = std::stoi(readFile(pid_file));
+  EXPECT_TRUE(testing::groupGone(pgid)) << "the sleeper survived its supervisor";
+  EXPECT_TRUE(waitUntil([&] { return runner->running() == 0u; }));
+  const auto start = std::chrono::steady_clock::now();
+  runner->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+
+  EXPECT_EQ(logs_.count("hook supervisor failed"), 1u) << logs_.text();
+  EXPECT_NE(logs_.text().find("error=\"metrics exploded\""), std::string::npos) << logs_.text();
+  EXPECT_EQ(logs_.count("continuing"), 0u);
+  // Both runs were released (the one that failed to conclude too): the
+  // next start runs them again, as repeats.
+  for (const auto& [job, hook] : {std::pair{"j1", "sleeper"}, std::pair{"j2", "boom"}}) {
+    HookRun row = ledger(job, hook);
+    EXPECT_EQ(row.state, HookRunState::kPending) << hook;
+    EXPECT_EQ(row.attempts, 1) << hook;
+  }
+}
+
+TEST_F(HookRunnerTest, LedgerFailureIsReportedOnceAndNotCarriedOn) {
+  addRuns({sampleRun("j1", "quick")});
+  ThrowingEvents events;
+  events.throw_on_pending = true;
+  auto runner = std::make_unique<HookRunner>(options({shellHook("quick", "true")}), *store_, clock_,
+                                             log_, &events);
+  runner->runUntilIdle(10s);  // returns at the failure, not at the bound
+  EXPECT_TRUE(runner->failed());
+  EXPECT_EQ(logs_.count("hook ledger thread failed"), 1u) << logs_.text();
+  EXPECT_NE(logs_.text().find("error=\"gauge exploded\""), std::string::npos) << logs_.text();
+  EXPECT_EQ(logs_.count("continuing"), 0u);
+  EXPECT_EQ(runner->running(), 0u);
 }
 
 }  // namespace
