@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <random>
 
 #include "hooks/hook_environment.h"
+#include "hooks/hook_outcome.h"
 #include "util/duration.h"
 
 namespace jobwatch::hooks {
@@ -22,12 +24,6 @@ constexpr milliseconds kFallbackWait{60'000};
 constexpr milliseconds kErrorBackoff{1000};
 // A child whose exit is not pollable (no pidfd) is checked this often.
 constexpr milliseconds kNoPidfdPoll{50};
-constexpr size_t kLastStderrMax = 200;
-
-std::string signalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(sig);
-}
 
 int toPollTimeout(milliseconds wait) {
   if (wait.count() <= 0) return 0;
@@ -35,14 +31,6 @@ int toPollTimeout(milliseconds wait) {
 }
 
 milliseconds ceilMillis(std::chrono::nanoseconds d) { return std::chrono::ceil<milliseconds>(d); }
-
-// At most `max` bytes of `text`, not cutting a UTF-8 sequence in two.
-std::string utf8Prefix(const std::string& text, size_t max) {
-  if (text.size() <= max) return text;
-  size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
 
 std::string formatSeconds(std::chrono::duration<double> d) {
   char buf[32];
@@ -60,7 +48,7 @@ HookSupervisor::HookSupervisor(SupervisorOptions options, RunHandoff& handoff, c
       log_(log),
       events_(events),
       running_(running),
-      rng_(std::random_device{}()) {}
+      retry_(options_.retry_base, options_.retry_cap, std::random_device{}()) {}
 
 HookSupervisor::~HookSupervisor() {
   // Normally empty (run() drained); kill and reap whatever is left.
@@ -187,32 +175,9 @@ void HookSupervisor::enforceTimeout(Active& a, SteadyTime now) {
 
 void HookSupervisor::finished(Active& a, const ExitInfo& exit) {
   const std::chrono::duration<double> duration = clock_.now() - a.started;
-  HookResult result = HookResult::kFailure;
-  if (a.timed_out) {
-    result = HookResult::kTimeout;
-  } else if (exit.exited && exit.code == 0) {
-    result = HookResult::kSuccess;
-  }
-  LogFields details;
-  std::string what;
-  if (result != HookResult::kSuccess) {
-    if (exit.exited) {
-      details.push_back({"exit_code", std::to_string(exit.code)});
-      what = "exit code " + std::to_string(exit.code);
-    } else if (exit.signal != 0) {
-      details.push_back({"signal", signalName(exit.signal)});
-      what = "killed by " + signalName(exit.signal);
-    } else {
-      what = "exit status lost (the process was reaped elsewhere)";
-    }
-    if (a.timed_out) what = "timed out after " + formatDuration(a.def.timeout) + " (" + what + ")";
-    // The last stderr line usually says why; the ledger keeps it.
-    if (!a.last_stderr.empty()) what += ": " + utf8Prefix(a.last_stderr, kLastStderrMax);
-  }
-  if (a.child->droppedBytes() > 0) {
-    details.push_back({"output_dropped_bytes", std::to_string(a.child->droppedBytes())});
-  }
-  conclude(a.run, a.def.retries, result, what, duration, std::move(details));
+  ExitReport report = describeExit(exit, a.timed_out ? std::optional(a.def.timeout) : std::nullopt,
+                                   a.last_stderr, a.child->droppedBytes());
+  conclude(a.run, a.def.retries, report.result, report.error, duration, std::move(report.details));
 }
 
 // Logs and reports how a run ended, and hands its outcome to the ledger
@@ -235,8 +200,8 @@ void HookSupervisor::conclude(const state::HookRun& run, int retries, HookResult
   fields.push_back({"result", std::string(hookResultLabel(result))});
   for (auto& d : details) fields.push_back(std::move(d));
   fields.push_back({"error", error});
-  if (run.attempts < 1 + std::max(0, retries)) {
-    const milliseconds backoff = retryBackoff(run.attempts);
+  if (RetryPolicy::mayRetry(run.attempts, retries)) {
+    const milliseconds backoff = retry_.backoff(run.attempts);
     fields.push_back({"retry", "true"});
     fields.push_back({"retry_in", formatDuration(backoff)});
     log_.warn("hook failed", fields);
@@ -247,18 +212,6 @@ void HookSupervisor::conclude(const state::HookRun& run, int retries, HookResult
     log_.error("hook failed permanently", fields);
     handoff_.handBack(LedgerOp::finish(run, state::RunOutcome::kFailed, WallTime{}, error));
   }
-}
-
-// min(cap, base * 2^(attempts-1)), with jitter in [backoff/2, backoff]:
-// retries of runs that failed together spread out, yet never come sooner
-// than half the nominal delay.
-milliseconds HookSupervisor::retryBackoff(int attempts) {
-  milliseconds nominal = options_.retry_base;
-  for (int i = 1; i < attempts && nominal < options_.retry_cap; ++i) nominal *= 2;
-  nominal = std::min(nominal, options_.retry_cap);
-  if (nominal.count() <= 0) return milliseconds(0);
-  std::uniform_int_distribution<long long> pick(nominal.count() / 2, nominal.count());
-  return milliseconds(pick(rng_));
 }
 
 SteadyTime HookSupervisor::nextWake(SteadyTime limit) const {

@@ -22,7 +22,6 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <random>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "config/config.h"
 #include "hooks/child_process.h"
 #include "hooks/hook_events.h"
+#include "hooks/retry_policy.h"
 #include "hooks/run_handoff.h"
 #include "state/state_store.h"
 #include "util/clock.h"
@@ -81,7 +81,6 @@ class HookSupervisor {
   void finished(Active& a, const ExitInfo& exit);
   void conclude(const state::HookRun& run, int retries, HookResult result, const std::string& error,
                 std::chrono::duration<double> duration, LogFields details);
-  std::chrono::milliseconds retryBackoff(int attempts);
   SteadyTime nextWake(SteadyTime limit) const;
   void waitFor(std::chrono::milliseconds wait);
   void drain();
@@ -96,7 +95,7 @@ class HookSupervisor {
   std::atomic<size_t>& running_;
   std::deque<state::HookRun> to_start_;  // taken from the handoff, not started yet
   std::vector<Active> active_;
-  std::mt19937_64 rng_;
+  RetryPolicy retry_;
 };
 
 }  // namespace jobwatch::hooks

@@ -3,173 +3,24 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
-#include <stdexcept>
 
+#include "hook_runner_fixture.h"
 #include "hook_test_support.h"
 #include "hooks/child_process.h"
 
 namespace jobwatch::hooks {
 namespace {
 
-using namespace std::chrono_literals;
-using state::HookRun;
-using state::HookRunState;
 using testing::readFile;
 using testing::splitLines;
 using testing::waitUntil;
 using testing::writeScript;
-
-class RecordingEvents : public HookEvents {
- public:
-  void onHookFinished(const std::string& hook, HookResult result,
-                      std::chrono::duration<double> duration) override {
-    std::lock_guard lock(mu_);
-    finished_.push_back({hook, result, duration});
-  }
-  void onPendingChanged(size_t pending) override {
-    std::lock_guard lock(mu_);
-    pending_.push_back(pending);
-  }
-
-  struct Finished {
-    std::string hook;
-    HookResult result;
-    std::chrono::duration<double> duration;
-  };
-  std::vector<Finished> finished() {
-    std::lock_guard lock(mu_);
-    return finished_;
-  }
-  size_t finishedCount() { return finished().size(); }
-  std::vector<HookResult> results() {
-    std::vector<HookResult> out;
-    for (const auto& f : finished()) out.push_back(f.result);
-    return out;
-  }
-  std::optional<size_t> lastPending() {
-    std::lock_guard lock(mu_);
-    if (pending_.empty()) return std::nullopt;
-    return pending_.back();
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Finished> finished_;
-  std::vector<size_t> pending_;
-};
-
-config::HookDefinition commandHook(std::string name, std::vector<std::string> command,
-                                   std::chrono::milliseconds timeout = 10s, int retries = 0) {
-  config::HookDefinition h;
-  h.name = std::move(name);
-  h.on = {"completed", "failed"};
-  h.command = std::move(command);
-  h.timeout = timeout;
-  h.retries = retries;
-  return h;
-}
-
-config::HookDefinition shellHook(std::string name, std::string shell,
-                                 std::chrono::milliseconds timeout = 10s, int retries = 0) {
-  config::HookDefinition h;
-  h.name = std::move(name);
-  h.on = {"*"};
-  h.shell = std::move(shell);
-  h.timeout = timeout;
-  h.retries = retries;
-  return h;
-}
-
-class HookRunnerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    testing::becomeSubreaper();
-    openStore();
-  }
-
-  void openStore() {
-    auto opened = state::StateStore::open(dir_.path() / "state.db");
-    ASSERT_TRUE(opened) << opened.error().message;
-    store_ = std::move(opened).value();
-  }
-
-  HookRunnerOptions options(std::vector<config::HookDefinition> defs, int max_concurrent = 4) {
-    HookRunnerOptions o;
-    o.hooks.max_concurrent = max_concurrent;
-    o.hooks.definitions = std::move(defs);
-    o.kill_grace = 500ms;
-    o.drain_timeout = 300ms;
-    o.retry_base = 10ms;
-    o.retry_cap = 100ms;
-    o.path_env = "/usr/local/bin:/usr/bin:/bin";
-    o.lang_env = "C.UTF-8";
-    return o;
-  }
-
-  std::unique_ptr<HookRunner> makeRunner(HookRunnerOptions o) {
-    return std::make_unique<HookRunner>(std::move(o), *store_, clock_, log_, &events_);
-  }
-
-  HookRun sampleRun(const std::string& job_id, const std::string& hook) {
-    HookRun run;
-    run.job_id = job_id;
-    run.status = "completed";
-    run.hook = hook;
-    run.previous_status = "processing";
-    run.facts.status_raw = "COMPLETED";
-    run.facts.type = "extraction";
-    run.facts.pdf_name = "report.pdf";
-    run.facts.pdf_hash = "sha256:abc";
-    run.facts.created_at = "2024-01-15T10:30:00.000Z";
-    run.facts.updated_at = "2024-01-15T10:31:00.000Z";
-    run.body = R"({"id":")" + job_id + R"(","status":"COMPLETED"})";
-    return run;
-  }
-
-  void addRuns(std::vector<HookRun> runs) {
-    state::WriteBatch batch;
-    batch.new_runs = std::move(runs);
-    auto applied = store_->apply({batch});
-    ASSERT_TRUE(applied) << applied.error().message;
-  }
-
-  HookRun ledger(const std::string& job_id, const std::string& hook) {
-    auto runs = store_->runsForJob(job_id);
-    EXPECT_TRUE(runs) << runs.error().message;
-    if (runs) {
-      for (const auto& r : *runs) {
-        if (r.hook == hook) return r;
-      }
-    }
-    ADD_FAILURE() << "no ledger row for " << job_id << " " << hook;
-    return {};
-  }
-
-  bool ledgerState(const std::string& job_id, const std::string& hook, HookRunState state) {
-    auto runs = store_->runsForJob(job_id);
-    if (!runs) return false;
-    for (const auto& r : *runs) {
-      if (r.hook == hook) return r.state == state;
-    }
-    return false;
-  }
-
-  std::string path(const std::string& name) { return dir_ / name; }
-
-  testing::TempDir dir_;
-  std::unique_ptr<state::StateStore> store_;
-  SystemClock clock_;
-  testing::CapturedStream logs_;
-  Log log_{LogFormat::kText, LogLevel::kDebug, logs_.stream()};
-  RecordingEvents events_;
-};
 
 // Restores the environment variables a test sets.
 class ScopedEnv {
@@ -595,116 +446,6 @@ TEST_F(HookRunnerTest, OutcomeIsKeptAndRecordedLaterWhenTheStoreFails) {
   EXPECT_NE(logs_.text().find("cannot record a hook run's outcome; will retry"), std::string::npos)
       << logs_.text();
   EXPECT_NE(logs_.text().find("hook run outcome recorded after a store error"), std::string::npos);
-}
-
-// Another process (an operator's sqlite3 shell, a backup tool) holding the
-// database locked makes every store call wait up to the busy timeout. That
-// must delay only the ledger: timeouts, reaping and durations go on.
-TEST_F(HookRunnerTest, TimeoutsAndDurationsHoldWhileTheDatabaseIsLocked) {
-  std::string slow_start = path("slow-start"), slow_term = path("slow-term");
-  std::string short_start = path("short-start");
-  addRuns({sampleRun("j1", "slow"), sampleRun("j2", "short")});
-  auto runner = makeRunner(
-      options({shellHook("slow",
-                         "trap 'date +%s%N > " + slow_term + "; exit 143' TERM; date +%s%N > " +
-                             slow_start + "; sleep 30 & wait",
-                         1s),
-               shellHook("short", "touch " + short_start + "; sleep 1")}));
-  runner->start();
-  ASSERT_TRUE(waitUntil([&] {
-    return !readFile(slow_start).empty() && ::access(short_start.c_str(), F_OK) == 0;
-  })) << logs_.text();
-
-  sqlite3* locker = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_.path() / "state.db").c_str(), &locker), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(locker);
-  runner->wake();  // the ledger now waits on the lock (a claim is a write)
-  // Both hooks end while the database is still locked.
-  const bool ended_while_locked =
-      waitUntil([&] { return !readFile(slow_term).empty() && events_.finishedCount() == 2; }, 4s);
-  ASSERT_EQ(sqlite3_exec(locker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(locker);
-  ASSERT_TRUE(ended_while_locked) << "a locked database held back timeouts or reaping\n"
-                                  << logs_.text();
-
-  const double term_after =
-      (std::stoll(readFile(slow_term)) - std::stoll(readFile(slow_start))) / 1e9;
-  EXPECT_GE(term_after, 0.9);
-  EXPECT_LT(term_after, 1.7) << "SIGTERM came late";
-  for (const auto& f : events_.finished()) {
-    if (f.hook != "short") continue;
-    EXPECT_EQ(f.result, HookResult::kSuccess);
-    EXPECT_GE(f.duration.count(), 0.95);
-    EXPECT_LT(f.duration.count(), 1.7) << "the duration includes waiting for the disk";
-  }
-  // Once the lock is gone the outcomes reach the ledger.
-  ASSERT_TRUE(waitUntil([&] {
-    return ledgerState("j1", "slow", HookRunState::kFailed) &&
-           ledgerState("j2", "short", HookRunState::kSucceeded);
-  })) << logs_.text();
-  runner->stop();
-  EXPECT_EQ(ledger("j1", "slow").last_error, "timed out after 1s (exit code 143)");
-}
-
-// Events that fail as a bug would: an exception on a runner thread.
-class ThrowingEvents : public RecordingEvents {
- public:
-  std::string throw_on_finished;  // hook name
-  bool throw_on_pending = false;
-  void onHookFinished(const std::string& hook, HookResult result,
-                      std::chrono::duration<double> duration) override {
-    if (hook == throw_on_finished) throw std::runtime_error("metrics exploded");
-    RecordingEvents::onHookFinished(hook, result, duration);
-  }
-  void onPendingChanged(size_t pending) override {
-    if (throw_on_pending) throw std::runtime_error("gauge exploded");
-    RecordingEvents::onPendingChanged(pending);
-  }
-};
-
-TEST_F(HookRunnerTest, SupervisorFailureIsReportedOnceAndLeavesNoChildBehind) {
-  std::string pid_file = path("pid");
-  addRuns({sampleRun("j1", "sleeper"), sampleRun("j2", "boom")});
-  ThrowingEvents events;
-  events.throw_on_finished = "boom";
-  auto o = options({shellHook("sleeper", "echo $$ > " + pid_file + "; sleep 300"),
-                    shellHook("boom", "while [ ! -s " + pid_file + " ]; do sleep 0.01; done")});
-  o.drain_timeout = 10s;  // not waited for: a failed supervisor kills at once
-  auto runner = std::make_unique<HookRunner>(std::move(o), *store_, clock_, log_, &events);
-  runner->start();
-  ASSERT_TRUE(waitUntil([&] { return runner->failed(); })) << logs_.text();
-  const pid_t pgid = std::stoi(readFile(pid_file));
-  EXPECT_TRUE(testing::groupGone(pgid)) << "the sleeper survived its supervisor";
-  EXPECT_TRUE(waitUntil([&] { return runner->running() == 0u; }));
-  const auto start = std::chrono::steady_clock::now();
-  runner->stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
-
-  EXPECT_EQ(logs_.count("hook supervisor failed"), 1u) << logs_.text();
-  EXPECT_NE(logs_.text().find("error=\"metrics exploded\""), std::string::npos) << logs_.text();
-  EXPECT_EQ(logs_.count("continuing"), 0u);
-  // Both runs were released (the one that failed to conclude too): the
-  // next start runs them again, as repeats.
-  for (const auto& [job, hook] : {std::pair{"j1", "sleeper"}, std::pair{"j2", "boom"}}) {
-    HookRun row = ledger(job, hook);
-    EXPECT_EQ(row.state, HookRunState::kPending) << hook;
-    EXPECT_EQ(row.attempts, 1) << hook;
-  }
-}
-
-TEST_F(HookRunnerTest, LedgerFailureIsReportedOnceAndNotCarriedOn) {
-  addRuns({sampleRun("j1", "quick")});
-  ThrowingEvents events;
-  events.throw_on_pending = true;
-  auto runner = std::make_unique<HookRunner>(options({shellHook("quick", "true")}), *store_, clock_,
-                                             log_, &events);
-  runner->runUntilIdle(10s);  // returns at the failure, not at the bound
-  EXPECT_TRUE(runner->failed());
-  EXPECT_EQ(logs_.count("hook ledger thread failed"), 1u) << logs_.text();
-  EXPECT_NE(logs_.text().find("error=\"gauge exploded\""), std::string::npos) << logs_.text();
-  EXPECT_EQ(logs_.count("continuing"), 0u);
-  EXPECT_EQ(runner->running(), 0u);
 }
 
 }  // namespace
