@@ -336,6 +336,7 @@ bool Daemon::runOnce(const config::Config& config,
   Millis longest = 0ms;
   for (const auto& hook : config.hooks.definitions) longest = std::max(longest, hook.timeout);
   p.runner->runUntilIdle(longest * 2 + 10s);
+  if (p.runner->failed()) log_.error("the hook runner failed; due hooks run at the next start");
   bool all_answered = true;
   p.engine->forEachJob([&](const scheduler::JobRecord& job) {
     OnceRow row{job.id, job.status, job.facts.type, job.facts.pdf_name, job.facts.error};
@@ -350,6 +351,7 @@ bool Daemon::runOnce(const config::Config& config,
 
 std::optional<std::string> Daemon::failure() const {
   if (parts_->loop && parts_->loop->failed()) return "scheduler";
+  if (parts_->runner->failed()) return "hook runner";
   return std::nullopt;
 }
 

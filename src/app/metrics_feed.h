@@ -3,8 +3,9 @@
 // how many hook runs are pending, for the service manager's STATUS= line.
 //
 // Thread-safety: poll events arrive on the scheduler thread, hook events on
-// the hook runner's; DaemonMetrics is thread-safe; hooksPending() may be
-// read from any thread.
+// the hook runner's two threads (finished runs from its supervisor, pending
+// counts from its ledger thread), possibly at once; DaemonMetrics is
+// thread-safe; hooksPending() may be read from any thread.
 #pragma once
 
 #include <atomic>
