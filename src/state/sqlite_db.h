@@ -81,6 +81,8 @@ class Connection {
 
   // Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const;
+  // The rowid of the last successful INSERT.
+  std::int64_t lastInsertRowid() const;
   // Whether closing the connection checkpoints the WAL into the main file.
   // Off until the file is known to be ours, so a refused file is not touched.
   void setCheckpointOnClose(bool on);
@@ -116,8 +118,11 @@ class Query {
   [[nodiscard]] Status run();
 
   std::string text(int col) const;
+  // Valid until the next step() or the Query's end.
+  std::string_view view(int col) const;
   std::int64_t int64(int col) const;
   std::optional<std::int64_t> optionalInt64(int col) const;
+  bool isNull(int col) const;
 
  private:
   Connection& connection_;
