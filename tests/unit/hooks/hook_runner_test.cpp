@@ -11,6 +11,7 @@
 #include <set>
 
 #include "hook_test_support.h"
+#include "support/fault_injecting_state_store.h"
 #include "hooks/child_process.h"
 
 namespace jobwatch::hooks {
@@ -95,7 +96,8 @@ class HookRunnerTest : public ::testing::Test {
   void openStore() {
     auto opened = state::StateStore::open(dir_.path() / "state.db");
     ASSERT_TRUE(opened) << opened.error().message;
-    store_ = std::move(opened).value();
+    // Wrapped: a test can make its commits fail.
+    store_ = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(opened).value());
   }
 
   HookRunnerOptions options(std::vector<config::HookDefinition> defs, int max_concurrent = 4) {
@@ -162,7 +164,7 @@ class HookRunnerTest : public ::testing::Test {
   std::string path(const std::string& name) { return dir_ / name; }
 
   testing::TempDir dir_;
-  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<testing_support::FaultInjectingStateStore> store_;
   SystemClock clock_;
   testing::CapturedStream logs_;
   Log log_{LogFormat::kText, LogLevel::kDebug, logs_.stream()};
@@ -584,7 +586,7 @@ TEST_F(HookRunnerTest, OutcomeIsKeptAndRecordedLaterWhenTheStoreFails) {
               1));
   runner->start();
   ASSERT_TRUE(waitUntil([&] { return ::access(started.c_str(), F_OK) == 0; }));
-  store_->failNextCommitsForTest(1);
+  store_->failNextCommits(1);
   testing::writeFile(go, "");
   ASSERT_TRUE(waitUntil([&] { return ledgerState("j1", "once", HookRunState::kSucceeded); }))
       << logs_.text();

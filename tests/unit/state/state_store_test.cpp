@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "state_test_support.h"
+#include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::state {
 namespace {
@@ -531,9 +532,10 @@ TEST_F(StateStoreTest, ForgetRemovesOnlyOldTerminalJobsAndTheirFinishedRuns) {
 }
 
 TEST_F(StateStoreTest, AFailedCommitChangesNothingAndNamesTheFile) {
-  auto store = openOrDie(dbPath());
-  ASSERT_TRUE(store);
-  store->failNextCommitsForTest(1);
+  auto opened = openOrDie(dbPath());
+  ASSERT_TRUE(opened);
+  auto store = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(opened));
+  store->failNextCommits(1);
   auto failed =
       applyOne(*store, WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "failed", "h")}, {}});
   ASSERT_FALSE(failed.ok());

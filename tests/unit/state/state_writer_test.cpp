@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "state_test_support.h"
+#include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::state {
 namespace {
@@ -30,7 +31,7 @@ class StateWriterTest : public ::testing::Test {
   void SetUp() override {
     auto store = StateStore::open(dir_ / "state.db");
     ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    store_ = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(store).value());
   }
 
   std::vector<std::string> jobIds() {
@@ -41,7 +42,7 @@ class StateWriterTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<testing_support::FaultInjectingStateStore> store_;
   std::ostringstream log_text_;
   Log log_{LogFormat::kText, LogLevel::kDebug, log_text_};
 };
@@ -109,7 +110,7 @@ TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
   StateWriter writer(*store_, log_, nullptr);
   writer.start();
   EXPECT_TRUE(writer.flush(1s));      // nothing queued
-  store_->failNextCommitsForTest(2);  // the commit needs two retries
+  store_->failNextCommits(2);  // the commit needs two retries
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
@@ -120,10 +121,10 @@ TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
 TEST_F(StateWriterTest, FlushTimesOutWhileCommitsFail) {
   StateWriter writer(*store_, log_, nullptr);
   writer.start();
-  store_->failNextCommitsForTest(1'000'000);
+  store_->failNextCommits(1'000'000);
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   EXPECT_FALSE(writer.flush(50ms));
-  store_->failNextCommitsForTest(0);
+  store_->failNextCommits(0);
   EXPECT_TRUE(writer.flush(30s));
   EXPECT_TRUE(writer.stop(10s));
 }
@@ -154,7 +155,7 @@ TEST_F(StateWriterTest, StopWithoutStartCommitsOnTheCallersThread) {
 TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   std::atomic<int> wakeups{0};
   StateWriter writer(*store_, log_, [&] { ++wakeups; });
-  store_->failNextCommitsForTest(1'000'000);
+  store_->failNextCommits(1'000'000);
   writer.start();
 
   StoredJob a1 = sampleJob("a");
@@ -176,7 +177,7 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_EQ(wakeups.load(), 0);
 
-  store_->failNextCommitsForTest(0);  // the disk recovers
+  store_->failNextCommits(0);  // the disk recovers
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_FALSE(writer.failing());
   auto jobs = store_->loadJobs();
@@ -203,14 +204,14 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
 
 TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
   StateWriter writer(*store_, log_, nullptr);
-  store_->failNextCommitsForTest(1'000'000);
+  store_->failNextCommits(1'000'000);
   writer.start();
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   EXPECT_FALSE(writer.stop(300ms));
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_THAT(log_text_.str(), HasSubstr("state writes could not be committed before stop"));
   // The writes are still held: a later stop with a working disk commits them.
-  store_->failNextCommitsForTest(0);
+  store_->failNextCommits(0);
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
 }
@@ -268,14 +269,14 @@ TEST_F(StateWriterTest, AFullQueueNeverHoldsTheEnqueuerWhileCommitsFailOrBeforeS
     writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}});
   EXPECT_EQ(writer.enqueueWaits(), 0u);
 
-  store_->failNextCommitsForTest(1'000'000);
+  store_->failNextCommits(1'000'000);
   writer.start();
   ASSERT_TRUE(eventually([&] { return writer.failing(); }));
   for (int i = 0; i < 3; ++i)  // the failure streak is compacted, not waited out
     writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
   EXPECT_EQ(writer.enqueueWaits(), 0u);
 
-  store_->failNextCommitsForTest(0);
+  store_->failNextCommits(0);
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds().size(), 6u);
   EXPECT_TRUE(writer.stop(10s));
