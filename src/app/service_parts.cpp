@@ -89,7 +89,7 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   parts->runner_ = std::make_unique<hooks::HookRunner>(std::move(hook_options), *parts->store_,
                                                        clock, log, parts->metrics_feed_.get());
   hooks::HookRunner* runner = parts->runner_.get();
-  parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log,
+  parts->writer_ = std::make_unique<state::StateWriter>(*parts->store_, log, clock,
                                                         [runner] { runner->wake(); });
 
   parts->transport_ =

@@ -8,6 +8,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +27,9 @@ class FaultInjectingStateStore final : public state::StateStore {
 
   // The next `n` write transactions fail (0: none; a huge n: until reset).
   void failNextCommits(int n) { fail_commits_ = n; }
+  // While `when` says so, apply() throws (a bug in the store, not a disk
+  // error: callers must not mistake one for the other).
+  void throwOnApply(std::function<bool()> when) { throw_on_apply_ = std::move(when); }
   // Write transactions that failed by injection so far.
   int injectedFailures() const { return injected_; }
   state::StateStore& inner() { return *inner_; }
@@ -38,6 +44,7 @@ class FaultInjectingStateStore final : public state::StateStore {
     bool any = false;
     for (const auto& batch : batches) any = any || !batch.empty();
     if (!any) return Ok{};  // no transaction, nothing to fail
+    if (throw_on_apply_ && throw_on_apply_()) throw std::runtime_error("injected exception");
     if (auto failed = injected()) return *failed;
     return inner_->apply(batches);
   }
@@ -84,6 +91,7 @@ class FaultInjectingStateStore final : public state::StateStore {
   std::unique_ptr<state::StateStore> inner_;
   std::atomic<int> fail_commits_{0};
   std::atomic<int> injected_{0};
+  std::function<bool()> throw_on_apply_;  // set before use by other threads
 };
 
 }  // namespace jobwatch::testing_support
