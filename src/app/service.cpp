@@ -68,12 +68,12 @@ int Service::start() {
   auto built = ServiceParts::build(config_, log_, clock_);
   if (!built.ok()) {
     log_.error(built.error().message);
-    return kExitBadInput;
+    return built.error().kind == ErrorKind::kRuntime ? kExitRuntime : kExitBadInput;
   }
   parts_ = std::move(built).value();
   if (auto restored = parts_->restoreState(); !restored.ok()) {
     log_.error(restored.error().message);
-    return kExitBadInput;
+    return restored.error().kind == ErrorKind::kRuntime ? kExitRuntime : kExitBadInput;
   }
   parts_->loadWatchFile(false);
   // Loading 100,000 jobs from the state database frees ~60 MiB of rows

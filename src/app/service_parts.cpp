@@ -60,8 +60,13 @@ Result<std::unique_ptr<ServiceParts>> ServiceParts::build(const config::Config& 
   if (!key.ok()) return Error{key.error().message};
   auto lock = state::StateLock::acquire(config.state.path);
   if (!lock.ok()) return Error{lock.error().message};
-  auto store = state::StateStore::open(config.state.path);
-  if (!store.ok()) return Error{store.error().message};
+  state::OpenOptions open_options;
+  open_options.on_wait = [&log](const Error& error, std::chrono::milliseconds retry_in) {
+    log.warn("state database is locked by another process; waiting",
+             {{"error", error.message}, {"retry_in_ms", std::to_string(retry_in.count())}});
+  };
+  auto store = state::StateStore::open(config.state.path, clock, open_options);
+  if (!store.ok()) return store.error();  // its kind decides the exit code
 
   std::unique_ptr<ServiceParts> parts(new ServiceParts(config, log, clock));
   parts->lock_ = std::move(lock).value();
@@ -110,7 +115,7 @@ ServiceParts::~ServiceParts() { stopBackground(); }
 
 Status ServiceParts::restoreState() {
   auto jobs = store_->loadJobs();
-  if (!jobs.ok()) return Error{jobs.error().message};
+  if (!jobs.ok()) return jobs.error();
   size_t terminal = 0;
   for (const auto& stored : jobs.value()) {
     terminal += stored.terminal;
@@ -118,7 +123,7 @@ Status ServiceParts::restoreState() {
   }
   refreshForgotten();
   auto recovered = store_->recoverInterruptedRuns();
-  if (!recovered.ok()) return Error{recovered.error().message};
+  if (!recovered.ok()) return recovered.error();
   auto pending = store_->countRuns(state::HookRunState::kPending);
   log_.info("state loaded", {{"path", store_->path().string()},
                              {"jobs", std::to_string(jobs.value().size())},

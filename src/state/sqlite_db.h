@@ -55,7 +55,10 @@ class Connection {
 
   const std::filesystem::path& path() const { return path_; }
 
-  // "<path>: <SQLite's message>[: <errno text>] (while <what>)".
+  // "<path>: <SQLite's message>[: <errno text>] (while <what>)", of kind
+  // kRuntime for conditions that may pass (busy, locked, I/O error, disk
+  // full, out of memory or file descriptors) and kBadInput otherwise
+  // (not a database, corrupt, no permission, read-only).
   Error error(int rc, std::string_view what) const;
   Error error(std::string_view message) const;
 
@@ -76,7 +79,8 @@ class Connection {
 
   // What kind of failure the connection last reported, for the cases the
   // caller words differently from a plain SQLite error.
-  enum class Fault { kOther, kNotADatabase, kCorrupt };
+  // kBusy: another connection holds a lock (busy timeout exhausted).
+  enum class Fault { kOther, kNotADatabase, kCorrupt, kBusy };
   Fault lastFault() const;
 
   // Rows changed by the last INSERT/UPDATE/DELETE.

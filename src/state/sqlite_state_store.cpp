@@ -1,7 +1,10 @@
 #include "state/sqlite_state_store.h"
 
+#include <algorithm>
+#include <chrono>
 #include <limits>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "state/hook_ledger.h"
@@ -52,19 +55,62 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::filesystem::path
 
 Result<std::unique_ptr<StateStore>> StateStore::open(const std::filesystem::path& path,
                                                      const Clock& clock) {
-  auto store = SqliteStateStore::open(path, clock);
+  return open(path, clock, OpenOptions{});
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::open(const std::filesystem::path& path,
+                                                     const Clock& clock,
+                                                     const OpenOptions& options) {
+  auto store = SqliteStateStore::open(path, clock, options);
   if (!store) return store.error();
   return std::unique_ptr<StateStore>(std::move(store).value());
 }
 
 Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::filesystem::path& path,
-                                                                 const Clock& clock) {
+                                                                 const Clock& clock,
+                                                                 const OpenOptions& options) {
+  using std::chrono::milliseconds;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + options.max_wait;
+  milliseconds delay{250};
+  for (;;) {
+    bool busy = false;
+    auto store = openOnce(path, clock, busy);
+    if (store || !busy) return store;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now - start);
+      return Error{store.error().message + "; still locked by another process after " +
+                       std::to_string(waited.count()) +
+                       " s (an open sqlite3 shell or a backup?); exiting so that the service "
+                       "manager starts jobwatchd again",
+                   ErrorKind::kRuntime};
+    }
+    const auto pause =
+        std::min(delay, std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1));
+    if (options.on_wait) options.on_wait(store.error(), pause);
+    std::this_thread::sleep_for(pause);
+    delay = std::min(delay * 2, milliseconds(4000));
+  }
+}
+
+Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::openOnce(
+    const std::filesystem::path& path, const Clock& clock, bool& busy) {
   auto connection = Connection::open(path);
   if (!connection) return connection.error();
   std::unique_ptr<SqliteStateStore> store(
       new SqliteStateStore(std::move(connection).value(), clock));
-  if (auto ready = schema::prepare(*store->db_); !ready) return ready.error();
-  if (auto prepared = store->prepareTables(); !prepared) return prepared.error();
+  Connection& db = *store->db_;
+  const auto failed = [&](const Error& error) {
+    busy = db.lastFault() == Connection::Fault::kBusy;
+    return error;
+  };
+  if (auto ready = schema::prepare(db); !ready) return failed(ready.error());
+  // Reading is not enough: the first write (recovering runs) must not be
+  // the one to find the database locked.
+  if (auto began = db.begin(); !began) return failed(began.error());
+  db.rollback();
+  if (auto prepared = store->prepareTables(); !prepared) return failed(prepared.error());
   return store;
 }
 

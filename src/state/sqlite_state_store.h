@@ -23,9 +23,12 @@ namespace jobwatch::state {
 class SqliteStateStore final : public StateStore {
  public:
   // Opens or creates the database file (its directory must exist), checks
-  // integrity (quick_check) and schema, and migrates an older schema.
+  // integrity (quick_check) and schema, migrates an older schema, and makes
+  // sure it can write. A locked database is waited for as `options` say;
+  // those pauses are real (steady clock) sleeps of the calling thread.
   static Result<std::unique_ptr<SqliteStateStore>> open(const std::filesystem::path& path,
-                                                        const Clock& clock);
+                                                        const Clock& clock,
+                                                        const OpenOptions& options = {});
   ~SqliteStateStore() override = default;
 
   const std::filesystem::path& path() const override;
@@ -44,6 +47,9 @@ class SqliteStateStore final : public StateStore {
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite::Connection> db, const Clock& clock);
+  // One attempt; `busy` tells whether it failed on another process's lock.
+  static Result<std::unique_ptr<SqliteStateStore>> openOnce(const std::filesystem::path& path,
+                                                            const Clock& clock, bool& busy);
   Status prepareTables();
   // Runs `body` in a BEGIN IMMEDIATE transaction; commits if it succeeded,
   // rolls back otherwise. Every write goes through here; with mu_ held.

@@ -24,8 +24,10 @@
 // implementation serialises them with one mutex on one connection).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,6 +88,17 @@ struct WriteBatch {
 
 enum class RunOutcome { kSucceeded, kRetry, kFailed };
 
+// How StateStore::open treats a database another process holds locked (an
+// operator's sqlite3 shell in a transaction, a backup tool): a runtime
+// condition, waited out for up to `max_wait` (SQLite's busy timeout, then
+// retries with backoff), then an ErrorKind::kRuntime error.
+struct OpenOptions {
+  static constexpr std::chrono::milliseconds kDefaultMaxWait{30'000};
+  std::chrono::milliseconds max_wait = kDefaultMaxWait;
+  // Told what is waited for before each pause (for the log); may be empty.
+  std::function<void(const Error& error, std::chrono::milliseconds retry_in)> on_wait;
+};
+
 // The store's interface: SqliteStateStore (sqlite_state_store.h) is the
 // implementation; a PostgreSQL one comes later, and tests decorate it
 // (tests/unit/support/fault_injecting_state_store.h).
@@ -97,6 +110,8 @@ class StateStore {
   static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path);
   static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
                                                   const Clock& clock);
+  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
+                                                  const Clock& clock, const OpenOptions& options);
   virtual ~StateStore() = default;
 
   virtual const std::filesystem::path& path() const = 0;

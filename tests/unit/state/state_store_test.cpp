@@ -694,6 +694,8 @@ class RefusedFileTest : public StateStoreTest {
     ASSERT_FALSE(store.ok()) << "opened a file that should be refused";
     EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
     EXPECT_THAT(store.error().message, HasSubstr(what));
+    // Not ours, corrupt, newer: restarting does not help (exit 1).
+    EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
     EXPECT_EQ(readBytes(dbPath()), before) << "the refused file was modified";
   }
 
@@ -795,6 +797,7 @@ TEST_F(StateStoreTest, MissingDirectoryIsNamed) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(path.string() + ": "));
   EXPECT_THAT(store.error().message, HasSubstr("No such file or directory"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "no-such-dir"));
 }
 
@@ -813,6 +816,7 @@ TEST_F(StateStoreTest, ReadOnlyFileIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message,
               HasSubstr(dbPath().string() + ": cannot open state database for writing"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
 }
 
 TEST_F(StateStoreTest, UnreadableFileIsRefused) {
@@ -823,6 +827,7 @@ TEST_F(StateStoreTest, UnreadableFileIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
   EXPECT_THAT(store.error().message, HasSubstr("Permission denied"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);  // EACCES: the operator's to fix
 }
 
 TEST_F(StateStoreTest, UnwritableDirectoryIsRefused) {
@@ -831,6 +836,70 @@ TEST_F(StateStoreTest, UnwritableDirectoryIsRefused) {
   auto store = StateStore::open(dbPath());
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
+}
+
+// ---- a database another process holds locked (issue 18 #1)
+
+// Holds BEGIN EXCLUSIVE on the file from another connection, as an
+// operator's sqlite3 shell or a backup tool would, until release().
+class ExternalLock {
+ public:
+  explicit ExternalLock(const std::filesystem::path& path) {
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~ExternalLock() { release(); }
+  void release() {
+    if (db_ == nullptr) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_F(StateStoreTest, ALockedDatabaseIsWaitedForAndOpensOnceReleased) {
+  { ASSERT_TRUE(openOrDie(dbPath())); }
+  ExternalLock lock(dbPath());
+  std::vector<std::string> waits;
+  OpenOptions options;
+  options.max_wait = 60s;
+  options.on_wait = [&](const Error& error, std::chrono::milliseconds) {
+    EXPECT_EQ(error.kind, ErrorKind::kRuntime);
+    waits.push_back(error.message);
+    lock.release();  // the operator ends the transaction
+  };
+  SystemClock clock;
+  auto store = StateStore::open(dbPath(), clock, options);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_THAT(waits[0], HasSubstr(dbPath().string() + ": database is locked"));
+  EXPECT_TRUE(applyOne(**store, WriteBatch{{sampleJob("job-1")}, {}, {}}).ok());
+}
+
+TEST_F(StateStoreTest, ALockedDatabaseBeyondTheBoundIsARuntimeError) {
+  { ASSERT_TRUE(openOrDie(dbPath())); }
+  ExternalLock lock(dbPath());
+  OpenOptions options;
+  options.max_wait = 0s;  // one attempt: SQLite's busy timeout only
+  SystemClock clock;
+  auto store = StateStore::open(dbPath(), clock, options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind, ErrorKind::kRuntime);  // exit 3: systemd restarts
+  EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": database is locked"));
+  EXPECT_THAT(store.error().message, HasSubstr("still locked by another process"));
+}
+
+TEST_F(StateStoreTest, AFailedWriteOnALockedDatabaseIsARuntimeError) {
+  auto store = openOrDie(dbPath());
+  ASSERT_TRUE(store);
+  ExternalLock lock(dbPath());
+  auto failed = applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().kind, ErrorKind::kRuntime);
+  EXPECT_THAT(failed.error().message, HasSubstr("database is locked"));
 }
 
 }  // namespace
