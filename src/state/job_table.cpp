@@ -42,11 +42,12 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
            "consecutive_errors = excluded.consecutive_errors"},
       {&delete_, "DELETE FROM jobs WHERE id = ?1"},
       // One row per label (one with NULLs for a job without labels).
-      {&select_all_, "SELECT j.id, j.source, j.status, j.terminal, j.status_raw, j.type, "
-                     "j.pdf_name, j.pdf_hash, j.error, j.created_at, j.updated_at, j.last_body, "
-                     "j.added_at_ms, j.terminal_at_ms, j.consecutive_errors, l.key, l.value "
-                     "FROM jobs AS j LEFT JOIN job_labels AS l ON l.job_id = j.id "
-                     "ORDER BY j.id, l.key"},
+      {&select_all_,
+       "SELECT j.id, j.source, j.status, j.terminal, j.status_raw, j.type, "
+       "j.pdf_name, j.pdf_hash, j.error, j.created_at, j.updated_at, j.last_body, "
+       "j.added_at_ms, j.terminal_at_ms, j.consecutive_errors, l.key, l.value "
+       "FROM jobs AS j LEFT JOIN job_labels AS l ON l.job_id = j.id "
+       "ORDER BY j.id, l.key"},
       {&terminal_before_,
        "SELECT id FROM jobs WHERE terminal = 1 AND terminal_at_ms < ?1 ORDER BY id"},
       {&insert_tombstone_,

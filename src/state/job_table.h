@@ -34,8 +34,7 @@ class JobTable {
 
  private:
   Result<StoredJob> read(const sqlite::Query& q) const;
-  Result<std::vector<std::string>> ids(sqlite::Statement& stmt, std::int64_t arg,
-                                       const char* what);
+  Result<std::vector<std::string>> ids(sqlite::Statement& stmt, std::int64_t arg, const char* what);
 
   sqlite::Connection* db_ = nullptr;
   LabelTable* labels_ = nullptr;

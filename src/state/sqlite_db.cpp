@@ -37,8 +37,8 @@ ErrorKind kindOf(int rc, int err) {
     case SQLITE_CANTOPEN:
       // No permission, no such directory: the operator's to fix. Out of
       // file descriptors, an I/O error: may pass.
-      return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR ||
-                     err == EISDIR || err == ELOOP || err == EROFS || err == 0
+      return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == EISDIR ||
+                     err == ELOOP || err == EROFS || err == 0
                  ? ErrorKind::kBadInput
                  : ErrorKind::kRuntime;
     default:

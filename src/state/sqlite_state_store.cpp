@@ -179,7 +179,7 @@ Result<std::vector<HookRun>> SqliteStateStore::claimDueRuns(WallTime now, size_t
 }
 
 Status SqliteStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
-                             const std::string& last_error) {
+                                   const std::string& last_error) {
   std::lock_guard lock(mu_);
   return transaction([&] {
     return ledger_.finish(run_id, outcome, retry_at, last_error, floorMs(clock_.wallNow()));

@@ -61,7 +61,7 @@ class SqliteStateStore final : public StateStore {
 
   std::unique_ptr<sqlite::Connection> db_;
   const Clock& clock_;
-  std::mutex mu_;  // serialises every public method on the one connection
+  std::mutex mu_;      // serialises every public method on the one connection
   LabelTable labels_;  // the tables' prepared statements: guarded by mu_
   JobTable jobs_;
   HookLedger ledger_;

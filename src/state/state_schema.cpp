@@ -161,8 +161,8 @@ Result<bool> classify(const Connection& db, const Header& h) {
                       "); run the newer jobwatchd");
     }
     if (h.user_version < 1) {
-      return corrupt(db, "jobwatchd database with unknown schema version " +
-                             std::to_string(h.user_version));
+      return corrupt(
+          db, "jobwatchd database with unknown schema version " + std::to_string(h.user_version));
     }
     return false;
   }
@@ -217,8 +217,8 @@ Status migrate(Connection& db, std::int64_t from) {
   for (std::int64_t v = from; v < kVersion; ++v) {
     const std::string sql = migrationSql(v);
     if (sql.empty()) return corrupt(db, "no migration from schema version " + std::to_string(v));
-    const std::string what = "migrating the schema from version " + std::to_string(v) + " to " +
-                             std::to_string(v + 1);
+    const std::string what =
+        "migrating the schema from version " + std::to_string(v) + " to " + std::to_string(v + 1);
     if (auto done = commitVersion(db, sql, v + 1, what.c_str()); !done) return done;
   }
   return Ok{};

@@ -74,8 +74,8 @@ struct HookRun {
 
 // One transaction's worth of writes from the poll side.
 struct WriteBatch {
-  std::vector<StoredJob> jobs;       // inserted or replaced whole
-  std::vector<HookRun> new_runs;     // inserted pending; an existing (job,status,hook) row is kept
+  std::vector<StoredJob> jobs;    // inserted or replaced whole
+  std::vector<HookRun> new_runs;  // inserted pending; an existing (job,status,hook) row is kept
   // Job IDs no longer watched (their ledger rows stay; tombstones go).
   std::vector<std::string> removed;
   // Finished jobs forgotten (state.forget_after): deleted with their
@@ -130,8 +130,8 @@ class StateStore {
   // returning.
   [[nodiscard]] virtual Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit) = 0;
   // Records how a claimed run ended; kRetry makes it pending at `retry_at`.
-  [[nodiscard]] virtual Status finishRun(std::int64_t run_id, RunOutcome outcome,
-                                         WallTime retry_at, const std::string& last_error) = 0;
+  [[nodiscard]] virtual Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
+                                         const std::string& last_error) = 0;
   // Claimed runs not finished (stop during a run): pending again, due now.
   [[nodiscard]] virtual Status releaseRun(std::int64_t run_id) = 0;
   // Earliest not_before among pending runs, if any.

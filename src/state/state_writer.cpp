@@ -12,8 +12,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 size_t rowsIn(const WriteBatch& batch) {
-  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() +
-         batch.forgotten.size();
+  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size();
 }
 
 }  // namespace
@@ -81,8 +80,8 @@ void StateWriter::append(WriteBatch batch) {
       continue;
     }
     const JobSlot slot = it->second;
-    StoredJob& older = slot.batch == here ? kept.jobs[slot.index]
-                                          : queued_[slot.batch].jobs[slot.index];
+    StoredJob& older =
+        slot.batch == here ? kept.jobs[slot.index] : queued_[slot.batch].jobs[slot.index];
     if (job.last_body.empty()) job.last_body = std::move(older.last_body);
     older = std::move(job);
     ++merged_rows_;
@@ -237,8 +236,9 @@ void StateWriter::committed(std::unique_lock<std::mutex>& lock, size_t rows, std
   cv_.notify_all();
   lock.unlock();
   if (recovered) {
-    log_.info("state writes are committed again", {{"path", store_.path().string()},
-                                                    {"failed_attempts", std::to_string(failed_attempts)}});
+    log_.info(
+        "state writes are committed again",
+        {{"path", store_.path().string()}, {"failed_attempts", std::to_string(failed_attempts)}});
   }
   if (has_runs && on_runs_committed_) {
     try {

@@ -40,8 +40,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "state/state_store.h"
@@ -108,8 +108,7 @@ class StateWriter {
   // failure puts it back at the front of the queue. Called with `lock`
   // held; releases it while committing and while calling back.
   bool commitQueued(std::unique_lock<std::mutex>& lock);
-  void committed(std::unique_lock<std::mutex>& lock, size_t rows, std::uint64_t seq,
-                 bool has_runs);
+  void committed(std::unique_lock<std::mutex>& lock, size_t rows, std::uint64_t seq, bool has_runs);
   // Puts `batches` back ahead of anything queued meanwhile, compacted.
   void requeue(std::vector<WriteBatch> batches);
   void commitFailed(std::unique_lock<std::mutex>& lock, const Error& error);
@@ -122,21 +121,21 @@ class StateWriter {
   std::function<void()> on_runs_committed_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::vector<WriteBatch> queued_;                           // guarded by mu_
-  std::unordered_map<std::string, JobSlot> open_jobs_;       // guarded by mu_
-  size_t queued_rows_ = 0;                                   // in queued_; guarded by mu_
-  size_t merged_rows_ = 0;                                   // guarded by mu_
-  std::uint64_t enqueued_seq_ = 0;                           // guarded by mu_
-  std::uint64_t committed_seq_ = 0;                          // guarded by mu_
-  bool failing_ = false;                                     // guarded by mu_
-  bool failed_ = false;                                      // guarded by mu_
-  size_t write_failures_ = 0;                                // guarded by mu_
-  size_t commits_ = 0;                                       // guarded by mu_
-  size_t committed_rows_ = 0;                                // guarded by mu_
-  bool committing_ = false;                                  // guarded by mu_
-  size_t failed_attempts_ = 0;  // in the current failure streak; guarded by mu_
-  SteadyTime last_failure_log_{};                            // clock_; guarded by mu_
-  std::chrono::steady_clock::time_point stop_deadline_{};    // guarded by mu_
+  std::vector<WriteBatch> queued_;                      // guarded by mu_
+  std::unordered_map<std::string, JobSlot> open_jobs_;  // guarded by mu_
+  size_t queued_rows_ = 0;                              // in queued_; guarded by mu_
+  size_t merged_rows_ = 0;                              // guarded by mu_
+  std::uint64_t enqueued_seq_ = 0;                      // guarded by mu_
+  std::uint64_t committed_seq_ = 0;                     // guarded by mu_
+  bool failing_ = false;                                // guarded by mu_
+  bool failed_ = false;                                 // guarded by mu_
+  size_t write_failures_ = 0;                           // guarded by mu_
+  size_t commits_ = 0;                                  // guarded by mu_
+  size_t committed_rows_ = 0;                           // guarded by mu_
+  bool committing_ = false;                             // guarded by mu_
+  size_t failed_attempts_ = 0;     // in the current failure streak; guarded by mu_
+  SteadyTime last_failure_log_{};  // clock_; guarded by mu_
+  std::chrono::steady_clock::time_point stop_deadline_{};  // guarded by mu_
   std::jthread thread_;
 };
 

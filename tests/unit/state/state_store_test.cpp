@@ -650,8 +650,7 @@ TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
     ASSERT_TRUE(runs.ok()) << runs.error().message;
     ASSERT_EQ(runs->size(), 1u);
     EXPECT_EQ(runs->front().run_id, 7);
-    EXPECT_EQ(runs->front().labels,
-              (status::Labels{{"batch", "2026-11"}, {"customer", "acme"}}));
+    EXPECT_EQ(runs->front().labels, (status::Labels{{"batch", "2026-11"}, {"customer", "acme"}}));
     EXPECT_EQ(runs->front().attempts, 1);
     EXPECT_EQ(runs->front().last_error, "exit 1");
     EXPECT_EQ(store->loadForgotten().value(), (std::vector<std::string>{"job-0"}));
@@ -661,8 +660,9 @@ TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
     ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}}).ok());
   }
   EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
-  EXPECT_EQ(rawScalar(dbPath(), "SELECT count(*) FROM pragma_table_info('jobs') "
-                                "WHERE name = 'labels'"),
+  EXPECT_EQ(rawScalar(dbPath(),
+                      "SELECT count(*) FROM pragma_table_info('jobs') "
+                      "WHERE name = 'labels'"),
             "0");
   auto store = openOrDie(dbPath());  // a second open: nothing left to migrate
   ASSERT_TRUE(store);

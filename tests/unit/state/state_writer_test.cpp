@@ -110,8 +110,8 @@ TEST_F(StateWriterTest, RunsAreClaimableWhenTheRunnerIsWoken) {
 TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
   StateWriter writer(*store_, log_, clock_, nullptr);
   writer.start();
-  EXPECT_TRUE(writer.flush(1s));      // nothing queued
-  store_->failNextCommits(2);  // the commit needs two retries
+  EXPECT_TRUE(writer.flush(1s));  // nothing queued
+  store_->failNextCommits(2);     // the commit needs two retries
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
@@ -216,7 +216,6 @@ TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
 }
-
 
 // No backpressure: the writer's thread is held inside its post-commit
 // callback (a gate), so nothing queued can be committed until the gate
