@@ -134,8 +134,13 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   if (!key.ok()) return key.error();
   auto lock = state::StateLock::acquire(config.state.path);
   if (!lock.ok()) return lock.error();
-  auto store = state::StateStore::open(config.state.path);
-  if (!store.ok()) return store.error();
+  state::OpenOptions open_options;
+  open_options.on_wait = [&log](const Error& error, std::chrono::milliseconds retry_in) {
+    log.warn("state database is locked by another process; waiting",
+             {{"error", error.message}, {"retry_in_ms", std::to_string(retry_in.count())}});
+  };
+  auto store = state::StateStore::open(config.state.path, clock, open_options);
+  if (!store.ok()) return store.error();  // its kind decides the exit code
 
   std::unique_ptr<Daemon> daemon(new Daemon(log, clock));
   daemon->parts_ = std::make_unique<Parts>();
@@ -153,7 +158,8 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.runner = std::make_unique<hooks::HookRunner>(std::move(hook_options), *p.store, clock, log,
                                                  p.metrics_feed.get());
   hooks::HookRunner* runner = p.runner.get();
-  p.writer = std::make_unique<state::StateWriter>(*p.store, log, [runner] { runner->wake(); });
+  p.writer =
+      std::make_unique<state::StateWriter>(*p.store, log, clock, [runner] { runner->wake(); });
   p.transport = std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, *key));
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);

@@ -22,6 +22,30 @@ std::string errnoText(int err) { return std::error_code(err, std::generic_catego
 // afterwards, so for other codes it would be stale.
 bool carriesErrno(int rc) { return (rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN; }
 
+// Whether a failure may pass by itself (restarting helps: exit 3) or is the
+// file's or the operator's to fix (exit 1). `err` is the OS error, if any.
+ErrorKind kindOf(int rc, int err) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_INTERRUPT:
+      return ErrorKind::kRuntime;
+    case SQLITE_CANTOPEN:
+      // No permission, no such directory: the operator's to fix. Out of
+      // file descriptors, an I/O error: may pass.
+      return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == EISDIR ||
+                     err == ELOOP || err == EROFS || err == 0
+                 ? ErrorKind::kBadInput
+                 : ErrorKind::kRuntime;
+    default:
+      return ErrorKind::kBadInput;
+  }
+}
+
 }  // namespace
 
 Statement::~Statement() {
@@ -63,7 +87,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
     const int err = raw != nullptr ? sqlite3_system_errno(raw) : 0;
     if (err != 0) message += ": " + errnoText(err);
     sqlite3_close_v2(raw);
-    return Error{std::move(message)};
+    return Error{std::move(message), kindOf(rc, err)};
   }
   std::unique_ptr<Connection> conn(new Connection(path, raw));
   sqlite3_extended_result_codes(raw, 1);
@@ -109,14 +133,12 @@ Error Connection::error(int rc, std::string_view what) const {
   } else {
     message += sqlite3_errstr(rc);
   }
-  if (carriesErrno(rc)) {
-    const int err = sqlite3_system_errno(db_);
-    if (err != 0) message += ": " + errnoText(err);
-  }
+  const int err = carriesErrno(rc) ? sqlite3_system_errno(db_) : 0;
+  if (err != 0) message += ": " + errnoText(err);
   message += " (while ";
   message += what;
   message += ')';
-  return Error{std::move(message)};
+  return Error{std::move(message), kindOf(rc, err)};
 }
 
 Error Connection::error(std::string_view message) const {
@@ -206,12 +228,17 @@ Connection::Fault Connection::lastFault() const {
       return Fault::kNotADatabase;
     case SQLITE_CORRUPT:
       return Fault::kCorrupt;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Fault::kBusy;
     default:
       return Fault::kOther;
   }
 }
 
 std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+
+std::int64_t Connection::lastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
 void Connection::setCheckpointOnClose(bool on) {
   sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on ? 0 : 1, nullptr);
@@ -270,11 +297,20 @@ std::string Query::text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
+std::string_view Query::view(int col) const {
+  const auto* text = sqlite3_column_text(stmt_, col);
+  if (text == nullptr) return {};
+  return std::string_view(reinterpret_cast<const char*>(text),
+                          static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
 std::int64_t Query::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
 
 std::optional<std::int64_t> Query::optionalInt64(int col) const {
   if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
   return sqlite3_column_int64(stmt_, col);
 }
+
+bool Query::isNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 }  // namespace jobwatch::state::sqlite

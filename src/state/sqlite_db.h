@@ -55,7 +55,10 @@ class Connection {
 
   const std::filesystem::path& path() const { return path_; }
 
-  // "<path>: <SQLite's message>[: <errno text>] (while <what>)".
+  // "<path>: <SQLite's message>[: <errno text>] (while <what>)", of kind
+  // kRuntime for conditions that may pass (busy, locked, I/O error, disk
+  // full, out of memory or file descriptors) and kBadInput otherwise
+  // (not a database, corrupt, no permission, read-only).
   Error error(int rc, std::string_view what) const;
   Error error(std::string_view message) const;
 
@@ -76,11 +79,14 @@ class Connection {
 
   // What kind of failure the connection last reported, for the cases the
   // caller words differently from a plain SQLite error.
-  enum class Fault { kOther, kNotADatabase, kCorrupt };
+  // kBusy: another connection holds a lock (busy timeout exhausted).
+  enum class Fault { kOther, kNotADatabase, kCorrupt, kBusy };
   Fault lastFault() const;
 
   // Rows changed by the last INSERT/UPDATE/DELETE.
   std::int64_t changes() const;
+  // The rowid of the last successful INSERT.
+  std::int64_t lastInsertRowid() const;
   // Whether closing the connection checkpoints the WAL into the main file.
   // Off until the file is known to be ours, so a refused file is not touched.
   void setCheckpointOnClose(bool on);
@@ -116,8 +122,11 @@ class Query {
   [[nodiscard]] Status run();
 
   std::string text(int col) const;
+  // Valid until the next step() or the Query's end.
+  std::string_view view(int col) const;
   std::int64_t int64(int col) const;
   std::optional<std::int64_t> optionalInt64(int col) const;
+  bool isNull(int col) const;
 
  private:
   Connection& connection_;

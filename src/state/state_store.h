@@ -12,18 +12,22 @@
 //
 // A file that is not a jobwatchd database, is corrupt, or cannot be opened
 // is an error naming the file; it is never reset silently (and a file that
-// is refused is not modified).
+// is refused is not modified). Errors carry their kind: bad input (not
+// ours, corrupt, newer schema, no permission) or runtime (busy, locked,
+// I/O error, disk full), which decides the exit code at start.
 //
 // Times are stored as milliseconds since the epoch: WallTime values come
 // back truncated to the millisecond, except a run's not_before, which is
 // rounded up so a run is never claimable before the time it was given.
 //
-// Thread-safety: all methods may be called from any thread; one internal
-// mutex serialises them on one connection.
+// Thread-safety: all methods may be called from any thread (the SQLite
+// implementation serialises them with one mutex on one connection).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,8 +74,8 @@ struct HookRun {
 
 // One transaction's worth of writes from the poll side.
 struct WriteBatch {
-  std::vector<StoredJob> jobs;       // inserted or replaced whole
-  std::vector<HookRun> new_runs;     // inserted pending; an existing (job,status,hook) row is kept
+  std::vector<StoredJob> jobs;    // inserted or replaced whole
+  std::vector<HookRun> new_runs;  // inserted pending; an existing (job,status,hook) row is kept
   // Job IDs no longer watched (their ledger rows stay; tombstones go).
   std::vector<std::string> removed;
   // Finished jobs forgotten (state.forget_after): deleted with their
@@ -84,63 +88,73 @@ struct WriteBatch {
 
 enum class RunOutcome { kSucceeded, kRetry, kFailed };
 
+// How StateStore::open treats a database another process holds locked (an
+// operator's sqlite3 shell in a transaction, a backup tool): a runtime
+// condition, waited out for up to `max_wait` (SQLite's busy timeout, then
+// retries with backoff), then an ErrorKind::kRuntime error.
+struct OpenOptions {
+  static constexpr std::chrono::milliseconds kDefaultMaxWait{30'000};
+  std::chrono::milliseconds max_wait = kDefaultMaxWait;
+  // Told what is waited for before each pause (for the log); may be empty.
+  std::function<void(const Error& error, std::chrono::milliseconds retry_in)> on_wait;
+};
+
+// The store's interface: SqliteStateStore (sqlite_state_store.h) is the
+// implementation; a PostgreSQL one comes later, and tests decorate it
+// (tests/unit/support/fault_injecting_state_store.h).
 class StateStore {
  public:
-  // Opens or creates the database (and its parent directory's file only;
-  // the directory must exist). Checks integrity (quick_check) and schema.
+  // Opens or creates the SQLite database (the directory must exist); see
+  // SqliteStateStore::open. `clock` stamps ledger rows and tombstones and
+  // must outlive the store.
   static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path);
-  // As above; `clock` stamps ledger rows (created/updated, diagnostics only)
-  // and must outlive the store.
   static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
                                                   const Clock& clock);
-  ~StateStore();
-  StateStore(const StateStore&) = delete;
-  StateStore& operator=(const StateStore&) = delete;
+  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
+                                                  const Clock& clock, const OpenOptions& options);
+  virtual ~StateStore() = default;
 
-  const std::filesystem::path& path() const;
+  virtual const std::filesystem::path& path() const = 0;
 
   // Start-up.
-  [[nodiscard]] Result<std::vector<StoredJob>> loadJobs();
+  [[nodiscard]] virtual Result<std::vector<StoredJob>> loadJobs() = 0;
   // Runs left `running` by a process that died: back to pending, due now.
-  [[nodiscard]] Result<size_t> recoverInterruptedRuns();
+  [[nodiscard]] virtual Result<size_t> recoverInterruptedRuns() = 0;
 
   // Poll side: all batches, in order, in one transaction (within a batch:
   // jobs, then new_runs, then forgotten, then removed).
-  [[nodiscard]] Status apply(const std::vector<WriteBatch>& batches);
+  [[nodiscard]] virtual Status apply(const std::vector<WriteBatch>& batches) = 0;
 
   // Hook side. Claims up to `limit` pending runs due at `now` (oldest
   // first): marks them running and increments attempts, committed before
   // returning.
-  [[nodiscard]] Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit);
+  [[nodiscard]] virtual Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit) = 0;
   // Records how a claimed run ended; kRetry makes it pending at `retry_at`.
-  [[nodiscard]] Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
-                                 const std::string& last_error);
+  [[nodiscard]] virtual Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
+                                         const std::string& last_error) = 0;
   // Claimed runs not finished (stop during a run): pending again, due now.
-  [[nodiscard]] Status releaseRun(std::int64_t run_id);
+  [[nodiscard]] virtual Status releaseRun(std::int64_t run_id) = 0;
   // Earliest not_before among pending runs, if any.
-  [[nodiscard]] Result<std::optional<WallTime>> nextPendingAt();
-  [[nodiscard]] Result<size_t> countRuns(HookRunState state);
+  [[nodiscard]] virtual Result<std::optional<WallTime>> nextPendingAt() = 0;
+  [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;
 
   // Deletes terminal jobs whose terminal_at is before `cutoff`, and their
   // finished ledger rows. Returns the forgotten job IDs. Forgotten jobs
   // that came from the watch file leave a tombstone (loadForgotten) until
   // they are `removed` in a WriteBatch, i.e. leave the watch file: a job
   // still listed there must not be watched, and hooked, all over again.
-  [[nodiscard]] Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff);
-  [[nodiscard]] Result<std::vector<std::string>> loadForgotten();
+  // (The service now forgets through WriteBatch::forgotten, decided by
+  // the engine's side; this stays for tests and tools.)
+  [[nodiscard]] virtual Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff) = 0;
+  [[nodiscard]] virtual Result<std::vector<std::string>> loadForgotten() = 0;
 
   // Every ledger row for a job (tests, diagnostics).
-  [[nodiscard]] Result<std::vector<HookRun>> runsForJob(const std::string& job_id);
+  [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;
 
-  // Test-only fault injection: the next `n` write transactions fail at
-  // commit (rolled back, an Error returned) as a full or broken disk would.
-  // Never called by production code.
-  void failNextCommitsForTest(int n);
-
- private:
-  struct Impl;
-  explicit StateStore(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+ protected:
+  StateStore() = default;
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
 };
 
 }  // namespace jobwatch::state

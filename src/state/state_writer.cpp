@@ -4,8 +4,6 @@
 #include <exception>
 #include <iterator>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 namespace jobwatch::state {
@@ -13,66 +11,15 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Merges batches into one with the same effect when applied: per job only
-// the last action counts (an upsert, or a removal), and of several runs for
-// one (job, status, hook) only the first (the store keeps the first anyway).
-// Keeps a long failure streak from growing the queue without bound when
-// the same jobs are written again and again.
-WriteBatch compact(std::vector<WriteBatch> batches) {
-  struct LastAction {
-    bool removed;
-    size_t batch;
-    size_t index;
-  };
-  std::unordered_map<std::string, LastAction> last;
-  std::vector<std::string> order;  // first appearance, for a stable result
-  std::unordered_set<std::string> run_keys;
-  WriteBatch merged;
-  const auto note = [&](const std::string& id, LastAction action) {
-    auto [it, inserted] = last.try_emplace(id, action);
-    if (inserted) {
-      order.push_back(id);
-    } else {
-      it->second = action;
-    }
-  };
-  for (size_t b = 0; b < batches.size(); ++b) {
-    auto& batch = batches[b];
-    // Within a batch the store applies jobs, then runs, then removals.
-    for (size_t i = 0; i < batch.jobs.size(); ++i) note(batch.jobs[i].id, {false, b, i});
-    for (auto& run : batch.new_runs) {
-      std::string key = run.job_id;
-      key += '\0';
-      key += run.status;
-      key += '\0';
-      key += run.hook;
-      if (run_keys.insert(std::move(key)).second) merged.new_runs.push_back(std::move(run));
-    }
-    for (const auto& id : batch.removed) note(id, {true, 0, 0});
-  }
-  for (const auto& id : order) {
-    const LastAction& action = last.at(id);
-    if (action.removed) {
-      merged.removed.push_back(id);
-    } else {
-      merged.jobs.push_back(std::move(batches[action.batch].jobs[action.index]));
-    }
-  }
-  return merged;
-}
-
 size_t rowsIn(const WriteBatch& batch) {
-  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size();
+  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size();
 }
 
 }  // namespace
 
-StateWriter::StateWriter(StateStore& store, Log& log, std::function<void()> on_runs_committed,
-                         size_t max_queued_rows)
-    : store_(store),
-      log_(log),
-      on_runs_committed_(std::move(on_runs_committed)),
-      max_queued_rows_(std::max<size_t>(max_queued_rows, 1)) {}
+StateWriter::StateWriter(StateStore& store, Log& log, const Clock& clock,
+                         std::function<void()> on_runs_committed)
+    : store_(store), log_(log), clock_(clock), on_runs_committed_(std::move(on_runs_committed)) {}
 
 StateWriter::~StateWriter() { stop(kDestructorStopTimeout); }
 
@@ -80,8 +27,6 @@ void StateWriter::start() {
   if (thread_.joinable()) return;
   std::lock_guard lock(mu_);
   thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
-  writer_thread_ = thread_.get_id();
-  accepting_waits_ = true;
 }
 
 bool StateWriter::stop(std::chrono::milliseconds timeout) {
@@ -91,8 +36,6 @@ bool StateWriter::stop(std::chrono::milliseconds timeout) {
     std::lock_guard lock(mu_);
     stop_deadline_ = deadline;
     target = enqueued_seq_;
-    accepting_waits_ = false;
-    cv_.notify_all();  // an enqueue() waiting for room goes ahead
   }
   const bool threaded = thread_.joinable();
   if (threaded) {
@@ -100,29 +43,56 @@ bool StateWriter::stop(std::chrono::milliseconds timeout) {
     thread_.join();
   }
   std::unique_lock lock(mu_);
-  // Without a thread, or with writes it left (it died, or they came after
+  // Without a thread, or with writes it left (it failed, or they came after
   // its final commit): commit here.
-  if (!threaded || (!queued_.empty() && SteadyClock::now() < deadline)) drain(lock, deadline);
+  if (!threaded || (!queued_.empty() && SteadyClock::now() < deadline)) {
+    try {
+      drain(lock, deadline);
+    } catch (const std::exception& e) {
+      if (!lock.owns_lock()) lock.lock();
+      log_.error("state writes could not be committed at stop: unexpected error",
+                 {{"path", store_.path().string()}, {"error", e.what()}});
+    }
+  }
+  if (!lock.owns_lock()) lock.lock();
   return committed_seq_ >= target;
-}
-
-bool StateWriter::mayWait() const {
-  return accepting_waits_ && !failing_ && std::this_thread::get_id() != writer_thread_;
 }
 
 void StateWriter::enqueue(WriteBatch batch) {
   if (batch.empty()) return;
-  const size_t rows = rowsIn(batch);
-  std::unique_lock lock(mu_);
-  if (queued_rows_ >= max_queued_rows_ && mayWait()) {
-    ++enqueue_waits_;
-    cv_.wait_for(lock, kMaxEnqueueWait,
-                 [this] { return queued_rows_ < max_queued_rows_ || !mayWait(); });
-  }
-  queued_rows_ += rows;
-  queued_.push_back(std::move(batch));
+  std::lock_guard lock(mu_);
+  append(std::move(batch));
   ++enqueued_seq_;
   cv_.notify_all();
+}
+
+void StateWriter::append(WriteBatch batch) {
+  const size_t here = queued_.size();
+  WriteBatch kept;
+  kept.new_runs = std::move(batch.new_runs);
+  kept.forgotten = std::move(batch.forgotten);
+  kept.removed = std::move(batch.removed);
+  for (StoredJob& job : batch.jobs) {
+    auto it = open_jobs_.find(job.id);
+    if (it == open_jobs_.end()) {
+      kept.jobs.push_back(std::move(job));
+      open_jobs_.emplace(kept.jobs.back().id, JobSlot{here, kept.jobs.size() - 1});
+      continue;
+    }
+    const JobSlot slot = it->second;
+    StoredJob& older =
+        slot.batch == here ? kept.jobs[slot.index] : queued_[slot.batch].jobs[slot.index];
+    if (job.last_body.empty()) job.last_body = std::move(older.last_body);
+    older = std::move(job);
+    ++merged_rows_;
+  }
+  // Ledger rows are barriers: a later job row must be applied after them.
+  for (const HookRun& run : kept.new_runs) open_jobs_.erase(run.job_id);
+  for (const std::string& id : kept.forgotten) open_jobs_.erase(id);
+  for (const std::string& id : kept.removed) open_jobs_.erase(id);
+  if (kept.empty()) return;
+  queued_rows_ += rowsIn(kept);
+  queued_.push_back(std::move(kept));
 }
 
 bool StateWriter::flush(std::chrono::milliseconds timeout) {
@@ -134,6 +104,16 @@ bool StateWriter::flush(std::chrono::milliseconds timeout) {
 bool StateWriter::failing() const {
   std::lock_guard lock(mu_);
   return failing_;
+}
+
+size_t StateWriter::writeFailures() const {
+  std::lock_guard lock(mu_);
+  return write_failures_;
+}
+
+bool StateWriter::failed() const {
+  std::lock_guard lock(mu_);
+  return failed_;
 }
 
 size_t StateWriter::commits() const {
@@ -151,14 +131,20 @@ bool StateWriter::idle() const {
   return queued_.empty() && !committing_;
 }
 
-size_t StateWriter::enqueueWaits() const {
+size_t StateWriter::queuedRows() const {
   std::lock_guard lock(mu_);
-  return enqueue_waits_;
+  return queued_rows_;
+}
+
+size_t StateWriter::mergedRows() const {
+  std::lock_guard lock(mu_);
+  return merged_rows_;
 }
 
 void StateWriter::run(std::stop_token stop) {
+  std::unique_lock lock(mu_, std::defer_lock);
   try {
-    std::unique_lock lock(mu_);
+    lock.lock();
     auto delay = kFirstRetryDelay;
     for (;;) {
       cv_.wait(lock, stop, [this] { return !queued_.empty(); });
@@ -174,8 +160,15 @@ void StateWriter::run(std::stop_token stop) {
     }
     drain(lock, stop_deadline_);
   } catch (const std::exception& e) {
-    log_.error("state writer stopped by an unexpected error; queued state writes are not committed",
-               {{"path", store_.path().string()}, {"error", e.what()}});
+    if (!lock.owns_lock()) lock.lock();
+    failed_ = true;
+    const size_t queued = queued_rows_;
+    cv_.notify_all();
+    lock.unlock();
+    log_.error("state writer stopped by an unexpected error; its writes stay queued",
+               {{"path", store_.path().string()},
+                {"error", e.what()},
+                {"queued_rows", std::to_string(queued)}});
   }
 }
 
@@ -189,20 +182,20 @@ void StateWriter::drain(std::unique_lock<std::mutex>& lock, SteadyClock::time_po
     delay = std::min(delay * 2, kMaxRetryDelay);
   }
   if (queued_.empty()) return;
-  const size_t left = queued_.size();
+  const size_t left = queued_rows_;
   lock.unlock();
   log_.error("state writes could not be committed before stop",
-             {{"path", store_.path().string()}, {"queued_batches", std::to_string(left)}});
+             {{"path", store_.path().string()}, {"queued_rows", std::to_string(left)}});
   lock.lock();
 }
 
 bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
   std::vector<WriteBatch> batches;
   batches.swap(queued_);
+  open_jobs_.clear();  // new rows go to a new queue
   const size_t rows = queued_rows_;
   queued_rows_ = 0;
   committing_ = true;
-  cv_.notify_all();  // room for enqueue() while this commits
   const std::uint64_t seq = enqueued_seq_;
   lock.unlock();
 
@@ -211,71 +204,81 @@ bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
   Status status = Ok{};
   try {
     status = store_.apply(batches);
-  } catch (const std::exception& e) {
-    status = Error{store_.path().string() + ": " + e.what() + " (while committing)"};
+  } catch (...) {
+    lock.lock();  // keep the writes for a later attempt (stop, a restart)
+    committing_ = false;
+    requeue(std::move(batches));
+    throw;
   }
-
   if (status.ok()) {
     std::vector<WriteBatch>().swap(batches);  // freed before idle() can say so
     lock.lock();
-    committed_seq_ = std::max(committed_seq_, seq);
-    ++commits_;
-    committed_rows_ += rows;
-    committing_ = false;
-    const bool recovered = failing_;
-    const size_t failed_attempts = failed_attempts_;
-    failing_ = false;
-    failed_attempts_ = 0;
-    cv_.notify_all();
-    lock.unlock();
-    if (recovered) {
-      log_.info(
-          "state writes are committed again",
-          {{"path", store_.path().string()}, {"failed_attempts", std::to_string(failed_attempts)}});
-    }
-    if (has_runs && on_runs_committed_) {
-      try {
-        on_runs_committed_();
-      } catch (const std::exception& e) {
-        log_.error("waking the hook runner failed", {{"error", e.what()}});
-      }
-    }
-    lock.lock();
+    committed(lock, rows, seq, has_runs);
     return true;
-  }
-
-  // Keep the writes, in order, ahead of anything queued meanwhile.
-  if (batches.size() > 1) {
-    WriteBatch merged = compact(std::move(batches));
-    batches.clear();
-    batches.push_back(std::move(merged));
   }
   lock.lock();
   committing_ = false;
+  requeue(std::move(batches));
+  commitFailed(lock, status.error());
+  return false;
+}
+
+void StateWriter::committed(std::unique_lock<std::mutex>& lock, size_t rows, std::uint64_t seq,
+                            bool has_runs) {
+  committed_seq_ = std::max(committed_seq_, seq);
+  ++commits_;
+  committed_rows_ += rows;
+  committing_ = false;
+  const bool recovered = failing_;
+  const size_t failed_attempts = failed_attempts_;
+  failing_ = false;
+  failed_attempts_ = 0;
+  cv_.notify_all();
+  lock.unlock();
+  if (recovered) {
+    log_.info(
+        "state writes are committed again",
+        {{"path", store_.path().string()}, {"failed_attempts", std::to_string(failed_attempts)}});
+  }
+  if (has_runs && on_runs_committed_) {
+    try {
+      on_runs_committed_();
+    } catch (const std::exception& e) {
+      log_.error("waking the hook runner failed", {{"error", e.what()}});
+    }
+  }
+  lock.lock();
+}
+
+void StateWriter::requeue(std::vector<WriteBatch> batches) {
   batches.insert(batches.end(), std::make_move_iterator(queued_.begin()),
                  std::make_move_iterator(queued_.end()));
-  queued_ = std::move(batches);
+  queued_.clear();
+  open_jobs_.clear();
   queued_rows_ = 0;
-  for (const WriteBatch& batch : queued_) queued_rows_ += rowsIn(batch);
+  for (WriteBatch& batch : batches) append(std::move(batch));
+}
+
+void StateWriter::commitFailed(std::unique_lock<std::mutex>& lock, const Error& error) {
   failing_ = true;
-  cv_.notify_all();  // enqueue() stops waiting for room while commits fail
+  ++write_failures_;
   ++failed_attempts_;
-  const auto now = SteadyClock::now();
+  cv_.notify_all();
+  const SteadyTime now = clock_.now();
   const bool first = failed_attempts_ == 1;
   const bool log_now = first || now - last_failure_log_ >= kFailureLogInterval;
   if (log_now) last_failure_log_ = now;
   const size_t failed_attempts = failed_attempts_;
-  const size_t queued = queued_.size();
+  const size_t queued = queued_rows_;
   lock.unlock();
   if (log_now) {
     log_.error(first ? "state write failed; keeping the writes and retrying"
                      : "state writes still failing; keeping the writes and retrying",
-               {{"error", status.error().message},
+               {{"error", error.message},
                 {"failed_attempts", std::to_string(failed_attempts)},
-                {"queued_batches", std::to_string(queued)}});
+                {"queued_rows", std::to_string(queued)}});
   }
   lock.lock();
-  return false;
 }
 
 }  // namespace jobwatch::state

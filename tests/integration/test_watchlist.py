@@ -140,7 +140,8 @@ class DropDirTest(WatchListTestCase):
         wait_for(lambda: fake.requests_for("added-1")["count"] >= 1, what="the added job polled")
         self.assertEqual(self.watched_ids(), ["added-1", "added-2"])
         db = sqlite3.connect(os.path.join(self.dir, "state.db"))
-        labels = db.execute("SELECT labels FROM jobs WHERE id='added-1'").fetchone()[0]
+        labels = db.execute("SELECT group_concat(key || '=' || value) FROM job_labels "
+                            "WHERE job_id='added-1'").fetchone()[0]
         db.close()
         self.assertIn("acme", labels)
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hook_test_support.h"
+#include "support/fault_injecting_state_store.h"
 #include "hooks/hook_runner.h"
 
 namespace jobwatch::hooks {
@@ -92,7 +93,8 @@ class HookRunnerTest : public ::testing::Test {
   void openStore() {
     auto opened = state::StateStore::open(dir_.path() / "state.db");
     ASSERT_TRUE(opened) << opened.error().message;
-    store_ = std::move(opened).value();
+    // Wrapped: a test can make its commits fail.
+    store_ = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(opened).value());
   }
 
   HookRunnerOptions options(std::vector<config::HookDefinition> defs, int max_concurrent = 4) {
@@ -159,7 +161,7 @@ class HookRunnerTest : public ::testing::Test {
   std::string path(const std::string& name) { return dir_ / name; }
 
   testing::TempDir dir_;
-  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<testing_support::FaultInjectingStateStore> store_;
   SystemClock clock_;
   testing::CapturedStream logs_;
   Log log_{LogFormat::kText, LogLevel::kDebug, logs_.stream()};

@@ -437,7 +437,7 @@ TEST_F(HookRunnerTest, OutcomeIsKeptAndRecordedLaterWhenTheStoreFails) {
               1));
   runner->start();
   ASSERT_TRUE(waitUntil([&] { return ::access(started.c_str(), F_OK) == 0; }));
-  store_->failNextCommitsForTest(1);
+  store_->failNextCommits(1);
   testing::writeFile(go, "");
   ASSERT_TRUE(waitUntil([&] { return ledgerState("j1", "once", HookRunState::kSucceeded); }))
       << logs_.text();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "state_test_support.h"
+#include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::state {
 namespace {
@@ -295,7 +296,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   const std::string header = readBytes(dbPath()).substr(0, 100);
   EXPECT_EQ(header[18], 2);
   EXPECT_EQ(header[19], 2);
-  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
   EXPECT_NE(rawScalar(dbPath(), "PRAGMA application_id"), "0");
 }
 
@@ -531,9 +532,10 @@ TEST_F(StateStoreTest, ForgetRemovesOnlyOldTerminalJobsAndTheirFinishedRuns) {
 }
 
 TEST_F(StateStoreTest, AFailedCommitChangesNothingAndNamesTheFile) {
-  auto store = openOrDie(dbPath());
-  ASSERT_TRUE(store);
-  store->failNextCommitsForTest(1);
+  auto opened = openOrDie(dbPath());
+  ASSERT_TRUE(opened);
+  auto store = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(opened));
+  store->failNextCommits(1);
   auto failed =
       applyOne(*store, WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "failed", "h")}, {}});
   ASSERT_FALSE(failed.ok());
@@ -580,6 +582,106 @@ TEST_F(StateStoreTest, TenThousandUpsertsInOneTransaction) {
   EXPECT_LT(updated - start, 20s);
 }
 
+// ---- schema migrations
+
+// A state database as jobwatchd with schema version 1 wrote it: labels as
+// JSON objects in jobs.labels and hook_runs.labels (escapes as its own
+// encoder wrote them, and as a hand edit might).
+constexpr const char* kVersion1Database = R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY NOT NULL, source INTEGER NOT NULL CHECK (source IN (0, 1)),
+  labels TEXT NOT NULL, status TEXT NOT NULL, terminal INTEGER NOT NULL CHECK (terminal IN (0, 1)),
+  status_raw TEXT NOT NULL, type TEXT NOT NULL, pdf_name TEXT NOT NULL, pdf_hash TEXT NOT NULL,
+  error TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  last_body TEXT NOT NULL, added_at_ms INTEGER NOT NULL, terminal_at_ms INTEGER,
+  consecutive_errors INTEGER NOT NULL);
+CREATE INDEX jobs_terminal_at ON jobs (terminal_at_ms) WHERE terminal = 1;
+CREATE TABLE hook_runs (
+  run_id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, status TEXT NOT NULL,
+  hook TEXT NOT NULL, previous_status TEXT NOT NULL, status_raw TEXT NOT NULL,
+  type TEXT NOT NULL, pdf_name TEXT NOT NULL, pdf_hash TEXT NOT NULL, error TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, labels TEXT NOT NULL, body TEXT NOT NULL,
+  state INTEGER NOT NULL CHECK (state IN (0, 1, 2, 3)), attempts INTEGER NOT NULL,
+  not_before_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL, UNIQUE (job_id, status, hook));
+CREATE INDEX hook_runs_due ON hook_runs (state, not_before_ms);
+CREATE TABLE forgotten_jobs (id TEXT PRIMARY KEY NOT NULL, forgotten_at_ms INTEGER NOT NULL);
+INSERT INTO jobs VALUES ('job-1', 0,
+  '{"customer":"M\u00fcller \"&\" S\u00f6hne","lines":"one\ntwo\ttab","path":"a\/b\\c","rocket":"\ud83d\ude80","ctl":"\u0001\u007f"}',
+  'completed', 1, 'COMPLETED', 'extraction', 'report.pdf', 'sha256:abc', '',
+  '2024-01-15T10:30:00.000Z', '2024-01-15T10:32:00.000Z', '{"id":"job-1"}',
+  1800000000000, 1800000005000, 0);
+INSERT INTO jobs VALUES ('job-2', 1, '{}', 'queued', 0, 'QUEUED', 'extraction', 'b.pdf',
+  'sha256:def', '', '', '', '', 1800000000000, NULL, 2);
+INSERT INTO hook_runs VALUES (7, 'job-1', 'completed', 'notify', 'processing', 'COMPLETED',
+  'extraction', 'report.pdf', 'sha256:abc', '', '2024-01-15T10:30:00.000Z',
+  '2024-01-15T10:32:00.000Z', '{"customer":"acme","batch":"2026-11"}', '{"id":"job-1"}',
+  0, 1, 1800000006000, 'exit 1', 1800000005000, 1800000006000);
+INSERT INTO forgotten_jobs VALUES ('job-0', 1799999999000);
+PRAGMA application_id = 1247241064;
+PRAGMA user_version = 1;
+)sql";
+
+TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
+  rawExec(dbPath(), kVersion1Database);
+  {
+    auto store = openOrDie(dbPath());
+    ASSERT_TRUE(store);
+    auto jobs = store->loadJobs();
+    ASSERT_TRUE(jobs.ok()) << jobs.error().message;
+    ASSERT_EQ(jobs->size(), 2u);
+    const StoredJob& one = (*jobs)[0];
+    EXPECT_EQ(one.id, "job-1");
+    EXPECT_EQ(one.labels, (status::Labels{{"customer", "Müller \"&\" Söhne"},
+                                          {"lines", "one\ntwo\ttab"},
+                                          {"path", "a/b\\c"},
+                                          {"rocket", "🚀"},
+                                          {"ctl", "\x01\x7f"}}));
+    EXPECT_EQ(one.status, "completed");
+    EXPECT_TRUE(one.terminal);
+    EXPECT_EQ(one.terminal_at, at(5s));
+    EXPECT_EQ(one.last_body, R"({"id":"job-1"})");
+    EXPECT_EQ((*jobs)[1].id, "job-2");
+    EXPECT_TRUE((*jobs)[1].labels.empty());
+    EXPECT_EQ((*jobs)[1].source, JobSource::kDropDir);
+    EXPECT_EQ((*jobs)[1].consecutive_errors, 2);
+    auto runs = store->runsForJob("job-1");
+    ASSERT_TRUE(runs.ok()) << runs.error().message;
+    ASSERT_EQ(runs->size(), 1u);
+    EXPECT_EQ(runs->front().run_id, 7);
+    EXPECT_EQ(runs->front().labels, (status::Labels{{"batch", "2026-11"}, {"customer", "acme"}}));
+    EXPECT_EQ(runs->front().attempts, 1);
+    EXPECT_EQ(runs->front().last_error, "exit 1");
+    EXPECT_EQ(store->loadForgotten().value(), (std::vector<std::string>{"job-0"}));
+    // Written after the migration, read back the same.
+    StoredJob three = sampleJob("job-3");
+    three.labels = awkwardLabels();
+    ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}}).ok());
+  }
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(rawScalar(dbPath(),
+                      "SELECT count(*) FROM pragma_table_info('jobs') "
+                      "WHERE name = 'labels'"),
+            "0");
+  auto store = openOrDie(dbPath());  // a second open: nothing left to migrate
+  ASSERT_TRUE(store);
+  auto jobs = store->loadJobs();
+  ASSERT_EQ(jobs->size(), 3u);
+  EXPECT_EQ((*jobs)[2].labels, awkwardLabels());
+}
+
+TEST_F(StateStoreTest, AVersion1DatabaseWithUnreadableLabelsIsRefusedUnchanged) {
+  rawExec(dbPath(), kVersion1Database);
+  rawExec(dbPath(), "UPDATE jobs SET labels = '{\"a\": ' WHERE id = 'job-2'");
+  auto store = StateStore::open(dbPath());
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
+  EXPECT_THAT(store.error().message, HasSubstr("migrating the schema from version 1 to 2"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "1");
+}
+
 // ---- files that are not ours, damaged, or out of reach
 
 class RefusedFileTest : public StateStoreTest {
@@ -592,6 +694,8 @@ class RefusedFileTest : public StateStoreTest {
     ASSERT_FALSE(store.ok()) << "opened a file that should be refused";
     EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
     EXPECT_THAT(store.error().message, HasSubstr(what));
+    // Not ours, corrupt, newer: restarting does not help (exit 1).
+    EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
     EXPECT_EQ(readBytes(dbPath()), before) << "the refused file was modified";
   }
 
@@ -659,8 +763,8 @@ TEST_F(RefusedFileTest, ForeignApplicationId) {
 
 TEST_F(RefusedFileTest, NewerSchemaVersion) {
   { ASSERT_TRUE(openOrDie(dbPath())); }
-  rawExec(dbPath(), "PRAGMA user_version = 2;");
-  expectRefused("schema version 2, newer than this jobwatchd understands (1)");
+  rawExec(dbPath(), "PRAGMA user_version = 3;");
+  expectRefused("schema version 3, newer than this jobwatchd understands (2)");
 }
 
 TEST_F(StateStoreTest, LeftoverWriteAheadLogIsNotReplayedIntoANewDatabase) {
@@ -693,6 +797,7 @@ TEST_F(StateStoreTest, MissingDirectoryIsNamed) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(path.string() + ": "));
   EXPECT_THAT(store.error().message, HasSubstr("No such file or directory"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "no-such-dir"));
 }
 
@@ -711,6 +816,7 @@ TEST_F(StateStoreTest, ReadOnlyFileIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message,
               HasSubstr(dbPath().string() + ": cannot open state database for writing"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);
 }
 
 TEST_F(StateStoreTest, UnreadableFileIsRefused) {
@@ -721,6 +827,7 @@ TEST_F(StateStoreTest, UnreadableFileIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
   EXPECT_THAT(store.error().message, HasSubstr("Permission denied"));
+  EXPECT_EQ(store.error().kind, ErrorKind::kBadInput);  // EACCES: the operator's to fix
 }
 
 TEST_F(StateStoreTest, UnwritableDirectoryIsRefused) {
@@ -729,6 +836,70 @@ TEST_F(StateStoreTest, UnwritableDirectoryIsRefused) {
   auto store = StateStore::open(dbPath());
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": "));
+}
+
+// ---- a database another process holds locked (issue 18 #1)
+
+// Holds BEGIN EXCLUSIVE on the file from another connection, as an
+// operator's sqlite3 shell or a backup tool would, until release().
+class ExternalLock {
+ public:
+  explicit ExternalLock(const std::filesystem::path& path) {
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~ExternalLock() { release(); }
+  void release() {
+    if (db_ == nullptr) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_F(StateStoreTest, ALockedDatabaseIsWaitedForAndOpensOnceReleased) {
+  { ASSERT_TRUE(openOrDie(dbPath())); }
+  ExternalLock lock(dbPath());
+  std::vector<std::string> waits;
+  OpenOptions options;
+  options.max_wait = 60s;
+  options.on_wait = [&](const Error& error, std::chrono::milliseconds) {
+    EXPECT_EQ(error.kind, ErrorKind::kRuntime);
+    waits.push_back(error.message);
+    lock.release();  // the operator ends the transaction
+  };
+  SystemClock clock;
+  auto store = StateStore::open(dbPath(), clock, options);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_THAT(waits[0], HasSubstr(dbPath().string() + ": database is locked"));
+  EXPECT_TRUE(applyOne(**store, WriteBatch{{sampleJob("job-1")}, {}, {}}).ok());
+}
+
+TEST_F(StateStoreTest, ALockedDatabaseBeyondTheBoundIsARuntimeError) {
+  { ASSERT_TRUE(openOrDie(dbPath())); }
+  ExternalLock lock(dbPath());
+  OpenOptions options;
+  options.max_wait = 0s;  // one attempt: SQLite's busy timeout only
+  SystemClock clock;
+  auto store = StateStore::open(dbPath(), clock, options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind, ErrorKind::kRuntime);  // exit 3: systemd restarts
+  EXPECT_THAT(store.error().message, HasSubstr(dbPath().string() + ": database is locked"));
+  EXPECT_THAT(store.error().message, HasSubstr("still locked by another process"));
+}
+
+TEST_F(StateStoreTest, AFailedWriteOnALockedDatabaseIsARuntimeError) {
+  auto store = openOrDie(dbPath());
+  ASSERT_TRUE(store);
+  ExternalLock lock(dbPath());
+  auto failed = applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().kind, ErrorKind::kRuntime);
+  EXPECT_THAT(failed.error().message, HasSubstr("database is locked"));
 }
 
 }  // namespace

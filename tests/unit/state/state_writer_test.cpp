@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "state_test_support.h"
+#include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::state {
 namespace {
@@ -30,7 +31,7 @@ class StateWriterTest : public ::testing::Test {
   void SetUp() override {
     auto store = StateStore::open(dir_ / "state.db");
     ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    store_ = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(store).value());
   }
 
   std::vector<std::string> jobIds() {
@@ -41,14 +42,15 @@ class StateWriterTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<testing_support::FaultInjectingStateStore> store_;
+  ManualClock clock_;
   std::ostringstream log_text_;
   Log log_{LogFormat::kText, LogLevel::kDebug, log_text_};
 };
 
 TEST_F(StateWriterTest, BatchesFromSeveralThreadsAllLand) {
   std::atomic<int> wakeups{0};
-  StateWriter writer(*store_, log_, [&] { ++wakeups; });
+  StateWriter writer(*store_, log_, clock_, [&] { ++wakeups; });
   writer.start();
   constexpr int kThreads = 4;
   constexpr int kPerThread = 250;
@@ -80,7 +82,7 @@ TEST_F(StateWriterTest, RunsAreClaimableWhenTheRunnerIsWoken) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<size_t> claimed_per_wakeup;
-  StateWriter writer(*store_, log_, [&] {
+  StateWriter writer(*store_, log_, clock_, [&] {
     // What the hook runner does when woken: the runs must be committed.
     auto claimed = store_->claimDueRuns(at(1h), 100);
     std::lock_guard lock(mu);
@@ -106,10 +108,10 @@ TEST_F(StateWriterTest, RunsAreClaimableWhenTheRunnerIsWoken) {
 }
 
 TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
-  StateWriter writer(*store_, log_, nullptr);
+  StateWriter writer(*store_, log_, clock_, nullptr);
   writer.start();
-  EXPECT_TRUE(writer.flush(1s));      // nothing queued
-  store_->failNextCommitsForTest(2);  // the commit needs two retries
+  EXPECT_TRUE(writer.flush(1s));  // nothing queued
+  store_->failNextCommits(2);     // the commit needs two retries
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
@@ -118,19 +120,19 @@ TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
 }
 
 TEST_F(StateWriterTest, FlushTimesOutWhileCommitsFail) {
-  StateWriter writer(*store_, log_, nullptr);
+  StateWriter writer(*store_, log_, clock_, nullptr);
   writer.start();
-  store_->failNextCommitsForTest(1'000'000);
+  store_->failNextCommits(1'000'000);
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   EXPECT_FALSE(writer.flush(50ms));
-  store_->failNextCommitsForTest(0);
+  store_->failNextCommits(0);
   EXPECT_TRUE(writer.flush(30s));
   EXPECT_TRUE(writer.stop(10s));
 }
 
 TEST_F(StateWriterTest, StopCommitsTheTail) {
   {
-    StateWriter writer(*store_, log_, nullptr);
+    StateWriter writer(*store_, log_, clock_, nullptr);
     writer.start();
     for (int i = 0; i < 500; ++i)
       writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}});
@@ -144,7 +146,7 @@ TEST_F(StateWriterTest, StopCommitsTheTail) {
 
 TEST_F(StateWriterTest, StopWithoutStartCommitsOnTheCallersThread) {
   std::atomic<int> wakeups{0};
-  StateWriter writer(*store_, log_, [&] { ++wakeups; });
+  StateWriter writer(*store_, log_, clock_, [&] { ++wakeups; });
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "completed", "h")}, {}});
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
@@ -153,8 +155,8 @@ TEST_F(StateWriterTest, StopWithoutStartCommitsOnTheCallersThread) {
 
 TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   std::atomic<int> wakeups{0};
-  StateWriter writer(*store_, log_, [&] { ++wakeups; });
-  store_->failNextCommitsForTest(1'000'000);
+  StateWriter writer(*store_, log_, clock_, [&] { ++wakeups; });
+  store_->failNextCommits(1'000'000);
   writer.start();
 
   StoredJob a1 = sampleJob("a");
@@ -176,7 +178,7 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_EQ(wakeups.load(), 0);
 
-  store_->failNextCommitsForTest(0);  // the disk recovers
+  store_->failNextCommits(0);  // the disk recovers
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_FALSE(writer.failing());
   auto jobs = store_->loadJobs();
@@ -202,80 +204,213 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
 }
 
 TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
-  StateWriter writer(*store_, log_, nullptr);
-  store_->failNextCommitsForTest(1'000'000);
+  StateWriter writer(*store_, log_, clock_, nullptr);
+  store_->failNextCommits(1'000'000);
   writer.start();
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
   EXPECT_FALSE(writer.stop(300ms));
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_THAT(log_text_.str(), HasSubstr("state writes could not be committed before stop"));
   // The writes are still held: a later stop with a working disk commits them.
-  store_->failNextCommitsForTest(0);
+  store_->failNextCommits(0);
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
 }
 
-
-// Backpressure: the writer's thread is held inside its post-commit callback
-// (a gate), so nothing queued can be committed until the gate opens.
-TEST_F(StateWriterTest, AFullQueueHoldsTheEnqueuerUntilTheWriterCatchesUp) {
+// No backpressure: the writer's thread is held inside its post-commit
+// callback (a gate), so nothing queued can be committed until the gate
+// opens; enqueue() still returns at once, and the queue keeps one row per
+// job (the newest) however often the job changes.
+TEST_F(StateWriterTest, EnqueueNeverWaitsAndKeepsOneQueuedRowPerJob) {
   std::mutex mu;
   std::condition_variable cv;
   bool gate_open = false;
   bool in_callback = false;
-  StateWriter writer(
-      *store_, log_,
-      [&] {
-        std::unique_lock lock(mu);
-        in_callback = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return gate_open; });
-      },
-      /*max_queued_rows=*/2);
+  StateWriter writer(*store_, log_, clock_, [&] {
+    std::unique_lock lock(mu);
+    in_callback = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return gate_open; });
+  });
   writer.start();
   writer.enqueue(WriteBatch{{sampleJob("held")}, {sampleRun("held", "completed", "h")}, {}});
   {
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return in_callback; }));
   }
-  writer.enqueue(WriteBatch{{sampleJob("q1"), sampleJob("q2")}, {}, {}});  // fills the queue
-  EXPECT_EQ(writer.enqueueWaits(), 0u);
-
   std::atomic<bool> returned{false};
   std::jthread enqueuer([&] {
-    writer.enqueue(WriteBatch{{sampleJob("q3")}, {}, {}});
+    for (int round = 0; round < 1000; ++round) {
+      for (int j = 0; j < 10; ++j) {
+        StoredJob job = sampleJob("job-" + std::to_string(j));
+        job.consecutive_errors = round;
+        // Every other row carries no body: the queued one's body stays.
+        if (round % 2 == 1) job.last_body.clear();
+        if (round == 0) job.last_body = "body-" + std::to_string(j);
+        writer.enqueue(WriteBatch{{job}, {}, {}});
+      }
+    }
     returned = true;
   });
-  ASSERT_TRUE(eventually([&] { return writer.enqueueWaits() == 1; }));
-  EXPECT_FALSE(returned.load());  // waiting for room, gate still shut
+  ASSERT_TRUE(eventually([&] { return returned.load(); }));  // the gate is still shut
+  EXPECT_EQ(writer.queuedRows(), 10u);
+  EXPECT_EQ(writer.mergedRows(), 9990u);
   {
     std::lock_guard lock(mu);
     gate_open = true;
   }
   cv.notify_all();
-  enqueuer.join();
-  EXPECT_TRUE(returned.load());
   ASSERT_TRUE(writer.flush(20s));
-  std::vector<std::string> ids = jobIds();
-  std::sort(ids.begin(), ids.end());
-  EXPECT_EQ(ids, (std::vector<std::string>{"held", "q1", "q2", "q3"}));
+  auto jobs = store_->loadJobs();
+  ASSERT_EQ(jobs->size(), 11u);
+  for (const auto& job : *jobs) {
+    if (job.id == "held") continue;
+    EXPECT_EQ(job.consecutive_errors, 999) << job.id;
+    // Rounds 2, 4, ... carried sampleJob's body; the last one (998) wins.
+    EXPECT_EQ(job.last_body, sampleJob(job.id).last_body) << job.id;
+  }
   EXPECT_TRUE(writer.stop(10s));
 }
 
-TEST_F(StateWriterTest, AFullQueueNeverHoldsTheEnqueuerWhileCommitsFailOrBeforeStart) {
-  StateWriter writer(*store_, log_, nullptr, /*max_queued_rows=*/1);
-  for (int i = 0; i < 3; ++i)  // not started: nobody would ever make room
-    writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}});
-  EXPECT_EQ(writer.enqueueWaits(), 0u);
+TEST_F(StateWriterTest, AnEmptyBodyMergedIntoAQueuedRowKeepsItsBody) {
+  StateWriter writer(*store_, log_, clock_, nullptr);  // not started: rows stay queued
+  StoredJob first = sampleJob("a");
+  first.last_body = R"({"id":"a","status":"PROCESSING"})";
+  StoredJob second = sampleJob("a");
+  second.status = "timed_out";
+  second.last_body.clear();
+  writer.enqueue(WriteBatch{{first}, {}, {}});
+  writer.enqueue(WriteBatch{{second}, {}, {}});
+  EXPECT_EQ(writer.queuedRows(), 1u);
+  EXPECT_TRUE(writer.stop(10s));
+  auto jobs = store_->loadJobs();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ(jobs->front().status, "timed_out");
+  EXPECT_EQ(jobs->front().last_body, first.last_body);
+}
 
-  store_->failNextCommitsForTest(1'000'000);
+// Ledger rows are barriers: what follows a job's removal, forget or run is
+// not merged into a row before it.
+TEST_F(StateWriterTest, LedgerRowsKeepTheirOrderRelativeToTheJobsRows) {
+  StateWriter writer(*store_, log_, clock_, nullptr);  // not started: rows stay queued
+  StoredJob gone = sampleJob("gone");
+  gone.status = "queued";
+  StoredJob back = sampleJob("gone");
+  back.status = "completed";
+  back.source = JobSource::kDropDir;
+  // removed, then added again: the job exists at the end.
+  writer.enqueue(WriteBatch{{gone}, {}, {}});
+  writer.enqueue(WriteBatch{{}, {}, {"gone"}});
+  writer.enqueue(WriteBatch{{back}, {}, {}});
+  // A run with no body takes the body of the job row before it.
+  StoredJob body1 = sampleJob("r");
+  body1.last_body = "first body";
+  StoredJob body2 = sampleJob("r");
+  body2.last_body = "second body";
+  HookRun run = sampleRun("r", "completed", "h");
+  run.body.clear();
+  writer.enqueue(WriteBatch{{body1}, {run}, {}});
+  writer.enqueue(WriteBatch{{body2}, {}, {}});
+  // Forgotten, then watched again from the watch file: no tombstone left
+  // behind by the older row, the newer row is kept.
+  StoredJob old = sampleJob("f");
+  old.terminal = true;
+  old.terminal_at = at(1s);
+  writer.enqueue(WriteBatch{{old}, {}, {}});
+  WriteBatch forget;
+  forget.forgotten = {"f"};
+  writer.enqueue(forget);
+  writer.enqueue(WriteBatch{{}, {}, {"f"}});  // left the watch file: tombstone goes
+  EXPECT_EQ(writer.queuedRows(), 9u);
+  EXPECT_EQ(writer.mergedRows(), 0u);
+  EXPECT_TRUE(writer.stop(10s));
+
+  auto jobs = store_->loadJobs();
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].id, "gone");
+  EXPECT_EQ((*jobs)[0].status, "completed");
+  EXPECT_EQ((*jobs)[0].source, JobSource::kDropDir);
+  EXPECT_EQ((*jobs)[1].id, "r");
+  EXPECT_EQ((*jobs)[1].last_body, "second body");
+  auto runs = store_->runsForJob("r");
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().body, "first body");
+  EXPECT_TRUE(store_->loadForgotten()->empty());
+}
+
+TEST_F(StateWriterTest, ForgottenJobsSurviveAFailureStreak) {
+  StateWriter writer(*store_, log_, clock_, nullptr);
+  StoredJob done = sampleJob("done");
+  done.terminal = true;
+  done.terminal_at = at(1s);
+  ASSERT_TRUE(store_->apply({WriteBatch{{done}, {}, {}}}).ok());
+  store_->failNextCommits(1'000'000);
+  writer.start();
+  WriteBatch forget;
+  forget.forgotten = {"done"};
+  writer.enqueue(forget);
+  ASSERT_TRUE(eventually([&] { return writer.failing(); }));
+  writer.enqueue(WriteBatch{{sampleJob("other")}, {}, {}});
+  ASSERT_TRUE(eventually([&] { return writer.writeFailures() >= 2; }));
+  store_->failNextCommits(0);
+  ASSERT_TRUE(writer.flush(30s));
+  EXPECT_EQ(jobIds(), (std::vector<std::string>{"other"}));
+  EXPECT_EQ(store_->loadForgotten().value(), (std::vector<std::string>{"done"}));
+  EXPECT_TRUE(writer.stop(10s));
+}
+
+TEST_F(StateWriterTest, FailedCommitsAreCountedAndTheFailureLogIsThrottledByTheClock) {
+  StateWriter writer(*store_, log_, clock_, nullptr);
+  store_->failNextCommits(1'000'000);
+  writer.start();
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  ASSERT_TRUE(eventually([&] { return writer.writeFailures() >= 3; }));
+  const auto count = [&](const std::string& what) {
+    const std::string text = log_text_.str();
+    size_t n = 0;
+    for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; ++pos) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("state writes still failing"), 0u);  // the clock has not moved
+  clock_.advance(StateWriter::kFailureLogInterval);
+  ASSERT_TRUE(eventually([&] { return count("state writes still failing") == 1; }));
+  store_->failNextCommits(0);
+  ASSERT_TRUE(writer.flush(30s));
+  EXPECT_FALSE(writer.failed());
+  EXPECT_TRUE(writer.stop(10s));
+}
+
+// A store that throws is a bug, not a disk error: the thread ends and says
+// so; nothing queued is lost.
+TEST_F(StateWriterTest, AnUnexpectedErrorEndsTheThreadAndSaysSo) {
+  std::atomic<bool> throwing{true};
+  testing_support::FaultInjectingStateStore& store = *store_;
+  store.throwOnApply([&] { return throwing.load(); });
+  StateWriter writer(store, log_, clock_, nullptr);
+  writer.start();
+  EXPECT_FALSE(writer.failed());
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  ASSERT_TRUE(eventually([&] { return writer.failed(); }));
+  EXPECT_THAT(log_text_.str(), HasSubstr("state writer stopped by an unexpected error"));
+  EXPECT_THAT(log_text_.str(), HasSubstr("injected exception"));
+  throwing = false;
+  EXPECT_TRUE(writer.stop(10s));  // committed on the caller's thread
+  EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
+}
+
+TEST_F(StateWriterTest, CompactionDuringAFailureStreakKeepsEveryJobBeforeStart) {
+  StateWriter writer(*store_, log_, clock_, nullptr);
+  for (int i = 0; i < 3; ++i)  // not started: they wait
+    writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}});
+  store_->failNextCommits(1'000'000);
   writer.start();
   ASSERT_TRUE(eventually([&] { return writer.failing(); }));
   for (int i = 0; i < 3; ++i)  // the failure streak is compacted, not waited out
     writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
-  EXPECT_EQ(writer.enqueueWaits(), 0u);
-
-  store_->failNextCommitsForTest(0);
+  for (int i = 0; i < 3; ++i)  // the same jobs again: merged
+    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
+  EXPECT_LE(writer.queuedRows(), 6u);
+  store_->failNextCommits(0);
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds().size(), 6u);
   EXPECT_TRUE(writer.stop(10s));

@@ -1,0 +1,279 @@
+#include "state/hook_ledger.h"
+
+#include <utility>
+
+#include "state/stored_codes.h"
+
+namespace jobwatch::state {
+
+using sqlite::Query;
+using namespace stored;
+
+namespace {
+
+constexpr const char* kColumns =
+    "run_id, job_id, status, hook, previous_status, status_raw, type, pdf_name, pdf_hash, "
+    "error, created_at, updated_at, body, state, attempts, not_before_ms, last_error";
+constexpr int kLabelColumn = 17;  // after kColumns, in the joined selects
+
+// Rows of `runs` (a subquery of hook_runs) with their labels, in `order`.
+std::string joinedSelect(const std::string& runs, const std::string& order) {
+  return "SELECT r.run_id, r.job_id, r.status, r.hook, r.previous_status, r.status_raw, r.type, "
+         "r.pdf_name, r.pdf_hash, r.error, r.created_at, r.updated_at, r.body, r.state, "
+         "r.attempts, r.not_before_ms, r.last_error, l.key, l.value FROM (" +
+         runs + ") AS r LEFT JOIN run_labels AS l ON l.run_id = r.run_id ORDER BY " + order +
+         ", l.key";
+}
+
+const char* stateName(std::int64_t code) {
+  switch (code) {
+    case kStatePending:
+      return "pending";
+    case kStateRunning:
+      return "running";
+    case kStateSucceeded:
+      return "succeeded";
+    case kStateFailed:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+std::int64_t stateCode(HookRunState state) {
+  switch (state) {
+    case HookRunState::kPending:
+      return kStatePending;
+    case HookRunState::kRunning:
+      return kStateRunning;
+    case HookRunState::kSucceeded:
+      return kStateSucceeded;
+    case HookRunState::kFailed:
+      return kStateFailed;
+  }
+  return kStatePending;  // unreachable: every enumerator handled
+}
+
+std::optional<HookRunState> stateFromCode(std::int64_t code) {
+  switch (code) {
+    case kStatePending:
+      return HookRunState::kPending;
+    case kStateRunning:
+      return HookRunState::kRunning;
+    case kStateSucceeded:
+      return HookRunState::kSucceeded;
+    case kStateFailed:
+      return HookRunState::kFailed;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
+  db_ = &db;
+  labels_ = &labels;
+  const std::string cols(kColumns);
+  struct Entry {
+    sqlite::Statement* stmt;
+    std::string sql;
+  };
+  const Entry entries[] = {
+      {&insert_,
+       "INSERT INTO hook_runs (job_id, status, hook, previous_status, status_raw, type, "
+       "pdf_name, pdf_hash, error, created_at, updated_at, body, state, attempts, "
+       "not_before_ms, last_error, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+       "?8, ?9, ?10, ?11, "
+       "COALESCE(NULLIF(?12, ''), (SELECT last_body FROM jobs WHERE id = ?1), ''), "
+       "0, ?13, ?14, ?15, ?16, ?16) "
+       "ON CONFLICT (job_id, status, hook) DO NOTHING"},
+      {&recover_,
+       "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = ?1 WHERE state = 1"},
+      {&select_due_, joinedSelect("SELECT " + cols +
+                                      " FROM hook_runs WHERE state = 0 AND not_before_ms <= ?1 "
+                                      "ORDER BY not_before_ms, run_id LIMIT ?2",
+                                  "r.not_before_ms, r.run_id")},
+      {&claim_,
+       "UPDATE hook_runs SET state = 1, attempts = attempts + 1, updated_ms = ?1 "
+       "WHERE run_id = ?2 AND state = 0"},
+      {&finish_,
+       "UPDATE hook_runs SET state = ?1, not_before_ms = coalesce(?2, not_before_ms), "
+       "last_error = ?3, updated_ms = ?4 WHERE run_id = ?5 AND state = 1"},
+      {&release_,
+       "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = ?1 "
+       "WHERE run_id = ?2 AND state = 1"},
+      {&state_of_, "SELECT state FROM hook_runs WHERE run_id = ?1"},
+      {&next_pending_, "SELECT min(not_before_ms) FROM hook_runs WHERE state = 0"},
+      {&count_, "SELECT count(*) FROM hook_runs WHERE state = ?1"},
+      {&for_job_, joinedSelect("SELECT " + cols + " FROM hook_runs WHERE job_id = ?1", "r.run_id")},
+      {&delete_finished_, "DELETE FROM hook_runs WHERE job_id = ?1 AND state IN (2, 3)"},
+  };
+  for (const auto& entry : entries) {
+    auto stmt = db.prepare(entry.sql);
+    if (!stmt) return stmt.error();
+    *entry.stmt = std::move(stmt).value();
+  }
+  return Ok{};
+}
+
+Status HookLedger::insert(const HookRun& run, std::int64_t now_ms) {
+  {
+    Query q(*db_, insert_, "recording a hook run");
+    q.bind(run.job_id).bind(run.status).bind(run.hook).bind(run.previous_status);
+    bindFacts(q, run.facts)
+        .bind(run.body)
+        .bind(std::int64_t{run.attempts})
+        .bind(ceilMs(run.not_before))
+        .bind(run.last_error)
+        .bind(now_ms);
+    if (auto done = q.run(); !done) return done;
+  }
+  if (db_->changes() == 0) return Ok{};  // recorded before: the first one stands
+  return labels_->insertForRun(db_->lastInsertRowid(), run.labels);
+}
+
+Result<size_t> HookLedger::recoverInterrupted(std::int64_t now_ms) {
+  Query q(*db_, recover_, "recovering interrupted hook runs");
+  q.bind(now_ms);
+  if (auto ran = q.run(); !ran) return ran.error();
+  return static_cast<size_t>(db_->changes());
+}
+
+Result<std::vector<HookRun>> HookLedger::claimDue(std::int64_t due_ms, std::int64_t limit,
+                                                  std::int64_t now_ms) {
+  std::vector<HookRun> runs;
+  {
+    Query q(*db_, select_due_, "claiming due hook runs");
+    q.bind(due_ms).bind(limit);
+    auto read = readAll(q);
+    if (!read) return read.error();
+    runs = std::move(read).value();
+  }
+  for (auto& run : runs) {
+    Query q(*db_, claim_, "claiming due hook runs");
+    q.bind(now_ms).bind(run.run_id);
+    if (auto ran = q.run(); !ran) return ran.error();
+    run.state = HookRunState::kRunning;
+    ++run.attempts;
+  }
+  return runs;
+}
+
+Status HookLedger::finish(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
+                          const std::string& last_error, std::int64_t now_ms) {
+  std::int64_t state = kStateFailed;
+  std::optional<std::int64_t> not_before;
+  switch (outcome) {
+    case RunOutcome::kSucceeded:
+      state = kStateSucceeded;
+      break;
+    case RunOutcome::kFailed:
+      state = kStateFailed;
+      break;
+    case RunOutcome::kRetry:
+      state = kStatePending;
+      not_before = ceilMs(retry_at);
+      break;
+  }
+  {
+    Query q(*db_, finish_, "recording a hook run's outcome");
+    q.bind(state).bind(not_before).bind(last_error).bind(now_ms).bind(run_id);
+    if (auto ran = q.run(); !ran) return ran;
+  }
+  if (db_->changes() == 0) return notRunning(run_id, "outcome");
+  return Ok{};
+}
+
+Status HookLedger::release(std::int64_t run_id, std::int64_t now_ms) {
+  {
+    Query q(*db_, release_, "releasing a hook run");
+    q.bind(now_ms).bind(run_id);
+    if (auto ran = q.run(); !ran) return ran;
+  }
+  if (db_->changes() == 0) return notRunning(run_id, "release");
+  return Ok{};
+}
+
+Status HookLedger::deleteFinished(const std::string& job_id) {
+  if (auto done = labels_->deleteForFinishedRuns(job_id); !done) return done;
+  Query q(*db_, delete_finished_, "forgetting a finished job");
+  q.bind(job_id);
+  return q.run();
+}
+
+Result<std::optional<WallTime>> HookLedger::nextPendingAt() {
+  Query q(*db_, next_pending_, "looking for pending hook runs");
+  auto row = q.step();
+  if (!row) return row.error();
+  std::optional<WallTime> next;
+  if (*row) {
+    if (auto ms = q.optionalInt64(0)) next = fromMs(*ms);
+  }
+  return next;
+}
+
+Result<size_t> HookLedger::count(HookRunState state) {
+  Query q(*db_, count_, "counting hook runs");
+  q.bind(stateCode(state));
+  auto row = q.step();
+  if (!row) return row.error();
+  return *row ? static_cast<size_t>(q.int64(0)) : size_t{0};
+}
+
+Result<std::vector<HookRun>> HookLedger::forJob(const std::string& job_id) {
+  Query q(*db_, for_job_, "reading a job's hook runs");
+  q.bind(job_id);
+  return readAll(q);
+}
+
+Result<std::vector<HookRun>> HookLedger::readAll(Query& q) const {
+  std::vector<HookRun> runs;
+  for (;;) {
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) break;
+    if (runs.empty() || runs.back().run_id != q.int64(0)) {
+      auto run = read(q);
+      if (!run) return run.error();
+      runs.push_back(std::move(run).value());
+    }
+    LabelTable::readJoined(q, kLabelColumn, runs.back().labels);
+  }
+  return runs;
+}
+
+Result<HookRun> HookLedger::read(const Query& q) const {
+  HookRun run;
+  run.run_id = q.int64(0);
+  run.job_id = q.text(1);
+  run.status = q.text(2);
+  run.hook = q.text(3);
+  run.previous_status = q.text(4);
+  run.facts = readFacts(q, 5);
+  run.body = q.text(12);
+  const auto state = stateFromCode(q.int64(13));
+  if (!state) {
+    return db_->error("hook run " + std::to_string(run.run_id) + " has an unknown state code " +
+                      std::to_string(q.int64(13)));
+  }
+  run.state = *state;
+  run.attempts = static_cast<int>(q.int64(14));
+  run.not_before = fromMs(q.int64(15));
+  run.last_error = q.text(16);
+  return run;
+}
+
+// Why finish/release changed nothing: a caller bug worth a clear message.
+Error HookLedger::notRunning(std::int64_t run_id, std::string_view action) {
+  const std::string what = "hook run " + std::to_string(run_id);
+  Query q(*db_, state_of_, "looking up a hook run");
+  q.bind(run_id);
+  auto row = q.step();
+  if (!row) return row.error();
+  if (!*row) return db_->error(what + " does not exist; " + std::string(action) + " not recorded");
+  return db_->error(what + " is not running (it is " + stateName(q.int64(0)) + "); " +
+                    std::string(action) + " not recorded");
+}
+
+}  // namespace jobwatch::state
