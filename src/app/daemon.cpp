@@ -358,12 +358,15 @@ bool Daemon::runOnce(const config::Config& config,
 std::optional<std::string> Daemon::failure() const {
   if (parts_->loop && parts_->loop->failed()) return "scheduler";
   if (parts_->runner->failed()) return "hook runner";
+  if (parts_->writer->failed()) return "state writer";
   return std::nullopt;
 }
 
 void Daemon::countRejected(std::string_view source, size_t count) {
   parts_->metrics->watchRejected(source, count);
 }
+
+void Daemon::refreshMetrics() { parts_->metrics->stateWriteFailures(parts_->writer->writeFailures()); }
 
 void Daemon::configReloaded(bool successful) { parts_->metrics->configReloaded(successful); }
 

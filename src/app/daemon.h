@@ -95,6 +95,8 @@ class Daemon {
 
   // Metrics fed from the control thread, and what the endpoint serves.
   void countRejected(std::string_view source, size_t count);
+  // Brings counters kept by the worker threads into the metrics.
+  void refreshMetrics();
   void configReloaded(bool successful);
   std::shared_ptr<prometheus::Collectable> metricsCollectable();
 

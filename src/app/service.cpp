@@ -132,6 +132,7 @@ int Service::loop() {
       next_forget_ = clock_.now() + forget_every;
     }
     trimAfterWriteBursts();
+    daemon_->refreshMetrics();
     pollfd fds[3];
     nfds_t n = 0;
     fds[n++] = {signal_fd_, POLLIN, 0};

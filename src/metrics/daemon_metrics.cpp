@@ -147,6 +147,13 @@ struct DaemonMetrics::Impl {
                             "means the new config was invalid and the old one keeps running.")
                       .Register(*registry)
                       .Add({})),
+        state_write_failures(prometheus::BuildCounter()
+                                 .Name("jobwatch_state_write_failures_total")
+                                 .Help("Commits to the state database that failed (full or "
+                                       "broken disk, database locked by another process); each "
+                                       "is retried and nothing is dropped.")
+                                 .Register(*registry)
+                                 .Add({})),
         series_capped(prometheus::BuildGauge()
                           .Name("jobwatch_job_status_series_capped")
                           .Help("1 while some watched jobs have no jobwatch_job_status series "
@@ -268,6 +275,8 @@ struct DaemonMetrics::Impl {
   Gauge& api_up;
   Gauge& last_success;
   Gauge& reload_ok;
+  Counter& state_write_failures;
+  std::uint64_t state_write_failures_seen = 0;  // guarded by mu
   Gauge& series_capped;
   std::vector<std::pair<std::string, Counter*>> poll_counters;  // guarded by mu
 
@@ -343,6 +352,13 @@ void DaemonMetrics::hooksConfigured(const std::vector<std::string>& hook_names) 
 void DaemonMetrics::watchRejected(std::string_view source, size_t count) {
   impl_->watch_rejected.Add({{"source", std::string(source)}})
       .Increment(static_cast<double>(count));
+}
+
+void DaemonMetrics::stateWriteFailures(std::uint64_t total) {
+  const std::lock_guard lock(impl_->mu);
+  if (total <= impl_->state_write_failures_seen) return;
+  impl_->state_write_failures.Increment(static_cast<double>(total - impl_->state_write_failures_seen));
+  impl_->state_write_failures_seen = total;
 }
 
 void DaemonMetrics::configReloaded(bool successful) { impl_->reload_ok.Set(successful ? 1 : 0); }

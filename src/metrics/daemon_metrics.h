@@ -104,6 +104,9 @@ class DaemonMetrics final {
   void hooksConfigured(const std::vector<std::string>& hook_names);
 
   void watchRejected(std::string_view source, size_t count);  // "file" | "drop_dir"
+  // jobwatch_state_write_failures_total: `total` is the state writer's own
+  // count of failed commits so far (the counter follows it).
+  void stateWriteFailures(std::uint64_t total);
   void configReloaded(bool successful);
 
   std::shared_ptr<prometheus::Collectable> collectable();

@@ -124,6 +124,8 @@ class DiskFaultTestCase(DaemonTestCase):
         self.assertTrue(d.alive(), "the daemon keeps running")
         self.assertEqual(self.journal(), [], "no hook runs before its ledger entry is committed")
         self.assertEqual(d.metric('jobwatch_hook_runs_total{hook="record",result="success"}'), 0)
+        wait_for(lambda: (d.metric("jobwatch_state_write_failures_total") or 0) >= 1,
+                 what="the failed commits counted")
         failed = d.lines("state write failed")[0]
         print("\n  logged: " + failed, file=sys.stderr)
         self.assertIn(db_path, failed, "the error names the state file")

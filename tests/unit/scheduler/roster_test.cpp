@@ -28,7 +28,7 @@ class RosterTest : public ::testing::Test {
  protected:
   RosterTest() : log(LogFormat::kText, LogLevel::kDebug, log_text) {
     store = state::StateStore::open(dir / "state.db").value();
-    writer = std::make_unique<state::StateWriter>(*store, log, [] {});
+    writer = std::make_unique<state::StateWriter>(*store, log, clock, [] {});
     writer->start();
     ScheduleSettings s;
     s.base_url = "http://127.0.0.1:1";
