@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // jobwatchd: parses the command line and hands over to the app.
 #include <string>
 #include <vector>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "api/curl_multi_transport.h"
 
 #include <curl/curl.h>

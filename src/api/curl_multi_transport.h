@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CurlMultiTransport: HttpTransport over one libcurl multi handle.
 //
 // libcurl's connection cache cannot be shared between threads, so one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP transport seam. The poll engine starts requests and collects
 // finished ones; how bytes move is the transport's business. The only
 // production implementation is CurlMultiTransport (one curl multi handle,

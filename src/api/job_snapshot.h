@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A job as the API last described it, and the parser for its JSON.
 //
 // The body is untrusted: any field may be missing or null, extra fields are

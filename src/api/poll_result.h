@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What one poll of GET /jobs/{id} came to, classified the way the SPEC's
 // jobwatch_polls_total{result} counts it.
 //

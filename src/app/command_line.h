@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parses jobwatchd's command line into a Command. No side effects: the
 // caller decides what to print and which exit code to use.
 //

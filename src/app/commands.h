@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's commands, one file each: run the service (run_command.cpp),
 // --once (once_command.cpp), --check-config (check_config_command.cpp), add
 // (add_command.cpp). Each returns the process exit code. main() parses the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Daemon: the objects one running configuration needs, built in dependency
 // order from a validated Config and torn down in reverse - state lock and
 // store, metrics, hook runner, state writer, transport, the engine's

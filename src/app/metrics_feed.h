@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // MetricsFeed: the one path from the engine's and the hook runner's events
 // to the metrics (metrics/ is a leaf that knows neither). It also remembers
 // how many hook runs are pending, for the service manager's STATUS= line.

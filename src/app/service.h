@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Service: the running daemon's lifecycle and control loop. Owns the
 // running Config (the one owner; the Daemon is given what it needs with
 // each call), the ordered start-up (state, watch list, threads, metrics

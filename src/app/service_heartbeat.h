@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ServiceHeartbeat: what the scheduler thread tells the service manager on
 // each turn of its loop (scheduler::PollLoopOptions::heartbeat): WATCHDOG=1
 // at most every half watchdog interval, and STATUS= with the job counts by

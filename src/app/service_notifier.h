@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ServiceNotifier: tells the service manager (systemd, Type=notify) what the
 // daemon is doing: ready, reloading, stopping, alive (watchdog), and a
 // one-line status. The systemd implementation speaks the sd_notify protocol

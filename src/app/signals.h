@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Signal handling for the service. Every catchable signal has a decided
 // meaning (README: Signals):
 //   SIGTERM, SIGINT  stop (read from a signalfd by the control loop)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "app/transition_log.h"
 
 #include "status/job_status.h"

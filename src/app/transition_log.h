@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TransitionLog: turns poll-engine events into the operator's log lines:
 // one line per status change (job ID, type, PDF name, old -> new status,
 // time since the job was added, the API's error for failed jobs). The first

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TransitionRecorder: makes status changes durable. For each transition it
 // enqueues, as one write, the job's new state and a pending ledger row for
 // every hook the transition triggers; the hook runner only ever starts runs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "config/api_key.h"
 
 #include <cstdlib>

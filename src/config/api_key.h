@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The API key: where api.api_key_file or api.api_key_env point, read when
 // the daemon needs it (start and reload), never stored in the config.
 //

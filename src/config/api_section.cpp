@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `api` section: where the API is, how to authenticate, how hard to push it.
 
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // api.base_url: the URL job paths are appended to. Checks what would make
 // it unsafe or unusable (plain http without an opt-in, user info, a query,
 // a bad host or port) and normalises it (lowercase scheme, no trailing '/').

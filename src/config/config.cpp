@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loading a config: the one YAML document, its top-level sections (each read
 // by its parser in sections.h), then the checks that span keys.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's configuration: the whole SPEC schema with its defaults.
 //
 // loadConfigFile() parses YAML, rejects unknown keys and bad values, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checks that span keys, run after every section is read: errors for
 // settings that contradict each other, warnings for ones that work but
 // probably are not what the operator meant.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `hooks` section: programs to run when a job's status changes. Each
 // definition is checked whole; one with any problem is left out.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hosts and ports as operators write them in a config: "host", "host:port",
 // "[v6]" and "[v6]:port"; which hosts are IP addresses and which are this
 // machine. Shared by metrics.listen and api.base_url.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // metrics.listen: the address the metrics exporter binds, "host:port" with
 // an IPv4 address, "[IPv6 address]" or localhost, and whether only this
 // machine can reach it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What counts as a well-formed name in a config: status words, hook names,
 // HTTP header names, environment variable names; and how a key read from the
 // file is shown in a message without letting it forge output.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `poll` section: how often to ask about a job, when to give up, and
 // which of the API's status words mean what.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads one operator-written YAML config against a schema: walks maps of
 // known keys (an unknown key gets a did-you-mean), reads typed values
 // (durations, whole numbers in a range, fractions, booleans, paths, lists),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The config's top-level sections, one parser each, and the checks that
 // span keys (run after every section is read). Internal to config/: each
 // parser reads one section through a SchemaReader, which collects the

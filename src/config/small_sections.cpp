@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sections with a few plain settings each: watch, state, metrics,
 // logging and shard.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Did-you-mean for operator-written words: the distance between two words
 // and the closest known word to a misspelt one, so "intreval" in a config
 // is answered with "did you mean `interval`?".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ChildProcess: one hook process, started with posix_spawn in its own
 // process group, with pipes for stdin/stdout/stderr. The owner drives it
 // from a poll() loop: fds() to wait on, pump() to move bytes and collect

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The exact environment and argv a hook run gets (SPEC "Hooks"): PATH,
 // LANG, and the JOBWATCH_* variables describing the job and the run.
 // Nothing else of the daemon's environment is passed; never the API key.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the hook runner reports as hook runs end and the queue changes: the
 // result of each run (the label of jobwatch_hook_runs_total) and the number
 // of pending runs. app/ adapts these events to metrics.

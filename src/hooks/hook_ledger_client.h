@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LedgerClient: the hook runner's thread that talks to the store, so that
 // the supervisor thread never has to. It claims due pending runs
 // (committed as running before they are handed over, so before anything is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which configured hooks a status change triggers: a hook runs when a job
 // enters a status listed in its `on` ("*" = every change) and, when
 // `types` is given, the job's type is one of them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How a finished hook process is reported: its result (the metric label),
 // the error kept in the ledger and logged ("exit code 7: <last stderr
 // line>", "timed out after 5s (killed by SIGTERM)"), and extra log fields.

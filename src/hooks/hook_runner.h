@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HookRunner: runs hook commands from the ledger, at most
 // hooks.max_concurrent at a time, on two threads of its own:
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HookSupervisor: the hook runner's thread that runs the processes. It
 // starts the runs the ledger thread hands over (SPEC environment, the job's
 // JSON on stdin), logs their output line by line with hook name and job ID,

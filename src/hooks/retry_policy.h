@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RetryPolicy: when a failed hook run is tried again. The nominal delay
 // doubles with each attempt, min(cap, base * 2^(attempts-1)); the delay
 // used is drawn from [nominal/2, nominal], so retries of runs that failed

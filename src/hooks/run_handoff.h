@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RunHandoff: what the hook runner's two threads hand each other.
 //
 // The ledger thread (LedgerClient) is the only one that calls the store: it

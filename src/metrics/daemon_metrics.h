@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DaemonMetrics: every metric of the SPEC table, served through one
 // prometheus::Collectable. A leaf: it offers plain calls and knows nothing
 // of the engine or the hook runner; app/metrics_feed.h turns their events

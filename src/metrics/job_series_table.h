@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JobSeriesTable: the per-job series jobwatch_job_status{job_id,status,type}
 // and jobwatch_job_added_timestamp_seconds{job_id}, kept in our own table
 // rather than prometheus-cpp families (Family::Remove is a linear scan).

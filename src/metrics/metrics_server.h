@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // MetricsServer: serves a Collectable at http://{listen}/metrics (civetweb,
 // two worker threads). A Collectable that is also a TextExposition (see
 // text_exposition.h; DaemonMetrics' is) writes its text itself; any other is

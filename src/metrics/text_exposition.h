@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scrape's fast path. TextExposition is implemented by a Collectable
 // that can write its Prometheus text exposition (format 0.0.4) itself:
 // MetricsServer then serves that instead of Collect() + TextSerializer,

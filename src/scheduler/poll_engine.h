@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PollEngine: owns every watched job's poll state and decides, step by
 // step, which jobs to poll. It never blocks and starts no threads: the
 // daemon's scheduler thread alternates step() (handle finished polls, start

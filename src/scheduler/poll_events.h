@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the poll engine tells the rest of the daemon. One event flows one
 // way: poll result -> status transition -> {log line, state, metrics, hooks}.
 // Implementations are called on the scheduler thread and must not block on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PollLoop: the scheduler thread. Alternates PollEngine::step() and wait()
 // until stopped; then starts no new polls and waits (bounded by
 // `drain_timeout`) for the requests in flight, so their answers are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pure scheduling arithmetic: when is a job next due, how long to back off,
 // how to spread new jobs. No clocks, no state beyond the caller's RNG.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Roster: decides which jobs are watched. It runs on the scheduler thread,
 // beside the PollEngine (the one owner of each job's live state), and is the
 // only component that adds jobs to the engine or takes them away:

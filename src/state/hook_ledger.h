@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The hook ledger (hook_runs): one row per (job, status, hook) with its
 // state and attempts; the hook queue. Private to src/state; SqliteStateStore
 // runs these in its transactions.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The jobs table and its tombstones (forgotten_jobs): what a restart needs
 // to resume every watched job, and which forgotten watch-file jobs must not
 // be watched again. Private to src/state; SqliteStateStore composes it with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Labels as rows (job_labels, run_labels; schema version 2): each key and
 // value is stored as given, any bytes, so there is no codec to get wrong.
 // Readers join these tables; this writes them. Private to src/state.

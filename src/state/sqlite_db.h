@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A thin RAII layer over the SQLite C API, private to src/state: one
 // connection, statements prepared once and reused, scoped uses of them that
 // always reset, and every SQLite failure turned into an Error that names the

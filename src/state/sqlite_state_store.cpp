@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "state/sqlite_state_store.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SqliteStateStore: the StateStore in one SQLite file (WAL mode,
 // synchronous=FULL: a committed ledger entry must survive power loss). It
 // composes the schema (state_schema.h), the jobs table with its tombstones

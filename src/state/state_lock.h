@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // StateLock: one jobwatchd process per state database. Two daemons on one
 // ledger would both recover "running" hook runs and run them twice, so the
 // service and --once hold an exclusive flock(2) on "<state.path>.lock" for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The state database's schema: telling our file from any other, creating
 // it, and migrating older versions of it forward. Private to src/state.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // StateStore: the daemon's memory across restarts, in SQLite (WAL mode,
 // synchronous=FULL: the hook ledger decides whether a hook is lost, so a
 // committed ledger entry must survive power loss, not only a crash).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // StateWriter: batches the poll side's writes into few transactions on its
 // own thread, so the scheduler never waits for the disk. Batches enqueued
 // while a commit is in progress are merged into the next one. After each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How values are written to the state database: explicit stored codes
 // (never enum casts: the file outlives the code), times as milliseconds
 // since the epoch, and the API's facts in column order. Shared by the tables of src/state; private

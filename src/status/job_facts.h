@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one value type for a watched job, shared by every module that keeps
 // or passes on a job: the engine's live record (scheduler::JobRecord), the
 // stored row (state::StoredJob), the hook ledger's run (state::HookRun

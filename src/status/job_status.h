@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Canonical job statuses and the mapping from the API's words to them.
 //
 // The API mixes case and other endpoints use other words; everything the

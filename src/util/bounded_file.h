@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading whole small files that other programs write (config, API key,
 // watch file, drop files) without trusting them: only regular files, a size
 // limit checked before and while reading (the file may grow), and an open

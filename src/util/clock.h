@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The time seam. Intervals and deadlines use the monotonic clock; timestamps
 // shown to people or stored use the system clock. Production code receives a
 // Clock& and never calls std::chrono::*::now() itself, so tests can drive

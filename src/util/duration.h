@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Durations as operators write them in config: a number with a unit
 // ("500ms", "5s", "10m", "24h", "7d"), optionally several ("1h30m").
 //

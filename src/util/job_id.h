@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Job IDs are untrusted input that ends up in URLs, argv, environment and
 // paths. Only IDs matching ^[A-Za-z0-9_-]{1,128}$ are ever accepted.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The only file that includes <systemd/sd-journal.h>.
 #include "util/journal.h"
 

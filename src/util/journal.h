@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The journald output of Log. When systemd connects the daemon's stderr to
 // the journal (JOURNAL_STREAM names stderr's device and inode), Log sends
 // each line as a structured journal entry instead of text on stderr, so

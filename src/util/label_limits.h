@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bounds on a job's labels, checked when a watch list is parsed and relied
 // on where labels are spent: each label becomes an environment variable
 // JOBWATCH_LABEL_<NAME>=<value> of every hook run, and the kernel refuses

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Log: the daemon's one logging facade. A message plus key=value fields,
 // rendered as text ("msg key=value ...") or as one JSON object per line.
 // Components receive a Log& (no global logger), so tests can capture lines.

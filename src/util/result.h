@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Result<T>: the value of an operation that can fail in an expected way
 // (bad input, I/O, network). Failures carry a human-readable message that
 // names the place at fault. Unexpected states are bugs and abort instead.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small helpers for modules that parse operator-written YAML with yaml-cpp
 // (config, watch lists): loading the one document a file holds, where a node
 // is, and what it is, in words an operator reads in an error message.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DropArchive: where the drop directory's taken files go. Accepted files
 // move to .processed/, rejected ones to .rejected/ with "<name>.reason"
 // beside them. Moves never overwrite: a taken name gets a suffix ".1" ...

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "watchlist/drop_dir_watcher.h"
 
 #include <dirent.h>

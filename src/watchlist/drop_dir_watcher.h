@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DropDirWatcher: takes job lists that other programs drop into a directory
 // (SPEC "Watch list"). Files are taken only once complete: closed after
 // writing (IN_CLOSE_WRITE) or renamed in (IN_MOVED_TO); names starting with

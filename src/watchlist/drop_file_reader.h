@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads and judges one file of the drop directory, without trusting it:
 // never follows a symlink, never opens anything but a regular file, never
 // reads a file that has another name (a hard link to a file elsewhere),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The writing side of the drop directory, for `jobwatchd add`: one YAML
 // watch file with the given entries, written so that a DropDirWatcher takes
 // it exactly once, whole, under its final name.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small POSIX pieces shared by the drop directory watcher, the drop file
 // writer and the watch file monitor: an owning file descriptor, a rename
 // that never replaces, full writes, unique names and time stamps for file

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sharding: several jobwatchd instances split one watch list with no
 // coordination. An instance with shard {index, count} watches exactly the
 // IDs whose stable hash modulo count equals index.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The watch-list schema shared by the watch file and drop files:
 //
 //   jobs:

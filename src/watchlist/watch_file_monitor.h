@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WatchFileMonitor: notices when the watch file changes. Editors replace
 // files by rename, so the file's directory is watched (IN_CLOSE_WRITE,
 // IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_MOVED_FROM for the file's name).

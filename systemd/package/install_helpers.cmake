@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers run at install time (cmake --install, cpack), included by the
 # install(CODE) rules in systemd/package/CMakeLists.txt. DESTDIR is honoured:
 # file(INSTALL) prepends it itself; existence checks prepend it by hand.

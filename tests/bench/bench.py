@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """jobwatchd benchmark: every figure of tests/bench/README.md in one run, on
 loopback, side by side, printed as one table against its target.
 

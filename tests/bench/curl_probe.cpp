@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // curl_probe: the cost of libcurl alone, without jobwatchd. Polls
 // GET {base}/jobs/{prefix}{i} for i cycling over `count` IDs with `conc`
 // transfers in flight on one multi handle and one thread, pooled easy

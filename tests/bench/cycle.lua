@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: GET /jobs/{prefix}{i}, cycling i over 0..count-1 so the
 -- server answers for every job, as jobwatchd polls them.
 -- Settings come from the environment: BENCH_PREFIX, BENCH_COUNT, BENCH_KEY.

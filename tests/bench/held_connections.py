@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """What a Prometheus scrape sees while clients hold connections to the
 metrics port (issue 18): starts jobwatchd (with 1,000 jobs) and the fake API
 on loopback, opens N connections that send nothing and holds them (each

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """What users write instead of jobwatchd: `requests` on a ThreadPoolExecutor.
 
 One pass over every job ID (GET /jobs/{id}, a kept-alive requests.Session

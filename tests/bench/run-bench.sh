@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # jobwatchd benchmark, one command: builds Release into build/bench-release,
 # then runs every figure on loopback in one run (tests/bench/bench.py) and
 # prints the table. Bounded (about 4 minutes after the build; hard limit

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The newcomer demo: installs what is needed, builds, starts the bundled fake
 # Unsiloed API with a scenario, and runs jobwatchd against it until every job
 # is finished, so you watch status changes being logged. No API key needed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fake API's HTTP server: one accept thread plus one thread per
 // connection, blocking sockets, HTTP/1.1 keep-alive, TCP_NODELAY. A thread per
 // connection keeps the faults trivial to act out: a delay, a hang or a

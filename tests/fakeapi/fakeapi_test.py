@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Self-test of the fakeapi binary: starts the real program on port 0 with a
 scenario in a temp dir and checks what a client sees over HTTP.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HTTP/1.1 request-head parsing and response-head rendering for the fake API.
 // The parser works on a caller-owned buffer and returns views into it, so a
 // connection can reuse one buffer and one HttpRequest (its header vector keeps

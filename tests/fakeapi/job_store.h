@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fake API's model: every job's status (timeline or admin override), the
 // scripted faults, the API key rule and the request log. It answers a /jobs
 // request with a status code, a body and possibly a fault for the server to

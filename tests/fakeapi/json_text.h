@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small JSON and time text helpers for the fake API's hand-rendered bodies.
 // Everything appends to a caller-owned std::string so the request path can
 // reuse one buffer per connection and not allocate in the steady state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fakeapi: a fake Unsiloed Vision API for demos, integration tests and
 // benchmarks. This file only reads the command line, loads the scenario,
 // starts the server and waits for SIGTERM/SIGINT.

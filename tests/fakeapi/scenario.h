@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scenario a fakeapi process serves: jobs with their status timelines and
 // body fields, scripted faults, and the API key rule, loaded from YAML.
 // Loading validates everything up front; every error names file and line.

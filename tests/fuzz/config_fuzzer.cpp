@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the config loader (config::loadConfigText): any text must come
 // back as a config or as issues naming the file, never as a crash.
 #include <cstddef>

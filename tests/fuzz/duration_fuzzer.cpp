@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the duration parser (parseDuration) and checks that what
 // formatDuration prints parses back: exactly for whole seconds and for
 // values under a second, otherwise within the 0.1 s it rounds to (it shows

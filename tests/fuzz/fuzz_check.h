@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the fuzz targets: an invariant that, when broken, is a crash
 // libFuzzer saves as a reproducer.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the API response parser (api::JobResponseParser::parse) and the
 // classification of a 200 answer (api::classifyResponse), as the poll
 // engine uses them on every body the API sends.

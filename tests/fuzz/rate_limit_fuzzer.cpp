@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Retry-After itself is parsed by libcurl (CURLINFO_RETRY_AFTER: seconds
 // or an HTTP date), not by us, so there is no parser of ours to fuzz there.
 // What we own is what happens to the number: the transport caps it, then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzzes the watch-list parsers (watchlist::parseWatchYaml for the watch
 // file and YAML drop files, parseWatchText for *.txt drop files): every ID
 // that comes out is valid, every problem names the file and a line.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Integration harness: runs the real jobwatchd against the real fake API on
 loopback, in a temporary directory, with bounded waits (never bare sleeps).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """jobwatchd's command line: --check-config, --once, usage and exit codes."""
 import subprocess
 import unittest

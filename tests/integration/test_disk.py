@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Disk faults under a running daemon: the state directory fills up, or goes
 read-only (issue: Reliability).
 

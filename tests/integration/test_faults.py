@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fault matrix: the real jobwatchd against the fake API acting out every
 kind of API failure (issue: Reliability).
 

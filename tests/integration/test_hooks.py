@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hooks and durable state with the real daemon: hooks run once per
 transition, survive restarts and crashes (issue: Hooks)."""
 import os

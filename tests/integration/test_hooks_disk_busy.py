@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hooks while another process holds the state database locked (issue 18
 #2): timeouts, reaping and durations must not wait for the disk."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile watch lists against the real daemon (issue 18): input that used
 to stall the control loop, lose a job's hook, or leak an outside file into
 .reason and the log. Bounded waits only."""

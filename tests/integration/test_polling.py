@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The real jobwatchd polling the real fake API (issue: Core)."""
 import json
 import signal

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Resource bounds under load (issue: Reliability): 20,000 jobs polled fast
 (interval 1 s, no rate limit) against the fake API acting out a mix of
 faults, 5,000 of them completing and each running a hook.

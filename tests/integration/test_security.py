@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Security checks with the real daemon (issue: Reliability; SPEC "Security",
 "Watch list"): hostile job IDs never reach a URL, a path or a hook's argv;
 the API key never reaches a log, a hook or /metrics.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every catchable signal has a decided effect (issue 18 #6; src/app/signals.h).
 
 Stray signals must neither kill nor stop the daemon; USR1 logs a status

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A state database another process holds locked at start (issue 18 #1).
 
 An operator's sqlite3 shell in a transaction, or a backup tool, holds a write

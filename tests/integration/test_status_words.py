@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """An API that answers a fresh status word on every poll (issue 18 #3): the
 words count as `other` in aggregate metrics, the warnings about them are
 bounded and rate-limited, and only each job's own series shows its word."""

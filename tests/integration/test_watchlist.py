@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Drop directory, watch-file reload, SIGHUP config reload, `jobwatchd add`
 and sharding, with the real daemon and real files (issue: Drop directory)."""
 import os

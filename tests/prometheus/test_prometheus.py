@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real Prometheus scraping the real jobwatchd, which polls the fake API:
 the values operators chart arrive in Prometheus, every expression of the
 Grafana dashboard and of the alert rules evaluates without error, and the

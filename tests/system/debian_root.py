@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A minimal Debian 12 root for booting under systemd-nspawn, for
 test_systemd_boot.py.
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The probe of test_systemd_boot.py: runs inside the booted container as the
 # oneshot unit jobwatch-probe.service (ordered after jobwatchd.service, which
 # is enabled and so started at boot), checks the installed service under the

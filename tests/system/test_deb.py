@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Debian package, built with cpack from the configured build tree:
 its file list and control data, lintian --pedantic (no tag of any level
 beyond those systemd/package/deb/lintian-overrides explains), `cmake --install` keeping an edited

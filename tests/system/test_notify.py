@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The sd_notify protocol as systemd sees it: the real daemon, the fake API,
 and an AF_UNIX datagram socket in NOTIFY_SOCKET playing systemd.
 

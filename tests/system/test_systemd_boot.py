@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The .deb under a real systemd: built from the tree with cpack, installed
 with `apt-get install ./jobwatchd_*.deb` into a minimal Debian 12
 (debootstrap --variant=minbase + systemd, cached under the build directory,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """systemd/jobwatchd.service: `systemd-analyze verify` is silent, the
 sandbox's exposure score stays <= 1.5, and the unit agrees with the daemon
 and the example config (credential name, stop timeout, exit codes).

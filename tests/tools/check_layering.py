@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks that src/ is layered bottom-up (README: How the code is laid out):
 
     util -> status -> {config, api, state, watchlist, metrics}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building, testing and the demo need, from Debian 12's
 # packages only. Idempotent: runs apt-get only when something is missing.
 # Must run as root (or with sudo available).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets (tests/fuzz, clang 14) and runs each for a
 # bounded time. Fails on any crash, leak, UB report or broken invariant.
 #

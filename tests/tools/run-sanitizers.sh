@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds and runs the tests under sanitizers (presets in CMakePresets.json):
 #
 #   asan  Debug, -fsanitize=address,undefined: the whole ctest suite except

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, from a fresh Debian 12 machine (as root): installs
 # the packages, then
 #   1. builds the dev preset and runs every ctest test (unit, integration

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CurlMultiTransport against a real HTTP/1.1 server on 127.0.0.1:0, written
 // here so the test sees exactly what arrived on the wire: how many
 // connections were accepted, which paths were requested, which headers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "api/job_snapshot.h"
 
 #include <gmock/gmock.h>

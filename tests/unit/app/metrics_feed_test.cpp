@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DaemonMetrics as the daemon feeds it: engine and hook events through
 // MetricsFeed (the metrics module itself knows neither).
 #include "app/metrics_feed.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hosts and ports, metrics.listen and api.base_url, checked directly.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading the API key from a file, the environment or a systemd credential.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

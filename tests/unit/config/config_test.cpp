@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loading a config as a whole: defaults, keys and structure, issue format,
 // paths and files. Section values: sections_test.cpp; hooks:
 // hooks_section_test.cpp; the API key: api_key_test.cpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the config tests: loading YAML text as if from
 // /etc/jobwatchd/jobwatchd.yaml, expecting exactly one issue, and a temporary
 // directory for real files.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The hooks section: definitions, their commands and the statuses they run on.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The values of the api, poll, metrics, logging and shard sections, and the
 // checks that span keys.
 #include <gmock/gmock.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Did-you-mean: edit distance and the closest known word.
 #include "config/spelling.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pure parts the supervisor uses: how an exit is reported, and when a
 // failed run is retried.
 #include "hooks/hook_outcome.h"

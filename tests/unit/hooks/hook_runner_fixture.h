@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fixture of the HookRunner tests: a real StateStore in a temp dir,
 // the system clock, a captured log and recorded hook events.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HookRunner under hostile conditions: a database locked by another
 // process (issue 18 #2) and unexpected errors on its threads (issue 11 #4).
 #include <gtest/gtest.h>

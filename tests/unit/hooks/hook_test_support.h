@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the hooks tests: temp dirs, scripts, bounded waits, a log
 // capture that is safe to read while another thread writes, and process
 // group checks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the metrics tests: read values out of collected families the
 // way Prometheus would see them, and fetch a URL with libcurl.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A scripted HttpTransport: records started requests; the test answers them.
 #pragma once
 

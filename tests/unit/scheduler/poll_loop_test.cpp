@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scheduler thread: posted commands, the heartbeat, and its failure.
 // A real thread with a transport that sleeps until woken, as curl's does.
 #include "scheduler/poll_loop.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Roster against a real engine, a real SQLite store and its writer:
 // what is watched, what reaches the store, and tombstones.
 #include "scheduler/roster.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the state tests: a real temp directory, file bytes,
 // sample jobs and runs, and a bounded wait for conditions.
 #pragma once

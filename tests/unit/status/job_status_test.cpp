@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "status/job_status.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A StateStore decorator that makes write transactions fail as a full or
 // broken disk would (after leveldb's fault-injection Env): the next `n`
 // writes return an error naming the file "(while committing)" and change

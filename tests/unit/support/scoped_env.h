@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ScopedEnv: sets (or, with nullptr, unsets) an environment variable for
 // one test and restores the old value when it goes out of scope.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TempDir: a fresh directory under the test's temp dir (gtest's TempDir(),
 // which honours TEST_TMPDIR), removed with everything in it at the end of
 // its scope, even when a test took away its own write permission.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DropDirWatcher (and writeDropFile feeding it) against real files,
 // real directories and real writer processes in temp directories. Waits are
 // poll() on the watcher's descriptor with bounded timeouts; the only sleeps

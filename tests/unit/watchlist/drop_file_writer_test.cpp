@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // writeDropFile (`jobwatchd add`) against real temp directories.
 #include "watchlist/drop_file_writer.h"
 

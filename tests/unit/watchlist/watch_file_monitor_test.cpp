@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // WatchFileMonitor against real files and directories; waits are poll() on
 // its descriptor with bounded timeouts.
 #include "watchlist/watch_file_monitor.h"

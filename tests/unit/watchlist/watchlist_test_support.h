@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the watchlist tests that work on real files: writing
 // and reading files, listing a drop directory, waiting on a descriptor, and
 // entries whose values are awkward for YAML.
