@@ -51,8 +51,8 @@ struct CurlMultiTransport::Impl {
   // CURLOPT_PRIVATE and CURLOPT_WRITEDATA.
   struct Transfer {
     CURL* easy = nullptr;
-    unsigned generation = 0;                 // options it was set up with
-    std::shared_ptr<curl_slist> headers;     // kept alive while the handle uses them
+    unsigned generation = 0;              // options it was set up with
+    std::shared_ptr<curl_slist> headers;  // kept alive while the handle uses them
     std::uint64_t tag = 0;
     std::string body;
     bool too_large = false;

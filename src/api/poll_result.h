@@ -17,7 +17,7 @@ namespace jobwatch::api {
 
 enum class PollResultKind {
   kOk,
-  kHttpError,     // 5xx (other than 503 with Retry-After handling) or other unexpected codes
+  kHttpError,  // 5xx (other than 503 with Retry-After handling) or other unexpected codes
   kTimeout,
   kNetworkError,  // includes refused bodies over 1 MiB
   kParseError,    // 200 with a body we cannot use

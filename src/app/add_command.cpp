@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "app/commands.h"
-
 #include <iostream>
 
+#include "app/commands.h"
 #include "util/job_id.h"
 #include "watchlist/drop_dir.h"
 

@@ -54,7 +54,8 @@ Command parseCommandLine(const std::vector<std::string>& args) {
       return cmd;
     }
   }
-  if (modes > 1) cmd.usage_error = "--once, --check-config, --version and --help exclude each other";
+  if (modes > 1)
+    cmd.usage_error = "--once, --check-config, --version and --help exclude each other";
   if (cmd.config.empty()) cmd.usage_error = "--config needs a non-empty path";
   if (cmd.mode == Mode::kAdd && cmd.ids.empty()) cmd.usage_error = "add needs at least one job ID";
   return cmd;

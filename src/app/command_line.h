@@ -18,16 +18,16 @@ inline constexpr const char* kDefaultConfigPath = "/etc/jobwatchd/jobwatchd.yaml
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitBadInput = 1;  // bad configuration or input; systemd must not restart
 inline constexpr int kExitUsage = 2;
-inline constexpr int kExitRuntime = 3;   // runtime failure (restart may help)
+inline constexpr int kExitRuntime = 3;  // runtime failure (restart may help)
 
 enum class Mode { kRun, kOnce, kCheckConfig, kAdd, kVersion, kHelp };
 
 struct Command {
   Mode mode = Mode::kRun;
   std::filesystem::path config = kDefaultConfigPath;
-  std::vector<std::string> ids;                               // add: job IDs
+  std::vector<std::string> ids;                             // add: job IDs
   std::vector<std::pair<std::string, std::string>> labels;  // add: --label k=v
-  std::string usage_error;  // set when the command line is wrong
+  std::string usage_error;                                  // set when the command line is wrong
 };
 
 Command parseCommandLine(const std::vector<std::string>& args);

@@ -82,8 +82,8 @@ std::unique_ptr<metrics::DaemonMetrics> makeMetrics(const config::Config& config
   options.per_job_series = config.metrics.per_job_series;
   options.per_job_limit = config.metrics.per_job_limit;
   options.version = kVersion;
-  auto metrics = std::make_unique<metrics::DaemonMetrics>(
-      std::make_shared<prometheus::Registry>(), std::move(options), clock, log);
+  auto metrics = std::make_unique<metrics::DaemonMetrics>(std::make_shared<prometheus::Registry>(),
+                                                          std::move(options), clock, log);
   metrics->hooksConfigured(hookNames(config.hooks));
   return metrics;
 }
@@ -167,8 +167,8 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
       p.transition_log.get(), p.recorder.get(), p.metrics_feed.get()});
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
-                                                     statusMapperFrom(config), *p.transport,
-                                                     clock, *p.fanout, log, std::random_device{}());
+                                                     statusMapperFrom(config), *p.transport, clock,
+                                                     *p.fanout, log, std::random_device{}());
   p.roster = std::make_unique<scheduler::Roster>(
       *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
   return daemon;
@@ -218,15 +218,14 @@ void Daemon::loadWatchFile(const config::Config& config, bool due_now) {
   logWatchFileApplied(log_, config, applied);
 }
 
-void Daemon::reloadWatchFile(const config::Config& config) {
+bool Daemon::reloadWatchFile(const config::Config& config) {
   auto parsed = readWatchFile(config);
-  if (!parsed) return;
+  if (!parsed) return true;
   Log& log = log_;
   scheduler::Roster& roster = *parts_->roster;
-  const bool applied = onScheduler([&log, &roster, config, parsed = std::move(*parsed)] {
+  return onScheduler([&log, &roster, config, parsed = std::move(*parsed)] {
     logWatchFileApplied(log, config, roster.applyWatchFile(parsed, false));
   });
-  if (!applied) log_.warn("the scheduler has not applied the watch file yet; it will");
 }
 
 void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
@@ -259,72 +258,82 @@ void Daemon::stop() {
   p.stopped = true;
   if (p.loop) p.loop->stop();
   if (!p.writer->stop(10s)) {
-    log_.error("state writes could not be committed before stopping; the next start re-polls "
-               "the affected jobs");
+    log_.error(
+        "state writes could not be committed before stopping; the next start re-polls "
+        "the affected jobs");
   }
   p.runner->stop();
 }
 
-bool Daemon::onScheduler(std::function<void()> fn) {
+bool Daemon::onScheduler(std::function<void()> fn) { return parts_->loop->post(std::move(fn)); }
+
+bool Daemon::onSchedulerAndWait(std::function<void()> fn) {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> finished = done->get_future();
-  parts_->loop->post([fn = std::move(fn), done] {
-    fn();
-    done->set_value();
-  });
-  return finished.wait_for(kSchedulerAnswerWithin) == std::future_status::ready;
+  if (!onScheduler([fn = std::move(fn), done] {
+        fn();
+        done->set_value();
+      })) {
+    return false;
+  }
+  const SteadyTime deadline = clock_.now() + kSchedulerAnswerWithin;
+  while (finished.wait_for(100ms) != std::future_status::ready) {
+    if (parts_->loop->failed() || clock_.now() >= deadline) return false;
+  }
+  return true;
 }
 
 std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entries) {
   auto added = std::make_shared<size_t>(0);
   scheduler::Roster& roster = *parts_->roster;
-  const bool applied = onScheduler(
+  const bool applied = onSchedulerAndWait(
       [&roster, added, entries = std::move(entries)] { *added = roster.addDropped(entries); });
   // Recorded durably before the caller lets the files go.
   if (!applied || !parts_->writer->flush(30s)) return std::nullopt;
   return *added;
 }
 
-bool Daemon::forgetFinished(WallTime cutoff) {
+bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
   scheduler::Roster& roster = *parts_->roster;
   Log& log = log_;
-  return onScheduler([&roster, &log, cutoff] {
+  return onScheduler([&roster, &log, cutoff, older_than] {
     const std::vector<std::string> forgotten = roster.forgetFinished(cutoff);
     if (!forgotten.empty()) {
-      log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.size())}});
+      log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.size())},
+                                        {"older_than", formatDuration(older_than)}});
     }
   });
 }
 
 bool Daemon::reload(const config::Config& next, const std::string& api_key) {
   Parts& p = *parts_;
-  p.runner->setHooks(next.hooks);
   p.metrics->hooksConfigured(hookNames(next.hooks));
   scheduler::PollEngine& engine = *p.engine;
   api::CurlMultiTransport& transport = *p.transport;
   TransitionRecorder& recorder = *p.recorder;
-  return onScheduler([&engine, &transport, &recorder, settings = scheduleSettingsFrom(next),
-                      mapper = statusMapperFrom(next),
+  hooks::HookRunner& runner = *p.runner;
+  // One step: the recorder and the runner switch hooks together, so no
+  // ledger row is written for a hook the runner does not know.
+  return onScheduler([&engine, &transport, &recorder, &runner,
+                      settings = scheduleSettingsFrom(next), mapper = statusMapperFrom(next),
                       transport_options = transportOptionsFrom(next, api_key),
-                      hooks = next.hooks.definitions]() mutable {
+                      hooks = next.hooks]() mutable {
     engine.updateSettings(std::move(settings));
     engine.setStatusMapper(std::move(mapper));
     transport.reconfigure(std::move(transport_options));
-    recorder.setHooks(std::move(hooks));
+    runner.setHooks(hooks);
+    recorder.setHooks(std::move(hooks.definitions));
   });
 }
 
-void Daemon::logStatusSummary() {
+bool Daemon::logStatusSummary() {
   const scheduler::PollEngine& engine = *parts_->engine;
   const MetricsFeed& feed = *parts_->metrics_feed;
   Log& log = log_;
-  if (!onScheduler([&engine, &feed, &log] {
-        log.info("status", {{"summary", formatServiceStatus(engine.statusCounts(),
-                                                           engine.jobCount(),
-                                                           feed.hooksPending())}});
-      })) {
-    log_.warn("status summary: the scheduler did not answer in time");
-  }
+  return onScheduler([&engine, &feed, &log] {
+    log.info("status", {{"summary", formatServiceStatus(engine.statusCounts(), engine.jobCount(),
+                                                        feed.hooksPending())}});
+  });
 }
 
 bool Daemon::runOnce(const config::Config& config,
@@ -367,7 +376,9 @@ void Daemon::countRejected(std::string_view source, size_t count) {
   parts_->metrics->watchRejected(source, count);
 }
 
-void Daemon::refreshMetrics() { parts_->metrics->stateWriteFailures(parts_->writer->writeFailures()); }
+void Daemon::refreshMetrics() {
+  parts_->metrics->stateWriteFailures(parts_->writer->writeFailures());
+}
 
 void Daemon::configReloaded(bool successful) { parts_->metrics->configReloaded(successful); }
 

@@ -8,11 +8,13 @@
 // for the change.
 //
 // The engine and the roster belong to the scheduler thread once start()
-// has run; calls marked "on the scheduler" post the work there and wait for
-// it (bounded). Such a call returning false means the scheduler did not
-// answer in time: the work is still queued and runs when it does (so the
-// two threads never disagree for long), or the scheduler has failed, which
-// failure() reports and the control loop stops the service for.
+// has run; calls marked "on the scheduler" post the work there. Only
+// addDropped() waits for it (bounded: the files may only go once their
+// jobs are committed); the others return at once and the work logs on the
+// scheduler thread. False means the work could not be queued or (for
+// addDropped) did not finish in time: the scheduler has stopped or failed,
+// which failure() reports and the control loop stops the service for, or
+// it is slow, and the queued work still runs when it gets to it.
 //
 // Config: the Service owns the running Config; the Daemon keeps none and is
 // given what it needs with each call.
@@ -69,12 +71,13 @@ class Daemon {
   void stop();
 
   // Re-reads the watch file here and applies it on the scheduler.
-  void reloadWatchFile(const config::Config& config);
+  [[nodiscard]] bool reloadWatchFile(const config::Config& config);
   // Watches dropped jobs (on the scheduler) and waits until they are
   // committed. The number of new jobs; nullopt when not recorded in time.
   [[nodiscard]] std::optional<size_t> addDropped(std::vector<watchlist::WatchEntry> entries);
-  // Forgets jobs that finished before `cutoff` (on the scheduler).
-  [[nodiscard]] bool forgetFinished(WallTime cutoff);
+  // Forgets jobs that finished before `cutoff`, i.e. `older_than` ago (on
+  // the scheduler).
+  [[nodiscard]] bool forgetFinished(WallTime cutoff, Millis older_than);
   // A validated new configuration, applied as one step on the scheduler
   // (engine settings, status words, transport and key, hooks) and to the
   // hook runner. Restart-only settings must already be reset by the caller.
@@ -82,7 +85,7 @@ class Daemon {
 
   // Logs the STATUS= summary (job counts by status, hooks pending), on the
   // scheduler (SIGUSR1).
-  void logStatusSummary();
+  [[nodiscard]] bool logStatusSummary();
 
   // --once: polls every non-terminal job once, commits, runs the hooks due,
   // calls `each` with every job (for the table). True when every poll
@@ -111,8 +114,11 @@ class Daemon {
  private:
   struct Parts;
   Daemon(Log& log, const Clock& clock);
-  // Runs `fn` on the scheduler thread and waits for it (bounded).
+  // Queues `fn` for the scheduler thread; false when it will never run.
   [[nodiscard]] bool onScheduler(std::function<void()> fn);
+  // Queues `fn` and waits until it ran (bounded; ends early if the
+  // scheduler fails).
+  [[nodiscard]] bool onSchedulerAndWait(std::function<void()> fn);
   std::optional<watchlist::WatchParse> readWatchFile(const config::Config& config);
 
   Log& log_;

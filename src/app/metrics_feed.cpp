@@ -17,6 +17,7 @@ std::vector<std::string> pollResultLabels() {
       PollResultKind::kRateLimited,  PollResultKind::kNotFound,
   };
   std::vector<std::string> labels;
+  labels.reserve(kinds.size());
   for (PollResultKind kind : kinds) labels.emplace_back(api::resultLabel(kind));
   return labels;
 }
@@ -25,6 +26,7 @@ std::vector<std::string> hookResultLabels() {
   constexpr std::array results = {HookResult::kSuccess, HookResult::kFailure, HookResult::kTimeout,
                                   HookResult::kSpawnError};
   std::vector<std::string> labels;
+  labels.reserve(results.size());
   for (HookResult result : results) labels.emplace_back(hooks::hookResultLabel(result));
   return labels;
 }

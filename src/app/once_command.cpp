@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "app/commands.h"
-
 #include <algorithm>
 #include <array>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "app/commands.h"
 #include "app/daemon.h"
 #include "util/clock.h"
 #include "util/log.h"

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/commands.h"
-
 #include "app/service.h"
 #include "app/signals.h"
 

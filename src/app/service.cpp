@@ -67,8 +67,9 @@ Service::~Service() {
 int Service::run() {
   if (int rc = start(); rc != kExitOk) return rc;
   const int rc = loop();
-  shutdown();
-  return rc;
+  // A worker that failed while the stop was being asked for still counts.
+  const bool failed = shutdown();
+  return failed ? kExitRuntime : rc;
 }
 
 int Service::start() {
@@ -101,7 +102,8 @@ int Service::start() {
     }
     drop_dir_ = std::move(drop).value();
   }
-  auto server = metrics::MetricsServer::start(config_.metrics.listen, daemon_->metricsCollectable());
+  auto server =
+      metrics::MetricsServer::start(config_.metrics.listen, daemon_->metricsCollectable());
   if (!server.ok()) {
     log_.error(server.error().message);
     return kExitRuntime;
@@ -115,8 +117,8 @@ int Service::start() {
   daemon_->start(config_, *notifier_);
   takeDropFiles();
   if (config_.shard.count > 1) {
-    fields.push_back({"shard", std::to_string(config_.shard.index) + "/" +
-                                   std::to_string(config_.shard.count)});
+    fields.push_back(
+        {"shard", std::to_string(config_.shard.index) + "/" + std::to_string(config_.shard.count)});
   }
   log_.info("jobwatchd started", fields);
   log_.info("metrics served", {{"url", metrics_server_->url()}});
@@ -155,10 +157,12 @@ int Service::loop() {
       const SignalRequests requests = readSignals(signal_fd_);
       if (requests.stop) return kExitOk;
       if (requests.reload) reload();
-      if (requests.report) daemon_->logStatusSummary();
+      if (requests.report && !daemon_->logStatusSummary()) {
+        log_.warn("SIGUSR1: the scheduler is not running; no status summary");
+      }
     }
     if (watch_index != 99 && (fds[watch_index].revents & POLLIN) && watch_file_->changed()) {
-      daemon_->reloadWatchFile(config_);
+      reloadWatchFile();
     }
     if (drop_index != 99) takeDropFiles();
     if (auto failed = daemon_->failure()) {
@@ -188,8 +192,10 @@ void Service::trimAfterWriteBursts() {
 }
 
 void Service::takeDropFiles() {
+  // One bounded batch per turn of the control loop, so signals are read
+  // between batches (the loop's poll() does not sleep while more wait).
   if (!drop_dir_) return;
-  do {
+  {
     std::vector<watchlist::DropFileTaken> taken = drop_dir_->takeReady();
     for (const std::string& notice : drop_dir_->takeNotices()) {
       log_.warn("drop directory", {{"notice", notice}});
@@ -206,15 +212,17 @@ void Service::takeDropFiles() {
       entries.insert(entries.end(), file.entries.begin(), file.entries.end());
       accepted.push_back(&file);
     }
-    if (accepted.empty()) continue;
+    if (accepted.empty()) return;
     // Recorded durably (one commit for the whole batch) before the files
     // leave the drop directory: a crash in between takes them again, and
     // re-adding a watched job merges.
     const std::optional<size_t> added = daemon_->addDropped(std::move(entries));
     if (!added) {
-      log_.error("drop files not recorded yet; they stay and are taken again at the next start",
-                 {{"files", std::to_string(accepted.size())}});
-      continue;
+      log_.error(
+          "drop files not recorded yet: they stay in the drop directory and are taken "
+          "again at the next start",
+          {{"files", std::to_string(accepted.size())}});
+      return;
     }
     size_t jobs = 0;
     for (const watchlist::DropFileTaken* file : accepted) {
@@ -226,12 +234,19 @@ void Service::takeDropFiles() {
     log_.info("drop files taken", {{"files", std::to_string(accepted.size())},
                                    {"jobs", std::to_string(jobs)},
                                    {"new", std::to_string(*added)}});
-  } while (drop_dir_->morePending());
+  }
 }
 
 void Service::forgetOldJobs() {
-  if (!daemon_->forgetFinished(clock_.wallNow() - config_.state.forget_after)) {
-    log_.warn("the scheduler has not forgotten finished jobs yet; it will");
+  if (!daemon_->forgetFinished(clock_.wallNow() - config_.state.forget_after,
+                               config_.state.forget_after)) {
+    log_.warn("the scheduler is not running; finished jobs are forgotten after a restart");
+  }
+}
+
+void Service::reloadWatchFile() {
+  if (!daemon_->reloadWatchFile(config_)) {
+    log_.warn("the scheduler is not running; the watch file is read again after a restart");
   }
 }
 
@@ -278,7 +293,7 @@ void Service::reloadConfig() {
   const bool watch_file_moved = next.watch.file != config_.watch.file;
   config_ = std::move(next);
   if (watch_file_moved) watch_file_ = monitorWatchFile(config_, log_);
-  daemon_->reloadWatchFile(config_);
+  reloadWatchFile();
   daemon_->configReloaded(true);
   if (!restart_only.empty()) {
     std::string list;
@@ -290,16 +305,18 @@ void Service::reloadConfig() {
   }
 }
 
-void Service::shutdown() {
-  if (!daemon_) return;
+bool Service::shutdown() {
+  if (!daemon_) return false;
   // Ordered: no new polls (answers in flight are still recorded), commit
   // state, drain hooks, then stop serving metrics.
   notifier_->stopping();
   log_.info("stopping");
   daemon_->stop();
+  const auto failed = daemon_->failure();
   log_.info("stopped", {{"jobs", std::to_string(daemon_->jobCount())}});
   metrics_server_.reset();
   daemon_.reset();
+  return failed.has_value();
 }
 
 }  // namespace jobwatch::app

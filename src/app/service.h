@@ -50,12 +50,14 @@ class Service {
   int start();
   // Returns the exit code: 0 when asked to stop, 3 when a thread failed.
   int loop();
-  void shutdown();
+  // Returns whether a worker thread had failed.
+  bool shutdown();
 
   // reloadConfig() wrapped in RELOADING=1 ... READY=1.
   void reload();
   void reloadConfig();
   void takeDropFiles();
+  void reloadWatchFile();
   void forgetOldJobs();
   // Hands freed heap pages back to the kernel after a burst of state writes
   // (README: Performance, Memory).

@@ -89,10 +89,21 @@ std::unique_ptr<ServiceNotifier> makeSilentNotifier() { return std::make_unique<
 
 std::string formatServiceStatus(const std::map<std::string, size_t>& counts, size_t jobs,
                                 size_t hooks_pending) {
+  // Words the API made up are untrusted and unbounded: the first few by
+  // name, the rest summed as "other", so the line stays short.
+  constexpr size_t kMaxOtherWords = 3;
   std::vector<std::pair<std::string, size_t>> present;
+  size_t other_words = 0;
+  size_t other = 0;
   for (const auto& [status, count] : counts) {
-    if (count > 0) present.emplace_back(status, count);
+    if (count == 0) continue;
+    if (lifecycleRank(status) < kLifecycleOrder.size() || ++other_words <= kMaxOtherWords) {
+      present.emplace_back(status, count);
+    } else {
+      other += count;
+    }
   }
+  if (other > 0) present.emplace_back("other", other);
   // Stable: the map already orders the unranked words alphabetically.
   std::stable_sort(present.begin(), present.end(), [](const auto& a, const auto& b) {
     return lifecycleRank(a.first) < lifecycleRank(b.first);

@@ -51,7 +51,8 @@ std::unique_ptr<ServiceNotifier> makeSilentNotifier();
 // The STATUS= line: "watching 120 jobs: 80 processing, 30 completed,
 // 10 failed; hooks pending 2". Statuses with a count appear in lifecycle
 // order (unknown, queued, processing, completed, failed, not_found,
-// timed_out), then any other word alphabetically. Pure.
+// timed_out), then any other word alphabetically: at most three of those,
+// the rest summed as "other". Pure.
 std::string formatServiceStatus(const std::map<std::string, size_t>& counts, size_t jobs,
                                 size_t hooks_pending);
 

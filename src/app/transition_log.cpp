@@ -27,7 +27,8 @@ void TransitionLog::onTransition(const scheduler::StatusTransition& t) {
     fields.push_back({"api_status", job.facts.status_raw});
   }
   if (!job.facts.error.empty()) fields.push_back({"error", job.facts.error});
-  const bool bad = t.to == status::kFailed || t.to == status::kNotFound || t.to == status::kTimedOut;
+  const bool bad =
+      t.to == status::kFailed || t.to == status::kNotFound || t.to == status::kTimedOut;
   log_.write(bad ? LogLevel::kWarn : LogLevel::kInfo,
              t.from == status::kUnknown ? "job seen" : "status change", fields);
 }

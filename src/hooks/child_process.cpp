@@ -23,8 +23,8 @@ constexpr std::string_view kDefaultSearchPath = "/bin:/usr/bin";
 constexpr std::string_view kTruncatedMark = "\xe2\x80\xa6[truncated]";  // "…[truncated]"
 // Upper bounds on bytes read by one pump() (fairness between children) and
 // by the final drain after the child exited (a grandchild may keep writing).
-constexpr size_t kPumpReadLimit = 256 * 1024;
-constexpr size_t kDrainReadLimit = 1024 * 1024;
+constexpr size_t kPumpReadLimit = size_t{256} * 1024;
+constexpr size_t kDrainReadLimit = size_t{1024} * 1024;
 
 std::string errnoText(int err) {
   const char* text = strerrordesc_np(err);  // thread-safe, unlike strerror

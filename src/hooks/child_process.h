@@ -47,7 +47,7 @@ struct ExitInfo {
 class ChildProcess {
  public:
   static constexpr size_t kMaxLine = 4096;
-  static constexpr size_t kMaxOutput = 64 * 1024;
+  static constexpr size_t kMaxOutput = size_t{64} * 1024;
 
   // Fails (spawn error: not found, not executable, ...) with a message.
   [[nodiscard]] static Result<std::unique_ptr<ChildProcess>> spawn(const SpawnSpec& spec);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "util/current_exception.h"
 #include "util/duration.h"
 
 namespace jobwatch::hooks {
@@ -34,12 +35,12 @@ void LedgerClient::run(std::stop_token stop) {
   try {
     while (!stop.stop_requested()) handoff_.waitForLedgerWork(stop, step());
     finish();
-  } catch (const std::exception& e) {
+  } catch (...) {
     // Unexpected (a failing store is a value, handled in step()): runs it
     // claimed and did not finish stay `running` in the ledger, and the next
     // start runs them again.
     log_.error("hook ledger thread failed; hooks stop until jobwatchd restarts",
-               {{"error", e.what()}});
+               {{"error", currentExceptionText()}});
     handoff_.markFailed();
   }
 }

@@ -24,14 +24,7 @@ std::string_view hookResultLabel(HookResult result) {
 namespace {
 
 SupervisorOptions supervisorOptions(HookRunnerOptions& options) {
-  SupervisorOptions o;
-  o.kill_grace = options.kill_grace;
-  o.drain_timeout = options.drain_timeout;
-  o.retry_base = options.retry_base;
-  o.retry_cap = options.retry_cap;
-  o.path_env = std::move(options.path_env);
-  o.lang_env = std::move(options.lang_env);
-  return o;
+  return std::move(static_cast<SupervisorOptions&>(options));
 }
 
 }  // namespace

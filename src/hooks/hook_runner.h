@@ -41,6 +41,7 @@
 
 #include "config/config.h"
 #include "hooks/hook_events.h"
+#include "hooks/hook_supervisor.h"
 #include "state/state_store.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -51,14 +52,9 @@ class RunHandoff;
 class LedgerClient;
 class HookSupervisor;
 
-struct HookRunnerOptions {
+// The supervisor's options (timeouts, retries, PATH and LANG) plus the hooks.
+struct HookRunnerOptions : SupervisorOptions {
   config::HooksConfig hooks;
-  std::chrono::milliseconds kill_grace{5000};      // SIGTERM -> SIGKILL
-  std::chrono::milliseconds drain_timeout{20000};  // on stop
-  std::chrono::milliseconds retry_base{1000};      // backoff base for retries
-  std::chrono::milliseconds retry_cap{300000};
-  std::string path_env;  // PATH given to hooks
-  std::string lang_env;  // LANG given to hooks
 };
 
 class HookRunner {

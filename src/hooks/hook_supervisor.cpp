@@ -13,6 +13,7 @@
 
 #include "hooks/hook_environment.h"
 #include "hooks/hook_outcome.h"
+#include "util/current_exception.h"
 #include "util/duration.h"
 
 namespace jobwatch::hooks {
@@ -62,11 +63,11 @@ void HookSupervisor::run(std::stop_token stop) {
   try {
     supervise(stop);
     drain();
-  } catch (const std::exception& e) {
+  } catch (...) {
     // Unexpected (expected failures are values): say so once, leave no
     // child behind, and let the service stop and be restarted.
     log_.error("hook supervisor failed; hooks stop until jobwatchd restarts",
-               {{"error", e.what()}});
+               {{"error", currentExceptionText()}});
     handoff_.markFailed();
     abandon();
   }

@@ -28,7 +28,6 @@ namespace jobwatch::metrics {
 
 namespace {
 
-using prometheus::ClientMetric;
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
@@ -47,7 +46,6 @@ const Histogram::BucketBoundaries kHookBuckets = {.01, .05, .1, .5,  1,   5,
   std::fprintf(stderr, "jobwatchd: broken invariant: %s\n", what);
   std::abort();
 }
-
 
 // What the exposer serves. Owns (shares) everything it renders, so a scrape
 // in flight never touches a destroyed DaemonMetrics.
@@ -358,7 +356,8 @@ void DaemonMetrics::watchRejected(std::string_view source, size_t count) {
 void DaemonMetrics::stateWriteFailures(std::uint64_t total) {
   const std::lock_guard lock(impl_->mu);
   if (total <= impl_->state_write_failures_seen) return;
-  impl_->state_write_failures.Increment(static_cast<double>(total - impl_->state_write_failures_seen));
+  impl_->state_write_failures.Increment(
+      static_cast<double>(total - impl_->state_write_failures_seen));
   impl_->state_write_failures_seen = total;
 }
 

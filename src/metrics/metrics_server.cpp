@@ -152,7 +152,6 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
 
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collectable_ = std::move(collectable);
-  // Two workers, as prometheus-cpp's Exposer had: a scrape and a health check.
   // Worker threads and how long one connection may hold one: a client
   // that connects and sends nothing (or trickles) frees its worker after
   // request_timeout_ms, so a flood of held connections delays scrapes by

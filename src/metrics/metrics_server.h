@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // MetricsServer: serves a Collectable at http://{listen}/metrics (civetweb,
-// two worker threads). A Collectable that is also a TextExposition (see
-// text_exposition.h; DaemonMetrics' is) writes its text itself; any other is
+// 32 worker threads, 1 s request timeout: see metrics_server.cpp). A Collectable that is also a
+// TextExposition (see text_exposition.h; DaemonMetrics' is) writes its text itself; any other is
 // served through Collect() and prometheus-cpp's TextSerializer. Answers are
 // never compressed: a loopback scrape of 100,000 per-job series is ~20 MB,
 // which gzip would cost more CPU to shrink than it saves. `listen` is
@@ -42,10 +42,12 @@ class MetricsServer {
   // e.g. "http://127.0.0.1:9464/metrics"
   std::string url() const;
 
- private:
-  MetricsServer();
+ public:
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
+
+ private:
+  MetricsServer();
   // The request handler reads it; the destructor stops the server first.
   std::shared_ptr<prometheus::Collectable> collectable_;
   mg_context* context_ = nullptr;

@@ -92,7 +92,8 @@ bool PollEngine::removeJob(const std::string& id) {
   Slot& s = slots_[slot];
   events_.onJobUnwatched(s.job);
   if (--status_counts_[s.job.status] == 0) status_counts_.erase(s.job.status);
-  if (single_pass_ && !s.job.terminal && single_pass_left_ > 0 && !s.job.polled) --single_pass_left_;
+  if (single_pass_ && !s.job.terminal && single_pass_left_ > 0 && !s.job.polled)
+    --single_pass_left_;
   index_.erase(it);  // while the slot still holds the ID it is filed under
   s.used = false;
   ++s.generation;  // queued entries and in-flight answers for it become stale
@@ -261,8 +262,8 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
                     {"result", std::string(api::resultLabel(result.kind))},
                     {"detail", result.detail}});
       }
-      next = now + backoffDelay(job.consecutive_errors, settings_.interval, settings_.backoff_max,
-                                rng_);
+      next = now +
+             backoffDelay(job.consecutive_errors, settings_.interval, settings_.backoff_max, rng_);
       break;
   }
   if (!single_pass_) schedule(slot, next);
@@ -302,9 +303,8 @@ void PollEngine::transition(JobRecord& job, const std::string& to, bool terminal
   job.terminal = terminal;
   const WallTime at = clock_.wallNow();
   if (terminal) job.terminal_at = at;
-  events_.onTransition(
-      {job, std::move(from), to, body, at,
-       std::chrono::duration_cast<std::chrono::milliseconds>(at - job.added_at)});
+  events_.onTransition({job, std::move(from), to, body, at,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(at - job.added_at)});
 }
 
 void PollEngine::finishPassFor(JobRecord& job) {

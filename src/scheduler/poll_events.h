@@ -57,7 +57,8 @@ class PollEvents {
 // Passes every event to each listener, in order.
 class PollEventsFanout final : public PollEvents {
  public:
-  explicit PollEventsFanout(std::vector<PollEvents*> listeners) : listeners_(std::move(listeners)) {}
+  explicit PollEventsFanout(std::vector<PollEvents*> listeners)
+      : listeners_(std::move(listeners)) {}
   void onPollFinished(const PollFinished& poll) override {
     for (auto* l : listeners_) l->onPollFinished(poll);
   }

@@ -5,6 +5,8 @@
 #include <exception>
 #include <system_error>
 
+#include "util/current_exception.h"
+
 namespace jobwatch::scheduler {
 
 using namespace std::chrono_literals;
@@ -16,8 +18,8 @@ constexpr auto kWedgeCheckEvery = 50ms;
 
 }  // namespace
 
-PollLoop::PollLoop(PollEngine& engine, api::HttpTransport& transport, const Clock& clock,
-                   Log& log, PollLoopOptions options)
+PollLoop::PollLoop(PollEngine& engine, api::HttpTransport& transport, const Clock& clock, Log& log,
+                   PollLoopOptions options)
     : engine_(engine),
       transport_(transport),
       clock_(clock),
@@ -31,17 +33,20 @@ void PollLoop::start() {
 }
 
 void PollLoop::stop() {
+  ended_ = true;
   if (!thread_.joinable()) return;
   thread_.request_stop();
   thread_.join();
 }
 
-void PollLoop::post(std::function<void()> command) {
+bool PollLoop::post(std::function<void()> command) {
+  if (failed_.load() || ended_.load()) return false;
   {
     std::lock_guard lock(mu_);
     posted_.push_back(std::move(command));
   }
   transport_.wake();
+  return true;
 }
 
 void PollLoop::runPosted() {
@@ -104,8 +109,8 @@ void PollLoop::run(std::stop_token stop) {
       log_.warn("stopping: gave up waiting for polls in flight",
                 {{"in_flight", std::to_string(engine_.inFlight())}});
     }
-  } catch (const std::exception& e) {
-    log_.error("scheduler thread failed", {{"error", e.what()}});
+  } catch (...) {
+    log_.error("scheduler thread failed", {{"error", currentExceptionText()}});
     failed_ = true;
   }
 }

@@ -16,9 +16,9 @@
 // thread runs between steps.
 //
 // Ownership: the engine, transport, clock and log must outlive the loop,
-// and so must whatever posted commands and the heartbeat refer to. The thread is a std::jthread member, stopped and joined by
-// stop() or the destructor.
-// Thread-safety: post(), stop() and failed() may be called from any thread.
+// and so must whatever posted commands and the heartbeat refer to. The thread is a std::jthread
+// member, stopped and joined by stop() or the destructor. Thread-safety: post(), stop() and
+// failed() may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -53,8 +53,8 @@ struct PollLoopOptions {
 
 class PollLoop {
  public:
-  PollLoop(PollEngine& engine, api::HttpTransport& transport, const Clock& clock,
-           Log& log, PollLoopOptions options);
+  PollLoop(PollEngine& engine, api::HttpTransport& transport, const Clock& clock, Log& log,
+           PollLoopOptions options);
   ~PollLoop();
   PollLoop(const PollLoop&) = delete;
   PollLoop& operator=(const PollLoop&) = delete;
@@ -63,8 +63,9 @@ class PollLoop {
   // Requests a stop and joins the thread (drains in-flight polls first).
   void stop();
   // Runs `command` on the scheduler thread before its next step. Commands
-  // posted before start() run when it starts; after stop(), never.
-  void post(std::function<void()> command);
+  // posted before start() run when it starts; after stop() or a failure,
+  // never: then post() returns false.
+  bool post(std::function<void()> command);
   // True when the thread ended on its own because of an unexpected error.
   bool failed() const { return failed_.load(); }
 
@@ -81,6 +82,7 @@ class PollLoop {
   Log& log_;
   PollLoopOptions options_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> ended_{false};  // stop() was called
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;  // guarded by mu_
   // Scheduler thread only:

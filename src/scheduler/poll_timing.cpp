@@ -17,8 +17,9 @@ Millis jitteredInterval(Millis interval, double jitter, Rng& rng) {
 Millis backoffDelay(int consecutive_errors, Millis interval, Millis cap, Rng& rng) {
   const Millis base = std::max<Millis>(interval, 1s);
   const int exponent = std::clamp(consecutive_errors, 0, 30);
-  const double step = std::min<double>(static_cast<double>(cap.count()),
-                                       static_cast<double>(base.count()) * std::ldexp(1.0, exponent));
+  const double step =
+      std::min<double>(static_cast<double>(cap.count()),
+                       static_cast<double>(base.count()) * std::ldexp(1.0, exponent));
   const double ceiling = std::max(step, static_cast<double>(std::min(base, cap).count()));
   std::uniform_real_distribution<double> draw(ceiling / 2, ceiling);
   return Millis(static_cast<Millis::rep>(std::llround(draw(rng))));
@@ -30,7 +31,8 @@ Millis initialSpread(Millis interval, Rng& rng) {
   return Millis(draw(rng));
 }
 
-Millis rateLimitPause(std::optional<std::chrono::seconds> retry_after, Millis interval, Millis cap) {
+Millis rateLimitPause(std::optional<std::chrono::seconds> retry_after, Millis interval,
+                      Millis cap) {
   // Bounded in seconds: converting a huge value to milliseconds first would
   // overflow. Zero or negative ("retry now", or a date in the past) gets the
   // same pause as no Retry-After: never an immediate retry after a 429.
@@ -67,8 +69,9 @@ SteadyTime TokenBucket::nextTokenAt(SteadyTime now) const {
   const double have = std::min(capacity_, tokens_ + elapsed * rate_);
   if (have >= 1.0) return now;
   const double wait_s = (1.0 - have) / rate_;
-  return now + std::chrono::duration_cast<SteadyTime::duration>(
-                   std::chrono::duration<double>(wait_s)) + 1us;
+  return now +
+         std::chrono::duration_cast<SteadyTime::duration>(std::chrono::duration<double>(wait_s)) +
+         1us;
 }
 
 void TokenBucket::setRate(double rate_per_second, SteadyTime now) {

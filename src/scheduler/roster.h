@@ -47,11 +47,11 @@ struct ShardSpec {
 
 // What applyWatchFile() did, for the log line.
 struct WatchFileApplied {
-  size_t listed = 0;        // entries in the file
-  size_t added = 0;         // newly watched
-  size_t unwatched = 0;     // left the file
-  size_t other_shards = 0;  // listed, but another instance's
-  size_t rejected = 0;      // entries with problems
+  size_t listed = 0;          // entries in the file
+  size_t added = 0;           // newly watched
+  size_t unwatched = 0;       // left the file
+  size_t other_shards = 0;    // listed, but another instance's
+  size_t rejected = 0;        // entries with problems
   bool kept_missing = false;  // the file had problems: nothing was unwatched
 };
 

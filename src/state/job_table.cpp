@@ -49,8 +49,6 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
        "j.added_at_ms, j.terminal_at_ms, j.consecutive_errors, l.key, l.value "
        "FROM jobs AS j LEFT JOIN job_labels AS l ON l.job_id = j.id "
        "ORDER BY j.id, l.key"},
-      {&terminal_before_,
-       "SELECT id FROM jobs WHERE terminal = 1 AND terminal_at_ms < ?1 ORDER BY id"},
       {&insert_tombstone_,
        "INSERT OR REPLACE INTO forgotten_jobs (id, forgotten_at_ms) "
        "SELECT id, ?2 FROM jobs WHERE id = ?1 AND source = 0"},
@@ -159,10 +157,6 @@ Result<std::vector<std::string>> JobTable::ids(sqlite::Statement& stmt, std::int
     out.push_back(q.text(0));
   }
   return out;
-}
-
-Result<std::vector<std::string>> JobTable::terminalBefore(std::int64_t cutoff_ms) {
-  return ids(terminal_before_, cutoff_ms, "forgetting old terminal jobs");
 }
 
 Result<std::vector<std::string>> JobTable::tombstones() {

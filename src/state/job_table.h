@@ -30,7 +30,6 @@ class JobTable {
   // Deletes the job; a watch-file job leaves a tombstone stamped `now_ms`.
   [[nodiscard]] Status forget(const std::string& id, std::int64_t now_ms);
   // IDs of terminal jobs whose terminal_at is before `cutoff_ms`.
-  [[nodiscard]] Result<std::vector<std::string>> terminalBefore(std::int64_t cutoff_ms);
   [[nodiscard]] Result<std::vector<std::string>> tombstones();
 
  private:
@@ -42,7 +41,6 @@ class JobTable {
   sqlite::Statement upsert_;
   sqlite::Statement delete_;
   sqlite::Statement select_all_;
-  sqlite::Statement terminal_before_;
   sqlite::Statement insert_tombstone_;
   sqlite::Statement delete_tombstone_;
   sqlite::Statement select_tombstones_;

@@ -202,22 +202,6 @@ Result<size_t> SqliteStateStore::countRuns(HookRunState state) {
   return ledger_.count(state);
 }
 
-Result<std::vector<std::string>> SqliteStateStore::forgetTerminalBefore(WallTime cutoff) {
-  std::lock_guard lock(mu_);
-  std::vector<std::string> forgotten;
-  Status done = transaction([&]() -> Status {
-    auto ids = jobs_.terminalBefore(floorMs(cutoff));
-    if (!ids) return ids.error();
-    forgotten = std::move(ids).value();
-    for (const auto& id : forgotten) {
-      if (auto ran = forgetJob(id); !ran) return ran;
-    }
-    return Ok{};
-  });
-  if (!done) return done.error();
-  return forgotten;
-}
-
 Result<std::vector<std::string>> SqliteStateStore::loadForgotten() {
   std::lock_guard lock(mu_);
   return jobs_.tombstones();

@@ -42,7 +42,6 @@ class SqliteStateStore final : public StateStore {
   Status releaseRun(std::int64_t run_id) override;
   Result<std::optional<WallTime>> nextPendingAt() override;
   Result<size_t> countRuns(HookRunState state) override;
-  Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff) override;
   Result<std::vector<std::string>> loadForgotten() override;
   Result<std::vector<HookRun>> runsForJob(const std::string& job_id) override;
 

@@ -139,23 +139,21 @@ class StateStore {
   [[nodiscard]] virtual Result<std::optional<WallTime>> nextPendingAt() = 0;
   [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;
 
-  // Deletes terminal jobs whose terminal_at is before `cutoff`, and their
-  // finished ledger rows. Returns the forgotten job IDs. Forgotten jobs
-  // that came from the watch file leave a tombstone (loadForgotten) until
-  // they are `removed` in a WriteBatch, i.e. leave the watch file: a job
-  // still listed there must not be watched, and hooked, all over again.
-  // (The service now forgets through WriteBatch::forgotten, decided by
-  // the engine's side; this stays for tests and tools.)
-  [[nodiscard]] virtual Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff) = 0;
+  // Forgotten watch-file jobs (WriteBatch::forgotten leaves a tombstone for
+  // each) until they are `removed` in a WriteBatch, i.e. leave the watch
+  // file: a job still listed there must not be watched, and hooked, all
+  // over again.
   [[nodiscard]] virtual Result<std::vector<std::string>> loadForgotten() = 0;
 
   // Every ledger row for a job (tests, diagnostics).
   [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;
 
- protected:
-  StateStore() = default;
+ public:
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
+
+ protected:
+  StateStore() = default;
 };
 
 }  // namespace jobwatch::state

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "util/current_exception.h"
+
 namespace jobwatch::state {
 namespace {
 
@@ -99,7 +101,9 @@ void StateWriter::append(WriteBatch batch) {
 bool StateWriter::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   const std::uint64_t target = enqueued_seq_;
-  return cv_.wait_for(lock, timeout, [&] { return committed_seq_ >= target; });
+  // A writer whose thread failed commits nothing more: do not wait for it.
+  cv_.wait_for(lock, timeout, [&] { return committed_seq_ >= target || failed_; });
+  return committed_seq_ >= target;
 }
 
 bool StateWriter::failing() const {
@@ -160,7 +164,8 @@ void StateWriter::run(std::stop_token stop) {
       delay = std::min(delay * 2, kMaxRetryDelay);
     }
     drain(lock, stop_deadline_);
-  } catch (const std::exception& e) {
+  } catch (...) {
+    const std::string what = currentExceptionText();
     if (!lock.owns_lock()) lock.lock();
     failed_ = true;
     const size_t queued = queued_rows_;
@@ -168,7 +173,7 @@ void StateWriter::run(std::stop_token stop) {
     lock.unlock();
     log_.error("state writer stopped by an unexpected error; its writes stay queued",
                {{"path", store_.path().string()},
-                {"error", e.what()},
+                {"error", what},
                 {"queued_rows", std::to_string(queued)}});
   }
 }

@@ -6,10 +6,10 @@
 namespace jobwatch::status {
 
 const std::vector<std::string>& builtinStatuses() {
-  static const std::vector<std::string> kAll = {
-      std::string(kUnknown),   std::string(kQueued),   std::string(kProcessing),
-      std::string(kCompleted), std::string(kFailed),   std::string(kNotFound),
-      std::string(kTimedOut)};
+  static const std::vector<std::string> kAll = {std::string(kUnknown),    std::string(kQueued),
+                                                std::string(kProcessing), std::string(kCompleted),
+                                                std::string(kFailed),     std::string(kNotFound),
+                                                std::string(kTimedOut)};
   return kAll;
 }
 

@@ -29,7 +29,8 @@ Result<Millis> parseDuration(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
       ++i;
     }
     if (i == start) {
@@ -50,7 +51,9 @@ Result<Millis> parseDuration(std::string_view text) {
     char* end = nullptr;
     double value = std::strtod(number.c_str(), &end);
     if (end != number.c_str() + number.size() || !std::isfinite(value)) {
-      return Error{"invalid duration " + shown + ": bad number \"" + number + "\""};
+      std::string message = "invalid duration ";
+      message.append(shown).append(": bad number \"").append(number).append("\"");
+      return Error{std::move(message)};
     }
     total += value * per;
   }

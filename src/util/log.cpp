@@ -15,11 +15,16 @@ namespace {
 
 spdlog::level::level_enum toSpd(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return spdlog::level::trace;
-    case LogLevel::kDebug: return spdlog::level::debug;
-    case LogLevel::kInfo: return spdlog::level::info;
-    case LogLevel::kWarn: return spdlog::level::warn;
-    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -49,11 +54,21 @@ void appendJsonEscaped(std::string& out, std::string_view text) {
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           char buf[8];
@@ -67,19 +82,28 @@ void appendJsonEscaped(std::string& out, std::string_view text) {
 }
 
 bool parseLogLevel(std::string_view text, LogLevel& out) {
-  if (text == "trace") out = LogLevel::kTrace;
-  else if (text == "debug") out = LogLevel::kDebug;
-  else if (text == "info") out = LogLevel::kInfo;
-  else if (text == "warn") out = LogLevel::kWarn;
-  else if (text == "error") out = LogLevel::kError;
-  else return false;
+  if (text == "trace")
+    out = LogLevel::kTrace;
+  else if (text == "debug")
+    out = LogLevel::kDebug;
+  else if (text == "info")
+    out = LogLevel::kInfo;
+  else if (text == "warn")
+    out = LogLevel::kWarn;
+  else if (text == "error")
+    out = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
 bool parseLogFormat(std::string_view text, LogFormat& out) {
-  if (text == "text") out = LogFormat::kText;
-  else if (text == "json") out = LogFormat::kJson;
-  else return false;
+  if (text == "text")
+    out = LogFormat::kText;
+  else if (text == "json")
+    out = LogFormat::kJson;
+  else
+    return false;
   return true;
 }
 
@@ -101,8 +125,8 @@ Log::Log(LogFormat format, LogLevel level)
     : Log(format, level, stderrIsJournal() ? makeSystemdJournal() : nullptr) {}
 
 Log::Log(LogFormat format, LogLevel level, std::unique_ptr<JournalOutput> journal)
-    : logger_(std::make_shared<spdlog::logger>(
-          "jobwatchd", std::make_shared<spdlog::sinks::stderr_sink_mt>())),
+    : logger_(std::make_shared<spdlog::logger>("jobwatchd",
+                                               std::make_shared<spdlog::sinks::stderr_sink_mt>())),
       format_(format),
       journal_(std::move(journal)) {
   logger_->set_level(toSpd(level));

@@ -59,11 +59,21 @@ class Log {
   bool enabled(LogLevel level) const;
 
   void write(LogLevel level, std::string_view msg, const LogFields& fields = {});
-  void trace(std::string_view msg, const LogFields& fields = {}) { write(LogLevel::kTrace, msg, fields); }
-  void debug(std::string_view msg, const LogFields& fields = {}) { write(LogLevel::kDebug, msg, fields); }
-  void info(std::string_view msg, const LogFields& fields = {}) { write(LogLevel::kInfo, msg, fields); }
-  void warn(std::string_view msg, const LogFields& fields = {}) { write(LogLevel::kWarn, msg, fields); }
-  void error(std::string_view msg, const LogFields& fields = {}) { write(LogLevel::kError, msg, fields); }
+  void trace(std::string_view msg, const LogFields& fields = {}) {
+    write(LogLevel::kTrace, msg, fields);
+  }
+  void debug(std::string_view msg, const LogFields& fields = {}) {
+    write(LogLevel::kDebug, msg, fields);
+  }
+  void info(std::string_view msg, const LogFields& fields = {}) {
+    write(LogLevel::kInfo, msg, fields);
+  }
+  void warn(std::string_view msg, const LogFields& fields = {}) {
+    write(LogLevel::kWarn, msg, fields);
+  }
+  void error(std::string_view msg, const LogFields& fields = {}) {
+    write(LogLevel::kError, msg, fields);
+  }
 
   void flush();
 

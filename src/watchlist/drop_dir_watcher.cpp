@@ -40,7 +40,10 @@ constexpr auto kLongCreatedGrace = 5s;
 // calls in a loop does not spin on mkdir.
 constexpr auto kRetryInterval = 1s;
 // Besides kMaxDropFilesPerTake, one call stops after reading this much.
-constexpr std::size_t kMaxBytesPerTake = std::size_t{64} << 20;
+// Bytes read (and so parsed) by one takeReady() call at most: it runs on
+// the control thread, which reads signals between calls. A single file may
+// still be up to kMaxDropFileBytes.
+constexpr std::size_t kMaxBytesPerTake = std::size_t{4} << 20;
 constexpr std::size_t kMaxNotices = 100;
 
 constexpr std::uint32_t kDropDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_OPEN |

@@ -4,10 +4,9 @@
 // writing (IN_CLOSE_WRITE) or renamed in (IN_MOVED_TO); names starting with
 // '.' or ending in ".tmp" are ignored. A taken file moves to .processed/; a
 // bad one (unparseable, bad IDs, a symlink, not a regular file, a file with
-// more than one hard link, over 16 MiB) to .rejected/ with a "<name>.reason" file beside it naming the
-// line and problem. Files present at start are taken too. The watcher
-// survives the directory being removed and recreated, and inotify queue
-// overflow (it rescans).
+// more than one hard link, over 16 MiB) to .rejected/ with a "<name>.reason" file beside it naming
+// the line and problem. Files present at start are taken too. The watcher survives the directory
+// being removed and recreated, and inotify queue overflow (it rescans).
 //
 // Use: poll() on fd(); when readable, call takeReady(). Also call
 // takeReady() periodically (it rescans when needed, e.g. after overflow or
@@ -48,7 +47,7 @@
 // operator's (e.g. systemd-tmpfiles) business.
 //
 // Work per takeReady() is bounded (kMaxDropFilesPerTake files, and it stops
-// after reading 64 MiB); results come in file-name order.
+// after reading 4 MiB); results come in file-name order.
 //
 // Time (settling, grace, retries) comes from the injected Clock; mtimes are
 // compared with its wall time.

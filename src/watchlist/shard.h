@@ -26,8 +26,8 @@ constexpr std::uint64_t shardHash(std::string_view id) {
 }
 
 constexpr bool inShard(std::string_view id, int index, int count) {
-  return count <= 1 || shardHash(id) % static_cast<std::uint64_t>(count) ==
-                           static_cast<std::uint64_t>(index);
+  return count <= 1 ||
+         shardHash(id) % static_cast<std::uint64_t>(count) == static_cast<std::uint64_t>(index);
 }
 
 }  // namespace jobwatch::watchlist

@@ -20,6 +20,8 @@ packages=(
   debootstrap systemd-container
   # fuzzing: clang 14 with libFuzzer (tests/fuzz, tests/tools/run-fuzz.sh)
   clang-14 libclang-rt-14-dev
+  # static checks (ctest label lint): .clang-format and .clang-tidy
+  clang-format clang-tidy
 )
 
 missing=()

@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "metrics/daemon_metrics.h"
 #include "../metrics/metrics_test_util.h"
+#include "metrics/daemon_metrics.h"
 
 namespace jobwatch::metrics {
 using app::MetricsFeed;
@@ -201,7 +201,8 @@ TEST_F(DaemonMetricsTest, JobsByStatusFollowWatchTransitionsAndUnwatch) {
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 1.0);
   EXPECT_EQ(s.series("jobwatch_jobs", {{"status", "review"}}), nullptr);
   // The job's own series keeps the real word.
-  EXPECT_EQ(s.value("jobwatch_job_status", {{"job_id", "c"}, {"status", "review"}, {"type", "extraction"}}),
+  EXPECT_EQ(s.value("jobwatch_job_status",
+                    {{"job_id", "c"}, {"status", "review"}, {"type", "extraction"}}),
             1.0);
 
   transition(a, "completed");

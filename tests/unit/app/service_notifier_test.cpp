@@ -29,6 +29,14 @@ TEST(FormatServiceStatus, CountsInLifecycleOrderThenOtherWords) {
             "2 review; hooks pending 2");
 }
 
+TEST(FormatServiceStatus, ManyUnknownWordsAreSummedAsOther) {
+  std::map<std::string, size_t> counts = {{"processing", 5}};
+  for (int i = 0; i < 2000; ++i) counts["w" + std::to_string(1000 + i)] = 1;
+  EXPECT_EQ(formatServiceStatus(counts, 2005, 0),
+            "watching 2005 jobs: 5 processing, 1 w1000, 1 w1001, 1 w1002, 1997 other; "
+            "hooks pending 0");
+}
+
 TEST(FormatServiceStatus, EmptyAndSingular) {
   EXPECT_EQ(formatServiceStatus({}, 0, 0), "watching 0 jobs; hooks pending 0");
   EXPECT_EQ(formatServiceStatus({{"queued", 1}}, 1, 0),

@@ -130,7 +130,7 @@ TEST(ChildProcess, LooksUpBareNamesInTheChildsPathNotTheDaemons) {
   ASSERT_TRUE(child);
   auto f = runToEnd(*child);
   ASSERT_TRUE(f);
-  EXPECT_EQ(texts(f->lines, false), std::vector<std::string>{"ran " + (dir / "my-hook")});
+  EXPECT_EQ(texts(f->lines, false), std::vector<std::string>{"ran " + (dir / "my-hook").string()});
 
   // `sh` is in the daemon's PATH, but not in the one given to the child.
   auto missing = ChildProcess::spawn({{"sh", "-c", "true"}, {"PATH=" + dir.path().string()}, ""});

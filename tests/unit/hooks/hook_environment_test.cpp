@@ -102,9 +102,8 @@ int spawnWith(const std::vector<std::string>& env) {
 }
 
 std::size_t labelVariables(const std::vector<std::string>& env) {
-  return static_cast<std::size_t>(std::count_if(env.begin(), env.end(), [](const auto& e) {
-    return e.rfind("JOBWATCH_LABEL_", 0) == 0;
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      env.begin(), env.end(), [](const auto& e) { return e.rfind("JOBWATCH_LABEL_", 0) == 0; }));
 }
 
 // Issue 18 #4: a job stored with 2,500 labels of 1 KB (before the parser
@@ -135,9 +134,10 @@ TEST(HookEnvironment, AtMostSixtyFourLabels) {
 TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
   state::HookRun run;
   const std::string huge(1024 * 1024, 'h');  // far beyond what the API client accepts
-  for (std::string* field : {&run.job_id, &run.status, &run.hook, &run.previous_status,
-                             &run.facts.status_raw, &run.facts.type, &run.facts.pdf_name, &run.facts.pdf_hash,
-                             &run.facts.error, &run.facts.created_at, &run.facts.updated_at}) {
+  for (std::string* field :
+       {&run.job_id, &run.status, &run.hook, &run.previous_status, &run.facts.status_raw,
+        &run.facts.type, &run.facts.pdf_name, &run.facts.pdf_hash, &run.facts.error,
+        &run.facts.created_at, &run.facts.updated_at}) {
     *field = huge;
   }
   for (int i = 0; i < 2500; ++i) {

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "hook_test_support.h"
-#include "support/fault_injecting_state_store.h"
 #include "hooks/hook_runner.h"
+#include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::hooks {
 

@@ -11,13 +11,13 @@ namespace jobwatch::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeTransport;
 using testing::failedResponse;
+using testing::FakeTransport;
 using testing::jsonResponse;
 
 std::string body(const std::string& id, const std::string& status, const std::string& extra = "") {
-  return R"({"id":")" + id + R"(","status":")" + status + R"(","type":"extraction","pdf_name":"r.pdf")" +
-         extra + "}";
+  return R"({"id":")" + id + R"(","status":")" + status +
+         R"(","type":"extraction","pdf_name":"r.pdf")" + extra + "}";
 }
 
 struct Recorder final : PollEvents {
@@ -48,7 +48,8 @@ class PollEngineTest : public ::testing::Test {
 
   PollEngine& make(ScheduleSettings s = {}) {
     if (s.base_url.empty()) s.base_url = "http://127.0.0.1:1";
-    engine = std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 42);
+    engine =
+        std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 42);
     return *engine;
   }
   // One scheduler round: start due polls, let the test answer, then deliver answers.
@@ -61,7 +62,8 @@ class PollEngineTest : public ::testing::Test {
     deliver();
   }
   // Advances simulated time in `tick` steps, answering every poll with `fn`.
-  void run(Millis total, Millis tick, const std::function<api::HttpResponse(const std::string&)>& fn) {
+  void run(Millis total, Millis tick,
+           const std::function<api::HttpResponse(const std::string&)>& fn) {
     for (Millis t = 0ms; t < total; t += tick) {
       engine->step();
       answerAll(fn);

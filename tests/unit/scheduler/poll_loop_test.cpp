@@ -53,8 +53,8 @@ class PollLoopTest : public ::testing::Test {
   PollLoopTest() : log(LogFormat::kText, LogLevel::kDebug, log_text) {
     ScheduleSettings s;
     s.base_url = "http://127.0.0.1:1";
-    engine = std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log,
-                                          1);
+    engine =
+        std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 1);
   }
   std::unique_ptr<PollLoop> make(PollLoopOptions options = {}) {
     return std::make_unique<PollLoop>(*engine, transport, clock, log, std::move(options));

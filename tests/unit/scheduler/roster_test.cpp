@@ -33,8 +33,8 @@ class RosterTest : public ::testing::Test {
     writer->start();
     ScheduleSettings s;
     s.base_url = "http://127.0.0.1:1";
-    engine = std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log,
-                                          7);
+    engine =
+        std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 7);
   }
   ~RosterTest() override { writer->stop(5s); }
 
@@ -173,7 +173,8 @@ TEST_F(RosterTest, RestoreBringsBackJobsAndTombstones) {
   // A new engine and roster, as after a restart.
   ScheduleSettings s;
   s.base_url = "http://127.0.0.1:1";
-  engine = std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 8);
+  engine =
+      std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 8);
   Roster& r = make();
   EXPECT_EQ(r.restore(store->loadJobs().value(), store->loadForgotten().value()), 0u);
   EXPECT_EQ(watched(), (Ids{"a"}));

@@ -65,10 +65,6 @@ class FaultInjectingStateStore final : public state::StateStore {
   }
   Result<std::optional<WallTime>> nextPendingAt() override { return inner_->nextPendingAt(); }
   Result<size_t> countRuns(state::HookRunState state) override { return inner_->countRuns(state); }
-  Result<std::vector<std::string>> forgetTerminalBefore(WallTime cutoff) override {
-    if (auto failed = injected()) return *failed;
-    return inner_->forgetTerminalBefore(cutoff);
-  }
   Result<std::vector<std::string>> loadForgotten() override { return inner_->loadForgotten(); }
   Result<std::vector<state::HookRun>> runsForJob(const std::string& job_id) override {
     return inner_->runsForJob(job_id);

@@ -13,7 +13,8 @@ TEST(JobId, AcceptsUuidsAndSafeNames) {
 }
 
 TEST(JobId, RejectsAnythingThatCouldEscape) {
-  for (const char* bad : {"", "../etc", "a/b", "a%2Fb", "a b", "a\nb", "$(rm)", "a;b", "a`b", "é"}) {
+  for (const char* bad :
+       {"", "../etc", "a/b", "a%2Fb", "a b", "a\nb", "$(rm)", "a;b", "a`b", "é"}) {
     EXPECT_FALSE(isValidJobId(bad)) << bad;
   }
   EXPECT_FALSE(isValidJobId(std::string(129, 'a')));

@@ -24,8 +24,8 @@
 #include <set>
 #include <sstream>
 
-#include "watchlist/drop_dir_watcher.h"
 #include "util/clock.h"
+#include "watchlist/drop_dir_watcher.h"
 #include "watchlist/drop_file_writer.h"
 #include "watchlist_test_support.h"
 
@@ -376,8 +376,8 @@ TEST_F(DropDirTest, ReasonsQuoteAtMostAShortEscapedExcerpt) {
   const std::string secret = "SECRET-0123456789-0123456789-0123456789-TAIL";
   writeFile(drop_ / "lines.txt", secret + "\n" + secret + "\x1b[2J\n");
   writeFile(drop_ / "keys.yaml", "jobs: [ok-1]\n" + secret + ": x\n");
-  writeFile(drop_ / "labels.yaml", "jobs:\n  - id: ok-1\n    labels: {a: \"" + secret +
-                                       "\\n\", " + std::string(65, 'k') + secret + ": x}\n");
+  writeFile(drop_ / "labels.yaml", "jobs:\n  - id: ok-1\n    labels: {a: \"" + secret + "\\n\", " +
+                                       std::string(65, 'k') + secret + ": x}\n");
   ASSERT_TRUE(d.untilTaken(3));
   for (const auto& t : d.taken()) {
     SCOPED_TRACE(t.file.filename().string());

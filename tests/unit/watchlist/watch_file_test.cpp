@@ -215,8 +215,8 @@ std::string entryWithLabels(const std::string& id, int count, std::size_t value_
 
 TEST(WatchYaml, EntriesOverTheLabelCapsAreRejectedWithTheirLine) {
   const std::string text = "jobs:\n" + entryWithLabels("too-many", 65, 1) +  // line 2
-                           entryWithLabels("too-big", 17, 1000) +          // line 69
-                           entryWithLabels("abuse", 2500, 1024) +          // line 88
+                           entryWithLabels("too-big", 17, 1000) +            // line 69
+                           entryWithLabels("abuse", 2500, 1024) +            // line 88
                            "  - fine\n";
   WatchParse p = parseWatchYaml(text, kSource);
   EXPECT_EQ(ids(p), std::vector<std::string>{"fine"});
@@ -247,8 +247,8 @@ TEST(WatchYaml, LabelsExactlyAtTheCapsAreAccepted) {
 
 TEST(WatchYaml, CapsHoldAfterDuplicateEntriesAreMerged) {
   const std::string text = "jobs:\n" + entryWithLabels("job-1", 40, 1) +  // line 2
-                           entryWithLabels("job-1", 40, 1, 40) +             // line 44
-                           entryWithLabels("job-1", 10, 1, 30) +             // line 86
+                           entryWithLabels("job-1", 40, 1, 40) +          // line 44
+                           entryWithLabels("job-1", 10, 1, 30) +          // line 86
                            "  - job-1\n";
   WatchParse p = parseWatchYaml(text, kSource);
   ASSERT_EQ(p.issues.size(), 1u) << allIssues(p);
