@@ -169,6 +169,8 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
                                                      statusMapperFrom(config), *p.transport, clock,
                                                      *p.fanout, log, std::random_device{}());
+  state::StateWriter* writer = p.writer.get();
+  p.engine->setAdmission([writer] { return writer->hasRoom(); });
   p.roster = std::make_unique<scheduler::Roster>(
       *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
   return daemon;

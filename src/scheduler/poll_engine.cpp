@@ -15,6 +15,7 @@ namespace {
 constexpr auto kIdleWake = 1h;
 constexpr auto kAuthLogEvery = 60s;
 constexpr size_t kMaxWarnedStatuses = 64;
+constexpr auto kAdmissionRecheck = 10ms;
 constexpr auto kUnrecognisedLogEvery = 10s;
 
 std::uint64_t makeTag(std::uint32_t slot, std::uint32_t generation) {
@@ -164,6 +165,10 @@ SteadyTime PollEngine::step() {
     if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) break;  // woken by an answer
     if (now < paused_until_) {
       wake = std::min(wake, paused_until_);
+      break;
+    }
+    if (may_start_ && !may_start_()) {
+      wake = std::min(wake, now + kAdmissionRecheck);
       break;
     }
     if (!bucket_.tryTake(now)) {

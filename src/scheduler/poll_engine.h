@@ -90,6 +90,12 @@ class PollEngine {
   void setStatusMapper(status::StatusMapper mapper) { mapper_ = std::move(mapper); }
   const ScheduleSettings& settings() const { return settings_; }
 
+  // Admission: while `may_start()` says no, no new poll starts (answers in
+  // flight are still handled) and step() asks to be called again soon. The
+  // daemon passes "the state writer has room" (StateWriter::hasRoom). Empty:
+  // always.
+  void setAdmission(std::function<bool()> may_start) { may_start_ = std::move(may_start); }
+
   // Graceful stop: no new polls start; step()/wait() keep collecting answers.
   void stopStarting() { stopping_ = true; }
   size_t inFlight() const { return in_flight_; }
@@ -191,6 +197,7 @@ class PollEngine {
   size_t unrecognised_suppressed_ = 0;
   std::vector<api::HttpResponse> finished_;
 
+  std::function<bool()> may_start_;
   size_t in_flight_ = 0;
   SteadyTime paused_until_{};
   bool stopping_ = false;

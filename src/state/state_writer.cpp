@@ -106,6 +106,11 @@ bool StateWriter::flush(std::chrono::milliseconds timeout) {
   return committed_seq_ >= target;
 }
 
+bool StateWriter::hasRoom() const {
+  std::lock_guard lock(mu_);
+  return queued_rows_ < kRoomRows || failing_;
+}
+
 bool StateWriter::failing() const {
   std::lock_guard lock(mu_);
   return failing_;
@@ -167,14 +172,17 @@ void StateWriter::run(std::stop_token stop) {
   } catch (...) {
     const std::string what = currentExceptionText();
     if (!lock.owns_lock()) lock.lock();
-    failed_ = true;
     const size_t queued = queued_rows_;
-    cv_.notify_all();
     lock.unlock();
+    // Logged before failed() turns true: whoever sees the failure finds
+    // its reason in the log.
     log_.error("state writer stopped by an unexpected error; its writes stay queued",
                {{"path", store_.path().string()},
                 {"error", what},
                 {"queued_rows", std::to_string(queued)}});
+    lock.lock();
+    failed_ = true;
+    cv_.notify_all();
   }
 }
 

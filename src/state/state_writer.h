@@ -59,6 +59,15 @@ class StateWriter {
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
 
+  // Whether fewer than kRoomRows rows wait (or commits are failing, when
+  // the per-job compaction bounds the queue instead). The scheduler starts
+  // no new polls while there is no room: it never waits for the disk, but
+  // it does not poll faster than answers can be recorded (a burst of
+  // 100,000 first answers would otherwise queue every job's body at once,
+  // leaving the freed queue as holes in the poll thread's heap).
+  static constexpr size_t kRoomRows = 1024;
+  bool hasRoom() const;
+
   void start();
   // Commits what is queued, then ends the thread (bounded by `timeout`;
   // returns false if writes could not be committed by then). A commit

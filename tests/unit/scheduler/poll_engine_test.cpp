@@ -328,6 +328,24 @@ TEST_F(PollEngineTest, AFreshStatusWordPerPollIsWarnedAboutBoundedly) {
   EXPECT_LE(e.statusCounts().size(), 200u);
 }
 
+TEST_F(PollEngineTest, NoPollStartsWhileAdmissionSaysNoAndNothingIsLost) {
+  ScheduleSettings s;
+  s.interval = 1s;
+  auto& e = make(s);
+  bool room = false;
+  e.setAdmission([&] { return room; });
+  for (int i = 0; i < 5; ++i) e.addJob({"j" + std::to_string(i), {}}, true);
+  const SteadyTime wake = e.step();
+  EXPECT_TRUE(transport.started.empty());
+  EXPECT_LE(wake - clock.now(), 10ms);  // asks again soon, without waiting itself
+  clock.advance(10ms);
+  e.step();
+  EXPECT_TRUE(transport.started.empty());
+  room = true;
+  e.step();
+  EXPECT_EQ(transport.started.size(), 5u);  // every due job, none skipped
+}
+
 TEST_F(PollEngineTest, AliasesAndExtraTerminalStatuses) {
   ScheduleSettings s;
   s.interval = 1s;

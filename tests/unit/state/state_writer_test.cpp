@@ -273,6 +273,20 @@ TEST_F(StateWriterTest, EnqueueNeverWaitsAndKeepsOneQueuedRowPerJob) {
   EXPECT_TRUE(writer.stop(10s));
 }
 
+TEST_F(StateWriterTest, HasRoomUntilKRoomRowsWait) {
+  StateWriter writer(*store_, log_, clock_, nullptr);  // not started: rows stay queued
+  for (size_t i = 0; i + 1 < StateWriter::kRoomRows; ++i) {
+    writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}});
+  }
+  EXPECT_TRUE(writer.hasRoom());
+  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});
+  EXPECT_FALSE(writer.hasRoom());  // the scheduler now starts no polls
+  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});  // still never waits
+  EXPECT_TRUE(writer.stop(10s));
+  EXPECT_TRUE(writer.hasRoom());
+  EXPECT_EQ(store_->loadJobs()->size(), StateWriter::kRoomRows);
+}
+
 TEST_F(StateWriterTest, AnEmptyBodyMergedIntoAQueuedRowKeepsItsBody) {
   StateWriter writer(*store_, log_, clock_, nullptr);  // not started: rows stay queued
   StoredJob first = sampleJob("a");
