@@ -280,7 +280,7 @@ TEST_F(StateWriterTest, HasRoomUntilKRoomRowsWait) {
   }
   EXPECT_TRUE(writer.hasRoom());
   writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});
-  EXPECT_FALSE(writer.hasRoom());  // the scheduler now starts no polls
+  EXPECT_FALSE(writer.hasRoom());                               // the scheduler now starts no polls
   writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});  // still never waits
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_TRUE(writer.hasRoom());
