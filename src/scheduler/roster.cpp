@@ -8,14 +8,16 @@
 namespace jobwatch::scheduler {
 
 state::StoredJob toStoredJob(const JobRecord& job, std::string_view body) {
-  state::StoredJob s{static_cast<const status::Job&>(job)};
+  state::StoredJob s;
+  static_cast<status::Job&>(s) = job;
   s.last_body = std::string(body);
   s.consecutive_errors = job.consecutive_errors;
   return s;
 }
 
 JobRecord toJobRecord(const state::StoredJob& stored) {
-  JobRecord job{static_cast<const status::Job&>(stored)};
+  JobRecord job;
+  static_cast<status::Job&>(job) = stored;
   job.consecutive_errors = stored.consecutive_errors;
   return job;
 }

@@ -117,6 +117,7 @@ Error readFailure(const Connection& db, const Error& error) {
       return notOurs(db, "file is not a database");
     case Connection::Fault::kCorrupt:
       return corrupt(db, "database disk image is malformed");
+    case Connection::Fault::kBusy:  // a runtime condition: the error says so already
     case Connection::Fault::kOther:
       break;
   }

@@ -152,13 +152,13 @@ TEST_F(StateStoreTest, UpsertReplacesTheWholeJob) {
   StoredJob v1 = sampleJob("job-1");
   v1.labels = {{"a", "1"}, {"b", "2"}};
   v1.consecutive_errors = 3;
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{v1}, {}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{v1}, {}, {}, {}}).ok());
   StoredJob v2 = sampleJob("job-1");
   v2.labels = {{"c", "3"}};
   v2.status = "completed";
   v2.terminal = true;
   v2.terminal_at = at(5s);
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{v2}, {}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{v2}, {}, {}, {}}).ok());
 
   auto jobs = store->loadJobs();
   ASSERT_TRUE(jobs.ok());
@@ -170,7 +170,7 @@ TEST_F(StateStoreTest, AnEmptyBodyKeepsTheLastOneForTheJobAndItsRuns) {
   auto store = openOrDie(dbPath());
   ASSERT_TRUE(store);
   StoredJob seen = sampleJob("job-1");
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{seen}, {}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{seen}, {}, {}, {}}).ok());
   // timed_out is the daemon's own status: no new body from the API.
   StoredJob timed_out = seen;
   timed_out.status = "timed_out";
@@ -178,7 +178,7 @@ TEST_F(StateStoreTest, AnEmptyBodyKeepsTheLastOneForTheJobAndItsRuns) {
   timed_out.last_body.clear();
   HookRun run = sampleRun("job-1", "timed_out", "notify");
   run.body.clear();
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{timed_out}, {run}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{timed_out}, {run}, {}, {}}).ok());
 
   auto jobs = store->loadJobs();
   ASSERT_TRUE(jobs.ok());
@@ -200,7 +200,7 @@ TEST_F(StateStoreTest, ForgottenWatchFileJobsLeaveATombstoneUntilRemoved) {
   from_drop.source = JobSource::kDropDir;
   from_drop.terminal = true;
   from_drop.terminal_at = at(1s);
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{from_file, from_drop}, {}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{from_file, from_drop}, {}, {}, {}}).ok());
   // Which jobs are due to be forgotten is the Roster's decision
   // (roster_test.cpp); the store forgets what it is told.
   WriteBatch forget;
@@ -210,7 +210,7 @@ TEST_F(StateStoreTest, ForgottenWatchFileJobsLeaveATombstoneUntilRemoved) {
   auto tombstones = store->loadForgotten();
   ASSERT_TRUE(tombstones.ok());
   EXPECT_EQ(tombstones.value(), std::vector<std::string>{"from-file"});
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {}, {"from-file"}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {}, {"from-file"}, {}}).ok());
   EXPECT_TRUE(store->loadForgotten()->empty());
 }
 
@@ -264,7 +264,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
     auto store = openOrDie(dbPath());
     ASSERT_TRUE(store);
     EXPECT_EQ(store->path(), dbPath());
-    ASSERT_TRUE(applyOne(*store, WriteBatch{{job}, {run}, {}}).ok());
+    ASSERT_TRUE(applyOne(*store, WriteBatch{{job}, {run}, {}, {}}).ok());
     // While open, a second connection sees WAL mode.
     EXPECT_EQ(rawScalar(dbPath(), "PRAGMA journal_mode"), "wal");
   }
@@ -314,18 +314,20 @@ TEST_F(StateStoreTest, ARunIsRecordedOnceAcrossBatchesAndRestarts) {
   {
     auto store = openOrDie(dbPath());
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store->apply({WriteBatch{{}, {first}, {}}, WriteBatch{{}, {again}, {}}}).ok());
-    ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}}).ok());
+    ASSERT_TRUE(
+        store->apply({WriteBatch{{}, {first}, {}, {}}, WriteBatch{{}, {again}, {}, {}}}).ok());
+    ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}, {}}).ok());
     // Other hooks and statuses are separate runs.
     ASSERT_TRUE(applyOne(*store, WriteBatch{{},
                                             {sampleRun("job-1", "completed", "archive"),
                                              sampleRun("job-1", "failed", "notify")},
+                                            {},
                                             {}})
                     .ok());
   }
   auto store = openOrDie(dbPath());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}, {}}).ok());
   auto runs = store->runsForJob("job-1");
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 3u);
@@ -340,7 +342,7 @@ TEST_F(StateStoreTest, ARunIsRecordedOnceAcrossBatchesAndRestarts) {
   for (const auto& run : *claimed) {
     ASSERT_TRUE(store->finishRun(run.run_id, RunOutcome::kSucceeded, {}, "").ok());
   }
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{}, {again}, {}, {}}).ok());
   EXPECT_TRUE(store->claimDueRuns(at(2h), 10)->empty());
   EXPECT_EQ(store->countRuns(HookRunState::kSucceeded).value(), 3u);
 }
@@ -350,7 +352,7 @@ TEST_F(StateStoreTest, ClaimMarksRunningAndACrashMakesItDueAgain) {
     auto store = openOrDie(dbPath());
     ASSERT_TRUE(store);
     ASSERT_TRUE(
-        applyOne(*store, WriteBatch{{}, {sampleRun("job-1", "completed", "notify")}, {}}).ok());
+        applyOne(*store, WriteBatch{{}, {sampleRun("job-1", "completed", "notify")}, {}, {}}).ok());
   }
   // A child process claims the run and dies without closing anything, as
   // the daemon would if killed while the hook runs.
@@ -392,7 +394,7 @@ TEST_F(StateStoreTest, RetryIsNotClaimableBeforeItsTime) {
   auto store = openOrDie(dbPath());
   ASSERT_TRUE(store);
   ASSERT_TRUE(
-      applyOne(*store, WriteBatch{{}, {sampleRun("job-1", "completed", "notify")}, {}}).ok());
+      applyOne(*store, WriteBatch{{}, {sampleRun("job-1", "completed", "notify")}, {}, {}}).ok());
   EXPECT_EQ(store->nextPendingAt().value(), WallTime{});  // new runs are due at once
   auto claimed = store->claimDueRuns(at(0s), 10);
   ASSERT_EQ(claimed->size(), 1u);
@@ -450,6 +452,7 @@ TEST_F(StateStoreTest, FinishAndReleaseRecordOutcomes) {
                                           {sampleRun("job-1", "completed", "ok"),
                                            sampleRun("job-1", "completed", "bad"),
                                            sampleRun("job-1", "completed", "interrupted")},
+                                          {},
                                           {}})
                   .ok());
   auto claimed = store->claimDueRuns(at(0s), 10);
@@ -545,14 +548,14 @@ TEST_F(StateStoreTest, AFailedCommitChangesNothingAndNamesTheFile) {
   ASSERT_TRUE(opened);
   auto store = std::make_unique<testing_support::FaultInjectingStateStore>(std::move(opened));
   store->failNextCommits(1);
-  auto failed =
-      applyOne(*store, WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "failed", "h")}, {}});
+  auto failed = applyOne(
+      *store, WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "failed", "h")}, {}, {}});
   ASSERT_FALSE(failed.ok());
   EXPECT_THAT(failed.error().message, HasSubstr(dbPath().string() + ": "));
   EXPECT_THAT(failed.error().message, HasSubstr("(while committing)"));
   EXPECT_TRUE(store->loadJobs()->empty());
   EXPECT_EQ(store->countRuns(HookRunState::kPending).value(), 0u);
-  ASSERT_TRUE(applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}}).ok());
+  ASSERT_TRUE(applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}, {}}).ok());
   EXPECT_EQ(store->loadJobs()->size(), 1u);
 }
 
@@ -666,7 +669,7 @@ TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
     // Written after the migration, read back the same.
     StoredJob three = sampleJob("job-3");
     three.labels = awkwardLabels();
-    ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}}).ok());
+    ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}, {}}).ok());
   }
   EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
   EXPECT_EQ(rawScalar(dbPath(),
@@ -785,7 +788,7 @@ TEST_F(StateStoreTest, LeftoverWriteAheadLogIsNotReplayedIntoANewDatabase) {
   if (child == 0) {
     auto store = StateStore::open(dbPath());
     if (!store) ::_exit(10);
-    if (!applyOne(**store, WriteBatch{{sampleJob("ghost")}, {}, {}}).ok()) ::_exit(11);
+    if (!applyOne(**store, WriteBatch{{sampleJob("ghost")}, {}, {}, {}}).ok()) ::_exit(11);
     ::_exit(0);
   }
   int wstatus = 0;
@@ -885,7 +888,7 @@ TEST_F(StateStoreTest, ALockedDatabaseIsWaitedForAndOpensOnceReleased) {
   ASSERT_TRUE(store.ok()) << store.error().message;
   ASSERT_EQ(waits.size(), 1u);
   EXPECT_THAT(waits[0], HasSubstr(dbPath().string() + ": database is locked"));
-  EXPECT_TRUE(applyOne(**store, WriteBatch{{sampleJob("job-1")}, {}, {}}).ok());
+  EXPECT_TRUE(applyOne(**store, WriteBatch{{sampleJob("job-1")}, {}, {}, {}}).ok());
 }
 
 TEST_F(StateStoreTest, ALockedDatabaseBeyondTheBoundIsARuntimeError) {
@@ -905,7 +908,7 @@ TEST_F(StateStoreTest, AFailedWriteOnALockedDatabaseIsARuntimeError) {
   auto store = openOrDie(dbPath());
   ASSERT_TRUE(store);
   ExternalLock lock(dbPath());
-  auto failed = applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}});
+  auto failed = applyOne(*store, WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().kind, ErrorKind::kRuntime);
   EXPECT_THAT(failed.error().message, HasSubstr("database is locked"));

@@ -101,7 +101,7 @@ TEST_F(StateWriterTest, RunsAreClaimableWhenTheRunnerIsWoken) {
     EXPECT_EQ(claimed_per_wakeup, (std::vector<size_t>{2}));
   }
   // Writes without runs do not wake the runner.
-  writer.enqueue(WriteBatch{{sampleJob("job-2")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-2")}, {}, {}, {}});
   ASSERT_TRUE(writer.flush(20s));
   EXPECT_TRUE(writer.stop(10s));
   std::lock_guard lock(mu);
@@ -113,7 +113,7 @@ TEST_F(StateWriterTest, FlushWaitsUntilCommitted) {
   writer.start();
   EXPECT_TRUE(writer.flush(1s));  // nothing queued
   store_->failNextCommits(2);     // the commit needs two retries
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_TRUE(writer.flush(30s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
   EXPECT_FALSE(writer.failing());
@@ -124,7 +124,7 @@ TEST_F(StateWriterTest, FlushTimesOutWhileCommitsFail) {
   StateWriter writer(*store_, log_, clock_, nullptr);
   writer.start();
   store_->failNextCommits(1'000'000);
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   EXPECT_FALSE(writer.flush(50ms));
   store_->failNextCommits(0);
   EXPECT_TRUE(writer.flush(30s));
@@ -136,11 +136,11 @@ TEST_F(StateWriterTest, StopCommitsTheTail) {
     StateWriter writer(*store_, log_, clock_, nullptr);
     writer.start();
     for (int i = 0; i < 500; ++i)
-      writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}});
+      writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}, {}});
     EXPECT_TRUE(writer.stop(30s));
     EXPECT_EQ(store_->loadJobs()->size(), 500u);
     // Enqueued after stop: committed by the next stop (here: the destructor).
-    writer.enqueue(WriteBatch{{sampleJob("late")}, {}, {}});
+    writer.enqueue(WriteBatch{{sampleJob("late")}, {}, {}, {}});
   }
   EXPECT_EQ(store_->loadJobs()->size(), 501u);
 }
@@ -148,7 +148,7 @@ TEST_F(StateWriterTest, StopCommitsTheTail) {
 TEST_F(StateWriterTest, StopWithoutStartCommitsOnTheCallersThread) {
   std::atomic<int> wakeups{0};
   StateWriter writer(*store_, log_, clock_, [&] { ++wakeups; });
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "completed", "h")}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {sampleRun("job-1", "completed", "h")}, {}, {}});
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
   EXPECT_EQ(wakeups.load(), 1);
@@ -170,12 +170,12 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   first.previous_status = "queued";
   HookRun duplicate = first;
   duplicate.previous_status = "processing";
-  writer.enqueue(WriteBatch{{a1, sampleJob("b")}, {}, {}});
+  writer.enqueue(WriteBatch{{a1, sampleJob("b")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.failing(); }));
   // More writes arrive while the disk is failing; their order must hold.
-  writer.enqueue(WriteBatch{{a2}, {first}, {"b"}});
-  writer.enqueue(WriteBatch{{sampleJob("c")}, {duplicate}, {}});
-  writer.enqueue(WriteBatch{{sampleJob("b")}, {}, {"c"}});
+  writer.enqueue(WriteBatch{{a2}, {first}, {"b"}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("c")}, {duplicate}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("b")}, {}, {"c"}, {}});
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_EQ(wakeups.load(), 0);
 
@@ -208,7 +208,7 @@ TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
   StateWriter writer(*store_, log_, clock_, nullptr);
   store_->failNextCommits(1'000'000);
   writer.start();
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   EXPECT_FALSE(writer.stop(300ms));
   EXPECT_TRUE(store_->loadJobs()->empty());
   EXPECT_THAT(log_text_.str(), HasSubstr("state writes could not be committed before stop"));
@@ -234,7 +234,7 @@ TEST_F(StateWriterTest, EnqueueNeverWaitsAndKeepsOneQueuedRowPerJob) {
     cv.wait(lock, [&] { return gate_open; });
   });
   writer.start();
-  writer.enqueue(WriteBatch{{sampleJob("held")}, {sampleRun("held", "completed", "h")}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("held")}, {sampleRun("held", "completed", "h")}, {}, {}});
   {
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return in_callback; }));
@@ -248,7 +248,7 @@ TEST_F(StateWriterTest, EnqueueNeverWaitsAndKeepsOneQueuedRowPerJob) {
         // Every other row carries no body: the queued one's body stays.
         if (round % 2 == 1) job.last_body.clear();
         if (round == 0) job.last_body = "body-" + std::to_string(j);
-        writer.enqueue(WriteBatch{{job}, {}, {}});
+        writer.enqueue(WriteBatch{{job}, {}, {}, {}});
       }
     }
     returned = true;
@@ -276,12 +276,12 @@ TEST_F(StateWriterTest, EnqueueNeverWaitsAndKeepsOneQueuedRowPerJob) {
 TEST_F(StateWriterTest, HasRoomUntilKRoomRowsWait) {
   StateWriter writer(*store_, log_, clock_, nullptr);  // not started: rows stay queued
   for (size_t i = 0; i + 1 < StateWriter::kRoomRows; ++i) {
-    writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}});
+    writer.enqueue(WriteBatch{{sampleJob("job-" + std::to_string(i))}, {}, {}, {}});
   }
   EXPECT_TRUE(writer.hasRoom());
-  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});
-  EXPECT_FALSE(writer.hasRoom());                               // the scheduler now starts no polls
-  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}});  // still never waits
+  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}, {}});
+  EXPECT_FALSE(writer.hasRoom());  // the scheduler now starts no polls
+  writer.enqueue(WriteBatch{{sampleJob("one-more")}, {}, {}, {}});  // still never waits
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_TRUE(writer.hasRoom());
   EXPECT_EQ(store_->loadJobs()->size(), StateWriter::kRoomRows);
@@ -294,8 +294,8 @@ TEST_F(StateWriterTest, AnEmptyBodyMergedIntoAQueuedRowKeepsItsBody) {
   StoredJob second = sampleJob("a");
   second.status = "timed_out";
   second.last_body.clear();
-  writer.enqueue(WriteBatch{{first}, {}, {}});
-  writer.enqueue(WriteBatch{{second}, {}, {}});
+  writer.enqueue(WriteBatch{{first}, {}, {}, {}});
+  writer.enqueue(WriteBatch{{second}, {}, {}, {}});
   EXPECT_EQ(writer.queuedRows(), 1u);
   EXPECT_TRUE(writer.stop(10s));
   auto jobs = store_->loadJobs();
@@ -314,9 +314,9 @@ TEST_F(StateWriterTest, LedgerRowsKeepTheirOrderRelativeToTheJobsRows) {
   back.status = "completed";
   back.source = JobSource::kDropDir;
   // removed, then added again: the job exists at the end.
-  writer.enqueue(WriteBatch{{gone}, {}, {}});
-  writer.enqueue(WriteBatch{{}, {}, {"gone"}});
-  writer.enqueue(WriteBatch{{back}, {}, {}});
+  writer.enqueue(WriteBatch{{gone}, {}, {}, {}});
+  writer.enqueue(WriteBatch{{}, {}, {"gone"}, {}});
+  writer.enqueue(WriteBatch{{back}, {}, {}, {}});
   // A run with no body takes the body of the job row before it.
   StoredJob body1 = sampleJob("r");
   body1.last_body = "first body";
@@ -324,18 +324,18 @@ TEST_F(StateWriterTest, LedgerRowsKeepTheirOrderRelativeToTheJobsRows) {
   body2.last_body = "second body";
   HookRun run = sampleRun("r", "completed", "h");
   run.body.clear();
-  writer.enqueue(WriteBatch{{body1}, {run}, {}});
-  writer.enqueue(WriteBatch{{body2}, {}, {}});
+  writer.enqueue(WriteBatch{{body1}, {run}, {}, {}});
+  writer.enqueue(WriteBatch{{body2}, {}, {}, {}});
   // Forgotten, then watched again from the watch file: no tombstone left
   // behind by the older row, the newer row is kept.
   StoredJob old = sampleJob("f");
   old.terminal = true;
   old.terminal_at = at(1s);
-  writer.enqueue(WriteBatch{{old}, {}, {}});
+  writer.enqueue(WriteBatch{{old}, {}, {}, {}});
   WriteBatch forget;
   forget.forgotten = {"f"};
   writer.enqueue(forget);
-  writer.enqueue(WriteBatch{{}, {}, {"f"}});  // left the watch file: tombstone goes
+  writer.enqueue(WriteBatch{{}, {}, {"f"}, {}});  // left the watch file: tombstone goes
   EXPECT_EQ(writer.queuedRows(), 9u);
   EXPECT_EQ(writer.mergedRows(), 0u);
   EXPECT_TRUE(writer.stop(10s));
@@ -358,14 +358,14 @@ TEST_F(StateWriterTest, ForgottenJobsSurviveAFailureStreak) {
   StoredJob done = sampleJob("done");
   done.terminal = true;
   done.terminal_at = at(1s);
-  ASSERT_TRUE(store_->apply({WriteBatch{{done}, {}, {}}}).ok());
+  ASSERT_TRUE(store_->apply({WriteBatch{{done}, {}, {}, {}}}).ok());
   store_->failNextCommits(1'000'000);
   writer.start();
   WriteBatch forget;
   forget.forgotten = {"done"};
   writer.enqueue(forget);
   ASSERT_TRUE(eventually([&] { return writer.failing(); }));
-  writer.enqueue(WriteBatch{{sampleJob("other")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("other")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.writeFailures() >= 2; }));
   store_->failNextCommits(0);
   ASSERT_TRUE(writer.flush(30s));
@@ -378,7 +378,7 @@ TEST_F(StateWriterTest, FailedCommitsAreCountedAndTheFailureLogIsThrottledByTheC
   StateWriter writer(*store_, log_, clock_, nullptr);
   store_->failNextCommits(1'000'000);
   writer.start();
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.writeFailures() >= 3; }));
   const auto count = [&](const std::string& what) {
     const std::string text = log_text_.str();
@@ -404,7 +404,7 @@ TEST_F(StateWriterTest, AnUnexpectedErrorEndsTheThreadAndSaysSo) {
   StateWriter writer(store, log_, clock_, nullptr);
   writer.start();
   EXPECT_FALSE(writer.failed());
-  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}});
+  writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.failed(); }));
   EXPECT_THAT(log_text_.str(), HasSubstr("state writer stopped by an unexpected error"));
   EXPECT_THAT(log_text_.str(), HasSubstr("injected exception"));
@@ -416,14 +416,14 @@ TEST_F(StateWriterTest, AnUnexpectedErrorEndsTheThreadAndSaysSo) {
 TEST_F(StateWriterTest, CompactionDuringAFailureStreakKeepsEveryJobBeforeStart) {
   StateWriter writer(*store_, log_, clock_, nullptr);
   for (int i = 0; i < 3; ++i)  // not started: they wait
-    writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}});
+    writer.enqueue(WriteBatch{{sampleJob("early-" + std::to_string(i))}, {}, {}, {}});
   store_->failNextCommits(1'000'000);
   writer.start();
   ASSERT_TRUE(eventually([&] { return writer.failing(); }));
   for (int i = 0; i < 3; ++i)  // the failure streak is compacted, not waited out
-    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
+    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}, {}});
   for (int i = 0; i < 3; ++i)  // the same jobs again: merged
-    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}});
+    writer.enqueue(WriteBatch{{sampleJob("late-" + std::to_string(i))}, {}, {}, {}});
   EXPECT_LE(writer.queuedRows(), 6u);
   store_->failNextCommits(0);
   ASSERT_TRUE(writer.flush(30s));
