@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/captured_stream.h"
 #include "support/temp_dir.h"
 
 namespace jobwatch::hooks::testing {
@@ -70,47 +71,7 @@ inline bool waitUntil(const std::function<bool()>& condition,
 }
 
 // An ostream whose text can be read while a Log on another thread writes.
-class CapturedStream {
- public:
-  CapturedStream() : stream_(&buf_) {}
-  std::ostream& stream() { return stream_; }
-  std::string text() { return buf_.text(); }
-  size_t count(const std::string& needle) {
-    std::string t = text();
-    size_t n = 0;
-    for (size_t pos = t.find(needle); pos != std::string::npos; pos = t.find(needle, pos + 1)) ++n;
-    return n;
-  }
-
- private:
-  class Buf : public std::streambuf {
-   public:
-    std::string text() {
-      std::lock_guard lock(mu_);
-      return data_;
-    }
-
-   protected:
-    int_type overflow(int_type c) override {
-      if (c != traits_type::eof()) {
-        std::lock_guard lock(mu_);
-        data_ += static_cast<char>(c);
-      }
-      return c;
-    }
-    std::streamsize xsputn(const char* s, std::streamsize n) override {
-      std::lock_guard lock(mu_);
-      data_.append(s, static_cast<size_t>(n));
-      return n;
-    }
-
-   private:
-    std::mutex mu_;
-    std::string data_;
-  };
-  Buf buf_;
-  std::ostream stream_;
-};
+using CapturedStream = testing_support::CapturedStream;
 
 // Orphaned grandchildren of hooks become children of this process, so that
 // the test can reap them (the sandbox's PID 1 may not reap zombies, and a

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "state_test_support.h"
+#include "support/captured_stream.h"
 #include "support/fault_injecting_state_store.h"
 
 namespace jobwatch::state {
@@ -45,8 +46,8 @@ class StateWriterTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<testing_support::FaultInjectingStateStore> store_;
   ManualClock clock_;
-  std::ostringstream log_text_;
-  Log log_{LogFormat::kText, LogLevel::kDebug, log_text_};
+  testing_support::CapturedStream log_text_;  // read while the writer logs
+  Log log_{LogFormat::kText, LogLevel::kDebug, log_text_.stream()};
 };
 
 TEST_F(StateWriterTest, BatchesFromSeveralThreadsAllLand) {
@@ -193,7 +194,7 @@ TEST_F(StateWriterTest, FailedCommitsAreRetriedInOrderAndNothingIsLost) {
   EXPECT_TRUE(writer.stop(10s));
   EXPECT_EQ(wakeups.load(), 1);  // the callback follows the commit; joined by stop
 
-  const std::string text = log_text_.str();
+  const std::string text = log_text_.text();
   EXPECT_THAT(text, HasSubstr("state write failed; keeping the writes and retrying"));
   EXPECT_THAT(text, HasSubstr(store_->path().string()));
   EXPECT_THAT(text, HasSubstr("state writes are committed again"));
@@ -211,7 +212,7 @@ TEST_F(StateWriterTest, StopGivesUpAtItsDeadlineWhileCommitsFail) {
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   EXPECT_FALSE(writer.stop(300ms));
   EXPECT_TRUE(store_->loadJobs()->empty());
-  EXPECT_THAT(log_text_.str(), HasSubstr("state writes could not be committed before stop"));
+  EXPECT_THAT(log_text_.text(), HasSubstr("state writes could not be committed before stop"));
   // The writes are still held: a later stop with a working disk commits them.
   store_->failNextCommits(0);
   EXPECT_TRUE(writer.stop(10s));
@@ -381,7 +382,7 @@ TEST_F(StateWriterTest, FailedCommitsAreCountedAndTheFailureLogIsThrottledByTheC
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.writeFailures() >= 3; }));
   const auto count = [&](const std::string& what) {
-    const std::string text = log_text_.str();
+    const std::string text = log_text_.text();
     size_t n = 0;
     for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; ++pos) ++n;
     return n;
@@ -406,8 +407,8 @@ TEST_F(StateWriterTest, AnUnexpectedErrorEndsTheThreadAndSaysSo) {
   EXPECT_FALSE(writer.failed());
   writer.enqueue(WriteBatch{{sampleJob("job-1")}, {}, {}, {}});
   ASSERT_TRUE(eventually([&] { return writer.failed(); }));
-  EXPECT_THAT(log_text_.str(), HasSubstr("state writer stopped by an unexpected error"));
-  EXPECT_THAT(log_text_.str(), HasSubstr("injected exception"));
+  EXPECT_THAT(log_text_.text(), HasSubstr("state writer stopped by an unexpected error"));
+  EXPECT_THAT(log_text_.text(), HasSubstr("injected exception"));
   throwing = false;
   EXPECT_TRUE(writer.stop(10s));  // committed on the caller's thread
   EXPECT_EQ(jobIds(), (std::vector<std::string>{"job-1"}));
