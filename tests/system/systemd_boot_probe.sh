@@ -100,6 +100,9 @@ step_ready_order() {
 }
 
 step_hook_and_journal() {
+  # Its history must start "processing": switch it only once it was seen so
+  # (its first poll after the restart above is spread over one interval).
+  wait_for 30 eval '[[ -n $(journalctl -q -u "$UNIT" JOBWATCH_STATUS=processing JOBWATCH_JOB_ID="$JOB_HOOK") ]]'
   fake_set "$JOB_HOOK" completed || fail hook.ran "fake API admin request failed"
   wait_for 30 ran record "$JOB_HOOK"
   check hook.ran "hook-runs.log: $(tr '\n' ';' <"$RUNS" 2>&1)" ran record "$JOB_HOOK"
