@@ -229,19 +229,10 @@ Result<std::vector<HookRun>> HookLedger::forJob(const std::string& job_id) {
 }
 
 Result<std::vector<HookRun>> HookLedger::readAll(Query& q) const {
-  std::vector<HookRun> runs;
-  for (;;) {
-    auto row = q.step();
-    if (!row) return row.error();
-    if (!*row) break;
-    if (runs.empty() || runs.back().run_id != q.int64(0)) {
-      auto run = read(q);
-      if (!run) return run.error();
-      runs.push_back(std::move(run).value());
-    }
-    LabelTable::readJoined(q, kLabelColumn, runs.back().labels);
-  }
-  return runs;
+  return LabelTable::readGrouped<HookRun>(
+      q, kLabelColumn,
+      [](const HookRun& run, const Query& row) { return run.run_id == row.int64(0); },
+      [this](const Query& row) { return read(row); });
 }
 
 Result<HookRun> HookLedger::read(const Query& q) const {

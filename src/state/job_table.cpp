@@ -64,20 +64,10 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
 }
 
 Result<std::vector<StoredJob>> JobTable::loadAll() {
-  std::vector<StoredJob> jobs;
   Query q(*db_, select_all_, "loading jobs");
-  for (;;) {
-    auto row = q.step();
-    if (!row) return row.error();
-    if (!*row) break;
-    if (jobs.empty() || jobs.back().id != q.view(0)) {
-      auto job = read(q);
-      if (!job) return job.error();
-      jobs.push_back(std::move(job).value());
-    }
-    LabelTable::readJoined(q, kLabelColumn, jobs.back().labels);
-  }
-  return jobs;
+  return LabelTable::readGrouped<StoredJob>(
+      q, kLabelColumn, [](const StoredJob& job, const Query& row) { return job.id == row.view(0); },
+      [this](const Query& row) { return read(row); });
 }
 
 Result<StoredJob> JobTable::read(const Query& q) const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "state/sqlite_db.h"
 #include "status/job_facts.h"
@@ -29,6 +30,28 @@ class LabelTable {
   // Adds the (key, value) at columns `col`, `col + 1` of a LEFT JOIN row
   // to `labels`; a row without labels (NULL key) adds nothing.
   static void readJoined(const sqlite::Query& q, int col, status::Labels& labels);
+
+  // Reads a query that LEFT JOINs each item with its labels, ordered by
+  // item (one row per label): one Item per run of rows for which
+  // `same(last item, row)` holds, made by `read(row)`, with its `labels`
+  // gathered from columns `label_col`, `label_col + 1`.
+  template <typename Item, typename Same, typename Read>
+  static Result<std::vector<Item>> readGrouped(sqlite::Query& q, int label_col, Same same,
+                                               Read read) {
+    std::vector<Item> items;
+    for (;;) {
+      auto row = q.step();
+      if (!row) return row.error();
+      if (!*row) break;
+      if (items.empty() || !same(items.back(), q)) {
+        auto item = read(q);
+        if (!item) return item.error();
+        items.push_back(std::move(item).value());
+      }
+      readJoined(q, label_col, items.back().labels);
+    }
+    return items;
+  }
 
  private:
   sqlite::Connection* db_ = nullptr;
