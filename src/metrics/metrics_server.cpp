@@ -48,6 +48,56 @@ int serveMetrics(mg_connection* connection, void* data) {
   }
 }
 
+// Headers of every page answer: the page is plain HTML with inline styles
+// and shows untrusted text (job fields come from the API), so the browser
+// is told to run nothing and load nothing, whatever slips through.
+constexpr const char* kPageHeaders =
+    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "Cache-Control: no-store\r\n";
+
+void sendPage(mg_connection* connection, const PageResponse& page, bool head) {
+  const char* reason = mg_get_response_code_text(connection, page.status);
+  mg_printf(connection, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n\r\n",
+            page.status, reason, page.content_type.c_str(), kPageHeaders, page.body.size());
+  if (!head) mg_write(connection, page.body.data(), page.body.size());
+}
+
+PageResponse plainPage(int status, std::string text) {
+  return {status, "text/plain; charset=utf-8", std::move(text)};
+}
+
+// The status page, on a civetweb worker thread. `data` is the server's
+// Page, which outlives the server's threads.
+template <typename Page>
+int servePage(mg_connection* connection, void* data) {
+  auto& page = *static_cast<Page*>(data);
+  const mg_request_info* request = mg_get_request_info(connection);
+  const std::string_view method = request->request_method ? request->request_method : "";
+  const bool head = method == "HEAD";
+  PageResponse answer;
+  if (std::string_view(request->local_uri ? request->local_uri : "") != "/") {
+    answer = plainPage(404, "not found: the status page is at /, the metrics at /metrics\n");
+  } else if (method != "GET" && !head) {
+    answer = plainPage(405, "the status page only answers GET and HEAD\n");
+  } else if (page.in_progress.fetch_add(1) >= MetricsServer::kMaxPagesAtOnce) {
+    page.in_progress.fetch_sub(1);
+    answer = plainPage(503, "busy: too many status pages being made at once; try again\n");
+  } else {
+    try {
+      answer = page.provider(request->query_string ? request->query_string : "");
+    } catch (const std::exception& e) {
+      answer = plainPage(500, std::string("status page unavailable: ") + e.what() + "\n");
+    }
+    page.in_progress.fetch_sub(1);
+  }
+  sendPage(connection, answer, head);
+  return answer.status;
+}
+
 struct ListenAddress {
   std::string host;  // without brackets
   int port = 0;
@@ -132,7 +182,8 @@ std::optional<std::string> bindFailureReason(const ListenAddress& address) {
 }  // namespace
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
-    const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable) {
+    const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable,
+    PageProvider page) {
   const auto address = parseListen(listen);
   if (!address) {
     return Error{"invalid metrics listen address \"" + listen +
@@ -152,6 +203,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
 
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collectable_ = std::move(collectable);
+  if (page) {
+    server->page_ = std::make_unique<Page>();
+    server->page_->provider = std::move(page);
+  }
   // Worker threads and how long one connection may hold one: a client
   // that connects and sends nothing (or trickles) frees its worker after
   // request_timeout_ms, so a flood of held connections delays scrapes by
@@ -178,6 +233,10 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
   const int count = mg_get_server_ports(server->context_, 4, ports);
   if (count <= 0) return Error{"cannot listen on " + listen + ": no listening port"};
   mg_set_request_handler(server->context_, "/metrics", serveMetrics, server->collectable_.get());
+  if (server->page_) {
+    // "/" matches every path /metrics does not; servePage answers only "/".
+    mg_set_request_handler(server->context_, "/", servePage<Page>, server->page_.get());
+  }
   server->host_ = hostForUrl(*address);
   server->port_ = ports[0].port;
   return server;
@@ -192,6 +251,10 @@ MetricsServer::~MetricsServer() {
 
 std::string MetricsServer::url() const {
   return "http://" + host_ + ":" + std::to_string(port_) + "/metrics";
+}
+
+std::string MetricsServer::pageUrl() const {
+  return "http://" + host_ + ":" + std::to_string(port_) + "/";
 }
 
 }  // namespace jobwatch::metrics
