@@ -108,6 +108,10 @@ Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
       {&next_pending_, "SELECT min(not_before_ms) FROM hook_runs WHERE state = 0"},
       {&count_, "SELECT count(*) FROM hook_runs WHERE state = ?1"},
       {&for_job_, joinedSelect("SELECT " + cols + " FROM hook_runs WHERE job_id = ?1", "r.run_id")},
+      {&recent_, joinedSelect("SELECT " + cols +
+                                  ", updated_ms FROM hook_runs WHERE state = ?1 "
+                                  "ORDER BY updated_ms DESC, run_id DESC LIMIT ?2",
+                              "r.updated_ms DESC, r.run_id DESC")},
       {&delete_finished_, "DELETE FROM hook_runs WHERE job_id = ?1 AND state IN (2, 3)"},
   };
   for (const auto& entry : entries) {
@@ -225,6 +229,12 @@ Result<size_t> HookLedger::count(HookRunState state) {
 Result<std::vector<HookRun>> HookLedger::forJob(const std::string& job_id) {
   Query q(*db_, for_job_, "reading a job's hook runs");
   q.bind(job_id);
+  return readAll(q);
+}
+
+Result<std::vector<HookRun>> HookLedger::recent(HookRunState state, size_t limit) {
+  Query q(*db_, recent_, "reading recent hook runs");
+  q.bind(stateCode(state)).bind(static_cast<std::int64_t>(limit));
   return readAll(q);
 }
 

@@ -39,6 +39,8 @@ class HookLedger {
   [[nodiscard]] Result<std::optional<WallTime>> nextPendingAt();
   [[nodiscard]] Result<size_t> count(HookRunState state);
   [[nodiscard]] Result<std::vector<HookRun>> forJob(const std::string& job_id);
+  // Most recently changed first.
+  [[nodiscard]] Result<std::vector<HookRun>> recent(HookRunState state, size_t limit);
 
  private:
   // Steps `q` (rows of run columns joined with labels) to its end.
@@ -58,6 +60,7 @@ class HookLedger {
   sqlite::Statement next_pending_;
   sqlite::Statement count_;
   sqlite::Statement for_job_;
+  sqlite::Statement recent_;
   sqlite::Statement delete_finished_;
 };
 

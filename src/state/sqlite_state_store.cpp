@@ -212,4 +212,9 @@ Result<std::vector<HookRun>> SqliteStateStore::runsForJob(const std::string& job
   return ledger_.forJob(job_id);
 }
 
+Result<std::vector<HookRun>> SqliteStateStore::recentRuns(HookRunState state, size_t limit) {
+  std::lock_guard lock(mu_);
+  return ledger_.recent(state, limit);
+}
+
 }  // namespace jobwatch::state

@@ -44,6 +44,7 @@ class SqliteStateStore final : public StateStore {
   Result<size_t> countRuns(HookRunState state) override;
   Result<std::vector<std::string>> loadForgotten() override;
   Result<std::vector<HookRun>> runsForJob(const std::string& job_id) override;
+  Result<std::vector<HookRun>> recentRuns(HookRunState state, size_t limit) override;
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite::Connection> db, const Clock& clock);

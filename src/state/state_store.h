@@ -147,6 +147,10 @@ class StateStore {
 
   // Every ledger row for a job (tests, diagnostics).
   [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;
+  // The ledger rows in `state`, most recently changed first, at most
+  // `limit` (the status page's failed hooks).
+  [[nodiscard]] virtual Result<std::vector<HookRun>> recentRuns(HookRunState state,
+                                                                size_t limit) = 0;
 
  public:
   StateStore(const StateStore&) = delete;

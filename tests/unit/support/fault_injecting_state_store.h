@@ -69,6 +69,9 @@ class FaultInjectingStateStore final : public state::StateStore {
   Result<std::vector<state::HookRun>> runsForJob(const std::string& job_id) override {
     return inner_->runsForJob(job_id);
   }
+  Result<std::vector<state::HookRun>> recentRuns(state::HookRunState state, size_t limit) override {
+    return inner_->recentRuns(state, limit);
+  }
 
  private:
   // The error for this write, if it is to fail.
