@@ -201,6 +201,7 @@ void PollEngine::handle(api::HttpResponse response) {
   api::PollResult result = api::classifyResponse(std::move(response), parser_, job.id);
   job.polled = true;
   job.last_result = result.kind;
+  job.last_poll_at = clock_.wallNow();
   noteApiHealth(result.kind, result.detail);
   events_.onPollFinished({job, result.kind, result.http_status, result.elapsed, result.detail});
 
