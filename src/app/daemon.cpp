@@ -4,6 +4,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <future>
 #include <random>
@@ -13,6 +14,8 @@
 #include "app/metrics_feed.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
+#include "app/status_board.h"
+#include "app/status_page_sources.h"
 #include "app/transition_log.h"
 #include "app/transition_recorder.h"
 #include "app/version.h"
@@ -117,11 +120,15 @@ struct Daemon::Parts {
   std::unique_ptr<api::CurlMultiTransport> transport;
   std::unique_ptr<TransitionLog> transition_log;
   std::unique_ptr<TransitionRecorder> recorder;
+  std::unique_ptr<StatusBoard> board;  // what the status page shows besides the engine's jobs
   std::unique_ptr<scheduler::PollEventsFanout> fanout;
   std::unique_ptr<scheduler::PollEngine> engine;
   std::unique_ptr<scheduler::Roster> roster;
   std::unique_ptr<ServiceHeartbeat> heartbeat;
   std::unique_ptr<scheduler::PollLoop> loop;
+  // Set once `loop` exists and runs, cleared when stop() begins: other
+  // threads (the status page) only post to the loop while it is set.
+  std::atomic<bool> scheduler_running{false};
   bool stopped = false;
 };
 
@@ -164,8 +171,9 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.transport = std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, *key));
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
+  p.board = std::make_unique<StatusBoard>(clock, statusMapperFrom(config).knownStatuses());
   p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
-      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get()});
+      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.board.get()});
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
                                                      statusMapperFrom(config), *p.transport, clock,
                                                      *p.fanout, log, std::random_device{}());
@@ -252,12 +260,14 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   p.loop = std::make_unique<scheduler::PollLoop>(*p.engine, *p.transport, clock_, log_,
                                                  std::move(options));
   p.loop->start();
+  p.scheduler_running = true;
 }
 
 void Daemon::stop() {
   if (!parts_ || parts_->stopped) return;
   Parts& p = *parts_;
   p.stopped = true;
+  p.scheduler_running = false;
   if (p.loop) p.loop->stop();
   if (!p.writer->stop(10s)) {
     log_.error(
@@ -310,6 +320,7 @@ bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
 bool Daemon::reload(const config::Config& next, const std::string& api_key) {
   Parts& p = *parts_;
   p.metrics->hooksConfigured(hookNames(next.hooks));
+  p.board->setKnownStatuses(statusMapperFrom(next).knownStatuses());
   scheduler::PollEngine& engine = *p.engine;
   api::CurlMultiTransport& transport = *p.transport;
   TransitionRecorder& recorder = *p.recorder;
@@ -382,10 +393,44 @@ void Daemon::refreshMetrics() {
   parts_->metrics->stateWriteFailures(parts_->writer->writeFailures());
 }
 
-void Daemon::configReloaded(bool successful) { parts_->metrics->configReloaded(successful); }
+void Daemon::configReloaded(bool successful) {
+  parts_->metrics->configReloaded(successful);
+  parts_->board->configReloaded(successful);
+}
 
 std::shared_ptr<prometheus::Collectable> Daemon::metricsCollectable() {
   return parts_->metrics->collectable();
+}
+
+StatusPageModel Daemon::statusPage(const PageQuery& query, Millis within) {
+  Parts& p = *parts_;
+  StatusPageModel model;
+  model.version = kVersion;
+  model.now = clock_.wallNow();
+  model.query = query;
+  p.board->fill(model);
+  readHookLedger(*p.store, kStatusPageFailedHooks, model);
+  // The engine is read on its own thread; the answer comes back through a
+  // promise the posted work owns, so a late answer is simply dropped.
+  auto answer = std::make_shared<std::promise<JobsSnapshot>>();
+  std::future<JobsSnapshot> snapshot = answer->get_future();
+  const scheduler::PollEngine& engine = *p.engine;
+  const bool posted = p.scheduler_running && p.loop->post([&engine, answer, query] {
+    answer->set_value(snapshotJobs(engine, query, kStatusPageRows));
+  });
+  if (!posted) {
+    model.notes.push_back("the scheduler is not running: no job list");
+  } else if (snapshot.wait_for(within) != std::future_status::ready) {
+    model.notes.push_back("the scheduler did not answer within " + formatDuration(within) +
+                          ": no job list this time");
+  } else {
+    JobsSnapshot jobs = snapshot.get();
+    model.status_counts = std::move(jobs.status_counts);
+    model.job_count = jobs.job_count;
+    model.jobs = std::move(jobs.rows);
+    model.jobs_matching = jobs.matching;
+  }
+  return model;
 }
 
 size_t Daemon::committedRows() const { return parts_->writer->committedRows(); }

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "app/status_page.h"
 #include "config/config.h"
 #include "metrics/daemon_metrics.h"
 #include "util/clock.h"
@@ -103,6 +104,12 @@ class Daemon {
   void refreshMetrics();
   void configReloaded(bool successful);
   std::shared_ptr<prometheus::Collectable> metricsCollectable();
+
+  // The status page's data for `query`. Any thread (the metrics server's):
+  // jobs and counts come from the scheduler thread within `within`; when it
+  // does not answer in time (or is not running) the model says so in its
+  // notes and has no counts.
+  StatusPageModel statusPage(const PageQuery& query, Millis within);
 
   // Rows committed so far, and whether none wait (for trimming the heap
   // after write bursts). Any thread.

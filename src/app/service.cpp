@@ -36,6 +36,9 @@ std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
   return changed;
 }
 
+// How long a status page waits for the scheduler's job list.
+constexpr Millis kStatusPageWait = 2s;
+
 int exitCodeFor(const Error& error) {
   return error.kind == ErrorKind::kRuntime ? kExitRuntime : kExitBadInput;
 }
@@ -102,8 +105,14 @@ int Service::start() {
     }
     drop_dir_ = std::move(drop).value();
   }
-  auto server =
-      metrics::MetricsServer::start(config_.metrics.listen, daemon_->metricsCollectable());
+  // The status page at `/`; the server is stopped before the daemon goes.
+  Daemon* daemon = daemon_.get();
+  auto server = metrics::MetricsServer::start(
+      config_.metrics.listen, daemon_->metricsCollectable(), [daemon](std::string_view query) {
+        return serveStatusPage(query, [daemon](const PageQuery& parsed) {
+          return daemon->statusPage(parsed, kStatusPageWait);
+        });
+      });
   if (!server.ok()) {
     log_.error(server.error().message);
     return kExitRuntime;
@@ -122,6 +131,7 @@ int Service::start() {
   }
   log_.info("jobwatchd started", fields);
   log_.info("metrics served", {{"url", metrics_server_->url()}});
+  log_.info("status page served", {{"url", metrics_server_->pageUrl()}});
   notifier_->ready();
   return kExitOk;
 }

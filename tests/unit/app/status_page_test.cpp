@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+// The status page renderer: query parsing, escaping of untrusted job
+// fields, the status filter, the row cap, and the StatusBoard that feeds
+// it transitions and API health.
+#include "app/status_page.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "app/status_board.h"
+
+namespace jobwatch::app {
+namespace {
+
+using namespace std::chrono_literals;
+
+const WallTime kNow = WallTime(std::chrono::seconds(1'800'000'000));
+const std::string kXss = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">";
+
+StatusPageModel baseModel() {
+  StatusPageModel m;
+  m.version = "1.2.3";
+  m.now = kNow;
+  m.started_at = kNow - 90s;
+  m.known_statuses = {"completed", "failed", "processing", "queued", "unknown"};
+  m.status_counts = std::map<std::string, size_t>{{"completed", 1}, {"processing", 1}};
+  m.job_count = 2;
+  m.hooks_pending = 3;
+  m.hooks_running = 1;
+  m.hooks_failed = 2;
+  m.jobs = {{"job-a", "completed", "extraction", "a.pdf", kNow - 1h, kNow - 5s},
+            {"job-b", "processing", "parse", "b.pdf", kNow - 2h, WallTime{}}};
+  m.jobs_matching = 2;
+  return m;
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(PageQueryTest, ParsesStatusFiltersAndRefusesAnythingElse) {
+  EXPECT_TRUE(parsePageQuery("").value().statuses.empty());
+  EXPECT_TRUE(parsePageQuery("status=").value().statuses.empty());  // the form's empty choice
+  EXPECT_EQ(parsePageQuery("status=completed").value().statuses,
+            std::set<std::string>{"completed"});
+  EXPECT_EQ(parsePageQuery("status=failed&status=timed_out&").value().statuses,
+            (std::set<std::string>{"failed", "timed_out"}));
+  EXPECT_EQ(parsePageQuery("status=%3Cb%3E+x").value().statuses, std::set<std::string>{"<b> x"});
+
+  for (const char* bad : {"foo=1", "status=%ZZ", "status=%4", "status=a&x=", "%zz=1"}) {
+    const auto parsed = parsePageQuery(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+  }
+  EXPECT_NE(parsePageQuery("sort=id").error().message.find("unknown parameter \"sort\""),
+            std::string::npos);
+  EXPECT_FALSE(parsePageQuery("status=" + std::string(200, 'a')).ok());
+  EXPECT_FALSE(parsePageQuery(std::string(5000, 'a')).ok());
+  std::string many;
+  for (int i = 0; i < 40; ++i) many += "status=s" + std::to_string(i) + "&";
+  EXPECT_NE(parsePageQuery(many).error().message.find("too many"), std::string::npos);
+}
+
+TEST(StatusPageTest, ShowsTheSummaryTheJobsAndRefreshesItself) {
+  StatusPageModel m = baseModel();
+  m.api_up = true;
+  m.last_successful_poll = kNow - 3s;
+  m.last_reload_at = kNow - 60s;
+  m.last_reload_ok = false;
+  const std::string page = renderStatusPage(m);
+  EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(page.find("<meta http-equiv=\"refresh\" content=\"10\">"), std::string::npos);
+  EXPECT_NE(page.find("<dd id=\"version\">1.2.3</dd>"), std::string::npos);
+  EXPECT_NE(page.find("<dd id=\"uptime\">1m30s"), std::string::npos);
+  EXPECT_NE(page.find("<span class=\"up\">up</span>"), std::string::npos);
+  EXPECT_NE(page.find("(3s ago)"), std::string::npos);
+  EXPECT_NE(page.find("3 pending, 1 running, 2 failed"), std::string::npos);
+  EXPECT_NE(page.find("failed: the previous configuration is still running"), std::string::npos);
+  EXPECT_NE(page.find("<td class=\"id\">job-a</td><td class=\"st\">completed</td>"
+                      "<td>extraction</td><td class=\"pdf\">a.pdf</td><td>1h</td><td>5s ago</td>"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("<td>2h</td><td>never</td>"), std::string::npos);
+  EXPECT_NE(page.find("2 jobs, newest first."), std::string::npos);
+  // No script, no external asset: only the two local links.
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(page.find("src="), std::string::npos);
+  EXPECT_EQ(page.find("http://"), std::string::npos);
+  EXPECT_EQ(page.find("https://"), std::string::npos);
+}
+
+TEST(StatusPageTest, SaysWhatItDoesNotKnow) {
+  StatusPageModel m = baseModel();
+  m.hooks_failed.reset();
+  m.notes = {"the scheduler did not answer within 2s: no job list this time"};
+  const std::string page = renderStatusPage(m);
+  EXPECT_NE(page.find("not polled yet"), std::string::npos);
+  EXPECT_NE(page.find("none yet"), std::string::npos);
+  EXPECT_NE(page.find("none since start"), std::string::npos);
+  EXPECT_NE(page.find(", ? failed"), std::string::npos);
+  EXPECT_NE(page.find("<p>the scheduler did not answer within 2s"), std::string::npos);
+}
+
+TEST(StatusPageTest, EscapesEveryUntrustedFieldEverywhere) {
+  StatusPageModel m = baseModel();
+  const std::string weird_status = "we\"ird<b>'";
+  m.jobs = {{kXss, weird_status, kXss, kXss, kNow, kNow}};
+  (*m.status_counts)[weird_status] = 1;
+  m.transitions = {{kNow, kXss, "queued", weird_status, kXss}};
+  m.failed_hooks = {{7, kXss, kXss, weird_status, 3, kXss + "\x01\x1b[31m"}};
+  m.notes = {kXss};
+  m.version = kXss;
+  const std::string page = renderStatusPage(m);
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(page.find("<img"), std::string::npos);
+  EXPECT_EQ(page.find("<b>"), std::string::npos);
+  EXPECT_EQ(page.find('\x01'), std::string::npos);
+  EXPECT_EQ(page.find('\x1b'), std::string::npos);
+  const std::string escaped =
+      "&lt;script&gt;window.__xss=1&lt;/script&gt;&lt;img src=x onerror=&quot;window.__xss=2&quot;"
+      "&gt;";
+  // version, note, job id/type/pdf, transition job/pdf, hook job/name/error
+  EXPECT_EQ(occurrences(page, escaped), 10u) << page;
+  // The weird status: escaped as text, percent-encoded in links and classes.
+  EXPECT_NE(page.find("href=\"/?status=we%22ird%3Cb%3E%27\""), std::string::npos) << page;
+  EXPECT_NE(page.find("<tr class=\"s-we%22ird%3Cb%3E%27\">"), std::string::npos);
+  EXPECT_NE(page.find("<td class=\"st\">we&quot;ird&lt;b&gt;&#39;</td>"), std::string::npos);
+  EXPECT_NE(page.find("<option value=\"we&quot;ird&lt;b&gt;&#39;\">"), std::string::npos);
+}
+
+TEST(StatusPageTest, LongFieldsAreClippedSoThePageStaysBounded) {
+  StatusPageModel m = baseModel();
+  const std::string long_name = std::string(1000, 'x') + "\xC3\xA9";
+  m.jobs = {
+      {"job-a", "completed", "t", std::string(255, 'y') + "\xC3\xA9" + long_name, kNow, kNow}};
+  const std::string page = renderStatusPage(m);
+  // 255 y then the 2-byte é would cross 256: cut before it.
+  EXPECT_NE(page.find("<td class=\"pdf\">" + std::string(255, 'y') + "\xE2\x80\xA6</td>"),
+            std::string::npos);
+  EXPECT_EQ(page.find(std::string(300, 'x')), std::string::npos);
+}
+
+TEST(StatusPageTest, FilterLinksCountEveryStatusAndMarkTheCurrentOne) {
+  StatusPageModel m = baseModel();
+  m.query.statuses = {"completed"};
+  m.jobs.resize(1);
+  m.jobs_matching = 1;
+  const std::string page = renderStatusPage(m);
+  EXPECT_NE(page.find("<a href=\"/\">all (2)</a>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<a href=\"/?status=completed\" data-status=\"completed\" "
+                      "class=\"current\" aria-current=\"page\">completed (1)</a>"),
+            std::string::npos);
+  EXPECT_NE(page.find(">failed (0)</a>"), std::string::npos);
+  EXPECT_NE(page.find("<option value=\"completed\" selected>"), std::string::npos);
+  EXPECT_NE(page.find("1 job with this status, newest first."), std::string::npos);
+}
+
+TEST(StatusPageTest, ACappedTableSaysHowManyMoreThereAre) {
+  StatusPageModel m = baseModel();
+  m.jobs_matching = 1234;
+  const std::string page = renderStatusPage(m);
+  EXPECT_NE(page.find("Showing the newest 2 of 1234 matching jobs; 1232 more not shown: filter "
+                      "by status to narrow the list."),
+            std::string::npos);
+}
+
+TEST(ServeStatusPageTest, BadQueriesAndUnknownStatusesAre400) {
+  int asked = 0;
+  auto model = [&](const PageQuery& query) {
+    ++asked;
+    StatusPageModel m = baseModel();
+    m.query = query;
+    return m;
+  };
+  const auto bad = serveStatusPage("colour=red", model);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("unknown parameter &quot;colour&quot;"), std::string::npos);
+  EXPECT_EQ(asked, 0);
+
+  const auto unknown = serveStatusPage("status=%3Cscript%3E", model);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("unknown status &quot;&lt;script&gt;&quot; in the filter; known: "
+                              "completed, failed, processing, queued, unknown"),
+            std::string::npos)
+      << unknown.body;
+  EXPECT_EQ(unknown.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(unknown.body.find("http-equiv"), std::string::npos);  // an error does not refresh
+
+  EXPECT_EQ(serveStatusPage("status=queued", model).status, 200);  // known, no job has it
+  const auto ok = serveStatusPage("", model);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.content_type, "text/html; charset=utf-8");
+
+  // Without counts (the scheduler did not answer) any well-formed status is shown.
+  auto no_counts = [&](const PageQuery& query) {
+    StatusPageModel m = model(query);
+    m.status_counts.reset();
+    return m;
+  };
+  EXPECT_EQ(serveStatusPage("status=whatever", no_counts).status, 200);
+}
+
+scheduler::JobRecord record(const std::string& id, const std::string& status, WallTime added) {
+  scheduler::JobRecord job;
+  job.id = id;
+  job.status = status;
+  job.added_at = added;
+  job.facts.pdf_name = id + ".pdf";
+  return job;
+}
+
+TEST(JobTableBuilderTest, KeepsTheNewestMatchingRowsUpToTheCap) {
+  std::vector<scheduler::JobRecord> jobs;
+  for (int i = 0; i < 20; ++i) {
+    jobs.push_back(record("job-" + std::to_string(i), i % 2 ? "completed" : "queued",
+                          kNow - std::chrono::minutes(i * 7 % 20)));
+  }
+  PageQuery all;
+  JobTableBuilder everything(all, 100);
+  for (const auto& job : jobs) everything.offer(job);
+  EXPECT_EQ(everything.matching(), 20u);
+  const auto rows = everything.take();
+  ASSERT_EQ(rows.size(), 20u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GE(rows[i - 1].added_at, rows[i].added_at);
+
+  PageQuery completed;
+  completed.statuses = {"completed"};
+  JobTableBuilder capped(completed, 3);
+  for (const auto& job : jobs) capped.offer(job);
+  EXPECT_EQ(capped.matching(), 10u);
+  const auto top = capped.take();
+  ASSERT_EQ(top.size(), 3u);
+  // Odd i, newest = smallest (i * 7 % 20) among odd i: 1->7, 3->1, 5->15, 7->9, 9->3, 11->17,
+  // 13->11, 15->5, 17->19, 19->13: minutes 1 (job-3), 3 (job-9), 5 (job-15).
+  EXPECT_EQ(top[0].id, "job-3");
+  EXPECT_EQ(top[1].id, "job-9");
+  EXPECT_EQ(top[2].id, "job-15");
+  EXPECT_EQ(top[2].pdf_name, "job-15.pdf");
+  EXPECT_EQ(top[0].status, "completed");
+
+  JobTableBuilder none(completed, 0);
+  for (const auto& job : jobs) none.offer(job);
+  EXPECT_EQ(none.matching(), 10u);
+  EXPECT_TRUE(none.take().empty());
+}
+
+TEST(StatusBoardTest, KeepsApiHealthTheLastSuccessAndABoundedRingOfTransitions) {
+  ManualClock clock;
+  const WallTime start = clock.wallNow();
+  StatusBoard board(clock, {"queued", "completed"});
+  StatusPageModel empty;
+  board.fill(empty);
+  EXPECT_EQ(empty.started_at, start);
+  EXPECT_FALSE(empty.api_up.has_value());
+  EXPECT_FALSE(empty.last_successful_poll.has_value());
+  EXPECT_EQ(empty.known_statuses, (std::vector<std::string>{"queued", "completed"}));
+
+  scheduler::JobRecord job = record("job-1", "queued", kNow);
+  clock.advance(5s);
+  board.onPollFinished({job, api::PollResultKind::kOk, 200, 1ms, ""});
+  clock.advance(5s);
+  board.onPollFinished({job, api::PollResultKind::kNetworkError, 0, 1ms, "refused"});
+  for (size_t i = 0; i < StatusBoard::kRecentTransitions + 5; ++i) {
+    job.status = "s" + std::to_string(i);
+    board.onTransition({job, "from", job.status, "", kNow + std::chrono::seconds(i), 0ms});
+  }
+  board.configReloaded(false);
+  board.setKnownStatuses({"x"});
+
+  StatusPageModel m;
+  board.fill(m);
+  EXPECT_EQ(m.api_up, false);
+  EXPECT_EQ(m.last_successful_poll, start + 5s);
+  ASSERT_EQ(m.transitions.size(), StatusBoard::kRecentTransitions);
+  EXPECT_EQ(m.transitions.front().to, "s54");  // newest first
+  EXPECT_EQ(m.transitions.back().to, "s5");
+  EXPECT_EQ(m.transitions.front().pdf_name, "job-1.pdf");
+  EXPECT_EQ(m.last_reload_at, start + 10s);
+  EXPECT_FALSE(m.last_reload_ok);
+  EXPECT_EQ(m.known_statuses, std::vector<std::string>{"x"});
+}
+
+}  // namespace
+}  // namespace jobwatch::app
