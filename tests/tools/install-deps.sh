@@ -22,19 +22,40 @@ packages=(
   clang-14 libclang-rt-14-dev
   # static checks (ctest label lint): .clang-format and .clang-tidy
   clang-format clang-tidy
+  # the status page in a real browser (ctest label browser): headless
+  # Chromium, driven by Playwright from npm (below; it never downloads a
+  # browser)
+  # (playwright-core is pinned to a version that runs on Debian 12's node 18)
+  chromium nodejs
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm: Debian's package, unless a nodejs package that bundles it is installed.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Playwright for tests/browser, exactly as locked in package-lock.json, into
+# tests/browser/node_modules (gitignored). The browser is Debian's chromium.
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../browser" && pwd)"
+lock_version() {
+  node -p "require('$browser_dir/package-lock.json').packages['node_modules/playwright-core'].version"
+}
+installed_version() {
+  node -p "require('$browser_dir/node_modules/playwright-core/package.json').version" 2>/dev/null ||
+    true
+}
+if [[ "$(installed_version)" != "$(lock_version)" ]]; then
+  echo "install-deps: npm ci in $browser_dir"
+  (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
