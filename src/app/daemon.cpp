@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -36,6 +37,7 @@ namespace {
 // How long the control thread waits for the scheduler thread to run a
 // posted command.
 constexpr auto kSchedulerAnswerWithin = 30s;
+constexpr auto kStatusPageReadGap = 500ms;
 
 std::string envOr(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
@@ -129,6 +131,12 @@ struct Daemon::Parts {
   // Set once `loop` exists and runs, cleared when stop() begins: other
   // threads (the status page) only post to the loop while it is set.
   std::atomic<bool> scheduler_running{false};
+  // Status pages read the job list one at a time, at least
+  // kStatusPageReadGap apart: at 100,000 jobs a read holds the scheduler
+  // for tens of milliseconds, and however many pages are asked for, they
+  // take a bounded share of it.
+  std::timed_mutex page_read;
+  std::chrono::steady_clock::time_point next_page_read{};  // guarded by page_read
   bool stopped = false;
 };
 
@@ -410,6 +418,13 @@ StatusPageModel Daemon::statusPage(const PageQuery& query, Millis within) {
   model.query = query;
   p.board->fill(model);
   readHookLedger(*p.store, kStatusPageFailedHooks, model);
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  std::unique_lock turn(p.page_read, std::defer_lock);
+  if (!turn.try_lock_until(deadline)) {
+    model.notes.push_back("busy: other status pages are being made; no job list this time");
+    return model;
+  }
+  std::this_thread::sleep_until(std::min(p.next_page_read, deadline));
   // The engine is read on its own thread; the answer comes back through a
   // promise the posted work owns, so a late answer is simply dropped.
   auto answer = std::make_shared<std::promise<JobsSnapshot>>();
@@ -418,9 +433,12 @@ StatusPageModel Daemon::statusPage(const PageQuery& query, Millis within) {
   const bool posted = p.scheduler_running && p.loop->post([&engine, answer, query] {
     answer->set_value(snapshotJobs(engine, query, kStatusPageRows));
   });
+  const bool answered = posted && snapshot.wait_until(deadline) == std::future_status::ready;
+  p.next_page_read = std::chrono::steady_clock::now() + kStatusPageReadGap;
+  turn.unlock();
   if (!posted) {
     model.notes.push_back("the scheduler is not running: no job list");
-  } else if (snapshot.wait_for(within) != std::future_status::ready) {
+  } else if (!answered) {
     model.notes.push_back("the scheduler did not answer within " + formatDuration(within) +
                           ": no job list this time");
   } else {
