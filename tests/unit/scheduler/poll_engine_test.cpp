@@ -436,6 +436,23 @@ TEST_F(PollEngineTest, SinglePassPollsEachNonTerminalJobOnce) {
   EXPECT_EQ(transport.started.size(), 10u);
 }
 
+TEST_F(PollEngineTest, EachJobRemembersWhenItsLastPollFinished) {
+  auto& e = make();
+  e.addJob({"ok", {}}, /*due_now=*/true);
+  e.addJob({"down", {}}, /*due_now=*/true);
+  e.addJob({"later", {}});
+  EXPECT_EQ(e.find("ok")->last_poll_at, WallTime{});
+  e.step();
+  clock.advance(250ms);
+  const WallTime answered = clock.wallNow();
+  answerAll([](const std::string& id) {
+    return id == "down" ? jsonResponse(503, "") : jsonResponse(200, body(id, "PROCESSING"));
+  });
+  EXPECT_EQ(e.find("ok")->last_poll_at, answered);
+  EXPECT_EQ(e.find("down")->last_poll_at, answered);  // any result counts
+  EXPECT_EQ(e.find("later")->last_poll_at, WallTime{});
+}
+
 TEST_F(PollEngineTest, StopStartingLetsInFlightFinish) {
   auto& e = make();
   e.addJob({"a", {}}, true);
