@@ -5,6 +5,7 @@ row cap with the filter, refused queries, a scheduler that does not answer
 in time, and /metrics unchanged beside it."""
 import os
 import re
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -77,6 +78,12 @@ class StatusPageTest(DaemonTestCase):
         self.assertEqual(fetch(url + "nothing-here")[0], 404)
         self.assertEqual(fetch(url, method="POST")[0], 405)
         self.assertEqual(daemon.metric('jobwatch_jobs{status="failed"}'), 1)
+
+        self.assertIn('<dd id="last-reload">none since start</dd>', fetch(url)[2])
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_log("configuration reloaded")
+        reload_line = fetch(url)[2].split('<dd id="last-reload">', 1)[1].split("</dd>", 1)[0]
+        self.assertRegex(reload_line, r"^<time>[0-9-]+ [0-9:]+Z</time> \(\d+m?s ago\), applied$")
         self.assertTrue(daemon.alive())
 
     def test_a_scheduler_that_does_not_answer_leaves_a_page_that_says_so(self):
