@@ -79,20 +79,27 @@ function measurePng(buffer) {
   return { width, height, distinctColours: colours.size };
 }
 
-async function tableRows(page) {
-  return page.$$eval('#job-table tbody tr', (rows) => rows.map((row) => {
-    const cells = [...row.querySelectorAll('td')].map((td) => td.textContent);
-    return { id: cells[0], status: cells[1], type: cells[2], pdfName: cells[3] };
-  }));
-}
-
-async function scriptProbe(page) {
-  return page.evaluate(() => ({
-    xss: typeof window.__xss === 'undefined' ? null : window.__xss,
-    injectedElements: document.querySelectorAll('main script, table script, table img, body img')
-      .length,
-    scripts: document.scripts.length,
-  }));
+// Everything read from one page, in one synchronous evaluation (so the
+// page's own refresh cannot come between two reads).
+async function readPage(page) {
+  return page.evaluate(() => {
+    const cellsOf = (row) => [...row.querySelectorAll('td')].map((td) => td.textContent);
+    return {
+      title: document.title,
+      rows: [...document.querySelectorAll('#job-table tbody tr')].map((row) => {
+        const cells = cellsOf(row);
+        return { id: cells[0], status: cells[1], type: cells[2], pdfName: cells[3] };
+      }),
+      failedHooks: [...document.querySelectorAll('#failed-hook-table tbody tr')].map(cellsOf),
+      transitions: document.querySelectorAll('#transition-table tbody tr').length,
+      summary: document.querySelector('#summary').innerText,
+      probe: {
+        xss: typeof window.__xss === 'undefined' ? null : window.__xss,
+        injectedElements: document.querySelectorAll('table script, table img, body img').length,
+        scripts: document.scripts.length,
+      },
+    };
+  });
 }
 
 const seen = { dialogs: [] };
@@ -117,13 +124,7 @@ try {
   const response = await page.goto(url, { waitUntil: 'load' });
   seen.status = response.status();
   seen.headers = response.headers();
-  seen.title = await page.title();
-  seen.rows = await tableRows(page);
-  seen.probe = await scriptProbe(page);
-  seen.failedHooks = await page.$$eval('#failed-hook-table tbody tr',
-    (rows) => rows.map((row) => [...row.querySelectorAll('td')].map((td) => td.textContent)));
-  seen.transitions = await page.$$eval('#transition-table tbody tr', (rows) => rows.length);
-  seen.summary = await page.$eval('#summary', (el) => el.innerText);
+  Object.assign(seen, await readPage(page));
 
   fs.mkdirSync(outdir, { recursive: true });
   const shot = path.join(outdir, 'status_page.png');
@@ -134,12 +135,13 @@ try {
   await Promise.all([page.waitForURL(/status=completed/),
     page.click('nav.filter a[data-status="completed"]')]);
   seen.linkUrl = page.url();
-  seen.linkRows = await tableRows(page);
-  seen.linkProbe = await scriptProbe(page);
+  const linked = await readPage(page);
+  seen.linkRows = linked.rows;
+  seen.linkProbe = linked.probe;
   await page.selectOption('select[name="status"]', 'processing');
   await Promise.all([page.waitForURL(/status=processing/), page.click('form button')]);
   seen.formUrl = page.url();
-  seen.formRows = await tableRows(page);
+  seen.formRows = (await readPage(page)).rows;
 
   // It refreshes itself (meta refresh), staying on the filtered view.
   const refreshedAt = Date.now();
