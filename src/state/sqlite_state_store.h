@@ -16,6 +16,7 @@
 #include "state/hook_ledger.h"
 #include "state/job_table.h"
 #include "state/label_table.h"
+#include "state/result_table.h"
 #include "state/sqlite_db.h"
 #include "state/state_store.h"
 
@@ -44,6 +45,8 @@ class SqliteStateStore final : public StateStore {
   Result<size_t> countRuns(HookRunState state) override;
   Result<std::vector<std::string>> loadForgotten() override;
   Result<std::vector<HookRun>> runsForJob(const std::string& job_id) override;
+  Result<std::vector<ResultRecord>> loadPendingResults() override;
+  Result<std::optional<ResultRecord>> resultFor(const std::string& job_id) override;
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite::Connection> db, const Clock& clock);
@@ -65,6 +68,7 @@ class SqliteStateStore final : public StateStore {
   LabelTable labels_;  // the tables' prepared statements: guarded by mu_
   JobTable jobs_;
   HookLedger ledger_;
+  ResultTable results_;
 };
 
 }  // namespace jobwatch::state

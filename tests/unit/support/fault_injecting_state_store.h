@@ -69,6 +69,12 @@ class FaultInjectingStateStore final : public state::StateStore {
   Result<std::vector<state::HookRun>> runsForJob(const std::string& job_id) override {
     return inner_->runsForJob(job_id);
   }
+  Result<std::vector<state::ResultRecord>> loadPendingResults() override {
+    return inner_->loadPendingResults();
+  }
+  Result<std::optional<state::ResultRecord>> resultFor(const std::string& job_id) override {
+    return inner_->resultFor(job_id);
+  }
 
  private:
   // The error for this write, if it is to fail.
