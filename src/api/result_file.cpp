@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -152,7 +153,14 @@ Result<std::unique_ptr<ResultFile>> ResultDir::create(std::string_view job_id) c
   name += kTempSuffix;
   std::vector<char> buf(name.begin(), name.end());
   buf.push_back('\0');
-  const int fd = ::mkostemps(buf.data(), static_cast<int>(kTempSuffix.size()), O_CLOEXEC);
+  const auto suffix = static_cast<int>(kTempSuffix.size());
+  int fd = ::mkostemps(buf.data(), suffix, O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && ::mkdir(dir_.c_str(), kDirMode) == 0) {
+    // The directory went away, or a reload brought the first with_result
+    // hook (prepare() runs at start only).
+    std::copy(name.begin(), name.end(), buf.begin());
+    fd = ::mkostemps(buf.data(), suffix, O_CLOEXEC);
+  }
   if (fd < 0) {
     return Error{"cannot create a result file in " + dir_.string() + ": " + errnoText(errno),
                  ErrorKind::kRuntime};

@@ -79,8 +79,8 @@ class ResultDir {
   // Creates the directory (0750) when missing and removes temporary files
   // left by a process that died. An error names the directory.
   [[nodiscard]] Status prepare() const;
-  // A fresh temporary file for `job_id` (a valid job ID). A disk-full or
-  // I/O error is a runtime error.
+  // A fresh temporary file for `job_id` (a valid job ID); creates the
+  // directory if it is missing. A disk-full or I/O error is a runtime error.
   [[nodiscard]] Result<std::unique_ptr<ResultFile>> create(std::string_view job_id) const;
   // results.dir/<job_id>.json
   std::filesystem::path pathFor(std::string_view job_id) const;

@@ -141,6 +141,16 @@ TEST(ResultDir, PrepareCreatesTheDirectoryAndSweepsWhatACrashLeft) {
   EXPECT_EQ(names(dir.dir()), (std::vector<std::string>{"job-2.json", "notes.tmp"}));
 }
 
+TEST(ResultDir, CreateMakesAMissingDirectory) {
+  TempDir tmp;
+  ResultDir dir(tmp.path() / "results", 1024);  // never prepared (a reload added the hook)
+  auto file = mustCreate(dir, "job-1");
+  ASSERT_TRUE(file);
+  ASSERT_TRUE(file->write("{}", 2));
+  EXPECT_TRUE(file->commit().ok());
+  EXPECT_TRUE(fs::exists(dir.pathFor("job-1")));
+}
+
 TEST(ResultDir, RemoveDeletesAForgottenJobsResultAndToleratesNone) {
   TempDir tmp;
   ResultDir dir(tmp.path(), 1024);
