@@ -63,8 +63,9 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
 
-    jobwatchd = os.path.join(args.build_dir, "src", "jobwatchd")
-    fakeapi = os.path.join(args.build_dir, "tests", "fakeapi", "fakeapi")
+    build = os.path.abspath(args.build_dir)
+    jobwatchd = os.path.join(build, "src", "jobwatchd")
+    fakeapi = os.path.join(build, "tests", "fakeapi", "fakeapi")
     work = tempfile.mkdtemp(prefix="jobwatch-results-bench-")
     procs = []
     try:
