@@ -196,7 +196,7 @@ void PollEngine::wait(SteadyTime until) {
 
 void PollEngine::handle(api::HttpResponse response) {
   if (response.tag & kResultTagBit) {
-    handleResult(std::move(response));
+    handleResult(response);
     return;
   }
   if (in_flight_ > 0) --in_flight_;

@@ -214,7 +214,7 @@ class PollEngine {
   // limit (not the queue) stopped it, with `wake` lowered to when to retry.
   bool startDueResults(SteadyTime now, SteadyTime& wake);
   void startResult(ResultTask& task);
-  void handleResult(api::HttpResponse response);
+  void handleResult(const api::HttpResponse& response);
   void resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
                     std::chrono::microseconds elapsed);
   void queueResult(ResultTask& task, SteadyTime due);

@@ -114,7 +114,7 @@ void PollEngine::startResult(ResultTask& task) {
   transport_.start(std::move(request));
 }
 
-void PollEngine::handleResult(api::HttpResponse response) {
+void PollEngine::handleResult(const api::HttpResponse& response) {
   if (in_flight_ > 0) --in_flight_;
   const std::uint64_t seq = response.tag & ~kResultTagBit;
   auto tag = result_tags_.find(seq);
