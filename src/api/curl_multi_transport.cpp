@@ -55,7 +55,9 @@ struct CurlMultiTransport::Impl {
     std::shared_ptr<curl_slist> headers;  // kept alive while the handle uses them
     std::uint64_t tag = 0;
     std::string body;
+    BodySink* sink = nullptr;  // streams a 2xx body (HttpRequest::sink)
     bool too_large = false;
+    bool sink_refused = false;
   };
 
   explicit Impl(CurlTransportOptions opts) {
@@ -124,12 +126,24 @@ struct CurlMultiTransport::Impl {
   static size_t onBody(char* data, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
     const size_t n = size * count;
+    if (transfer->sink != nullptr && streamsToSink(transfer->easy)) {
+      if (transfer->sink->write(data, n)) return n;
+      transfer->sink_refused = true;
+      return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+    }
     if (transfer->body.size() + n > kMaxBodyBytes) {
       transfer->too_large = true;
       return 0;  // aborts the transfer with CURLE_WRITE_ERROR
     }
     transfer->body.append(data, n);
     return n;
+  }
+
+  // The body of a 2xx answer goes to the sink; an error's stays in memory.
+  static bool streamsToSink(CURL* easy) {
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
   }
 
   // Every option is set once per handle; a reused handle only changes its
@@ -157,10 +171,6 @@ struct CurlMultiTransport::Impl {
              "CURLOPT_TIMEOUT_MS");
     setOrDie(easy, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond, "CURLOPT_LOW_SPEED_LIMIT");
     setOrDie(easy, CURLOPT_LOW_SPEED_TIME, low_speed_window, "CURLOPT_LOW_SPEED_TIME");
-    // Refuses announced oversized bodies before any byte is read; bodies of
-    // unannounced length are capped in onBody.
-    setOrDie(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBodyBytes),
-             "CURLOPT_MAXFILESIZE_LARGE");
     setOrDie(easy, CURLOPT_HTTPHEADER, headers.get(), "CURLOPT_HTTPHEADER");
     setOrDie(easy, CURLOPT_USERAGENT, options.user_agent.c_str(), "CURLOPT_USERAGENT");
     setOrDie(easy, CURLOPT_TCP_KEEPALIVE, 1L, "CURLOPT_TCP_KEEPALIVE");
@@ -182,8 +192,17 @@ struct CurlMultiTransport::Impl {
     Transfer* transfer = takeTransfer();
     transfer->tag = request.tag;
     transfer->too_large = false;
+    transfer->sink_refused = false;
+    transfer->sink = request.sink;
     transfer->body = std::string();
     transfer->body.reserve(kInitialBodyCapacity);
+    // Refuses announced oversized bodies before any byte is read; bodies of
+    // unannounced length are capped in onBody (or by the sink).
+    const std::uint64_t max_body = request.sink != nullptr && request.max_streamed_bytes > 0
+                                       ? request.max_streamed_bytes
+                                       : std::uint64_t{kMaxBodyBytes};
+    setOrDie(transfer->easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_body),
+             "CURLOPT_MAXFILESIZE_LARGE");
     CURLcode rc = curl_easy_setopt(transfer->easy, CURLOPT_URL, request.url.c_str());
     if (rc != CURLE_OK) {
       failEarly(transfer, curl_easy_strerror(rc));
@@ -231,9 +250,14 @@ struct CurlMultiTransport::Impl {
       response.body = std::move(transfer->body);
       // The parser reads up to 64 bytes past the end; reserve never shrinks.
       response.body.reserve(response.body.size() + kParserPadding);
+    } else if (transfer->sink_refused) {
+      response.outcome = TransportOutcome::kSinkRefused;
+      response.detail = "the body's destination refused it";
     } else if (transfer->too_large || result == CURLE_FILESIZE_EXCEEDED) {
       response.outcome = TransportOutcome::kBodyTooLarge;
-      response.detail = "body over 1 MiB refused";
+      response.detail = transfer->sink != nullptr && result == CURLE_FILESIZE_EXCEEDED
+                            ? "body announced over the size limit refused"
+                            : "body over 1 MiB refused";
     } else if (result == CURLE_OPERATION_TIMEDOUT) {
       response.outcome = TransportOutcome::kTimeout;
       response.detail = describe(easy, result);
@@ -242,6 +266,7 @@ struct CurlMultiTransport::Impl {
       response.detail = describe(easy, result);
     }
     transfer->body = std::string();  // a refused 1 MiB buffer is not kept around
+    transfer->sink = nullptr;
     return response;
   }
 

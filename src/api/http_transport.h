@@ -19,9 +19,26 @@ namespace jobwatch::api {
 
 inline constexpr size_t kMaxBodyBytes = 1 << 20;  // bodies over 1 MiB are refused
 
+// Where a streamed response body goes (a result file, api/result_file.h).
+// Only a 2xx response's body is streamed; any other status keeps its body
+// in HttpResponse::body (capped at kMaxBodyBytes) for the error message.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // One chunk, in order. False aborts the transfer (kSinkRefused); the sink
+  // knows why (too large, disk full).
+  virtual bool write(const char* data, size_t size) = 0;
+};
+
 struct HttpRequest {
   std::uint64_t tag = 0;  // caller's handle, returned with the response
   std::string url;        // absolute http(s) URL, already validated
+  // Streams a 2xx body here instead of into HttpResponse::body. Owned by the
+  // caller; must outlive the exchange (until its response is returned).
+  BodySink* sink = nullptr;
+  // With a sink: a body announced larger than this is refused up front
+  // (kBodyTooLarge); the sink enforces the cap on bodies of unknown length.
+  std::uint64_t max_streamed_bytes = 0;
 };
 
 // How the exchange ended at the transport level.
@@ -29,15 +46,16 @@ enum class TransportOutcome {
   kCompleted,     // a full HTTP response was received (any status code)
   kTimeout,       // connect or request timeout, or a body trickling too slowly
   kNetworkError,  // refused, reset, DNS, TLS, malformed HTTP
-  kBodyTooLarge,  // body exceeded kMaxBodyBytes; transfer aborted
+  kBodyTooLarge,  // body exceeded kMaxBodyBytes (or max_streamed_bytes); transfer aborted
+  kSinkRefused,   // the request's BodySink refused a chunk; transfer aborted
 };
 
 struct HttpResponse {
   std::uint64_t tag = 0;
   TransportOutcome outcome = TransportOutcome::kNetworkError;
   long status = 0;  // HTTP status code when kCompleted
-  // Body bytes. The transport reserves at least 64 spare bytes of capacity
-  // beyond size() so the JSON parser can read it without copying.
+  // Body bytes (empty for a 2xx body streamed to a sink). The transport reserves at least 64 spare
+  // bytes of capacity beyond size() so the JSON parser can read it without copying.
   std::string body;
   std::optional<std::chrono::seconds> retry_after;  // parsed Retry-After, if any
   std::chrono::microseconds elapsed{0};

@@ -74,6 +74,7 @@ PollResult classifyResponse(HttpResponse response, JobResponseParser& parser,
       result.detail = std::move(response.detail);
       return result;
     case TransportOutcome::kBodyTooLarge:
+    case TransportOutcome::kSinkRefused:  // polls have no sink
       result.kind = PollResultKind::kNetworkError;
       result.detail = "body over 1 MiB refused";
       return result;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api/curl_multi_transport.h"
+#include "api/result_file.h"
 #include "app/metrics_feed.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
@@ -84,6 +85,7 @@ std::unique_ptr<metrics::DaemonMetrics> makeMetrics(const config::Config& config
   options.statuses = statusMapperFrom(config).knownStatuses();
   options.poll_results = pollResultLabels();
   options.hook_results = hookResultLabels();
+  options.result_fetch_results = api::resultFetchLabels();
   options.per_job_series = config.metrics.per_job_series;
   options.per_job_limit = config.metrics.per_job_limit;
   options.version = kVersion;
@@ -91,6 +93,11 @@ std::unique_ptr<metrics::DaemonMetrics> makeMetrics(const config::Config& config
                                                           std::move(options), clock, log);
   metrics->hooksConfigured(hookNames(config.hooks));
   return metrics;
+}
+
+bool anyHookWantsResults(const config::Config& config) {
+  return std::any_of(config.hooks.definitions.begin(), config.hooks.definitions.end(),
+                     [](const config::HookDefinition& hook) { return hook.with_result; });
 }
 
 void logWatchFileApplied(Log& log, const config::Config& config,
@@ -120,6 +127,7 @@ struct Daemon::Parts {
   std::unique_ptr<hooks::HookRunner> runner;
   std::unique_ptr<state::StateWriter> writer;
   std::unique_ptr<api::CurlMultiTransport> transport;
+  std::unique_ptr<api::ResultDir> results;  // results.dir (SPEC "Results")
   std::unique_ptr<TransitionLog> transition_log;
   std::unique_ptr<TransitionRecorder> recorder;
   std::unique_ptr<StatusBoard> board;  // what the status page shows besides the engine's jobs
@@ -158,6 +166,11 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   auto store = state::StateStore::open(config.state.path, clock, open_options);
   if (!store.ok()) return store.error();  // its kind decides the exit code
 
+  auto results = std::make_unique<api::ResultDir>(config.results.dir, config.results.max_size);
+  if (anyHookWantsResults(config)) {
+    if (auto ready = results->prepare(); !ready) return ready.error();
+  }
+
   std::unique_ptr<Daemon> daemon(new Daemon(log, clock));
   daemon->parts_ = std::make_unique<Parts>();
   Parts& p = *daemon->parts_;
@@ -177,6 +190,7 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.writer =
       std::make_unique<state::StateWriter>(*p.store, log, clock, [runner] { runner->wake(); });
   p.transport = std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, *key));
+  p.results = std::move(results);
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
   p.board = std::make_unique<StatusBoard>(clock, statusMapperFrom(config).knownStatuses());
@@ -187,6 +201,10 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
                                                      *p.fanout, log, std::random_device{}());
   state::StateWriter* writer = p.writer.get();
   p.engine->setAdmission([writer] { return writer->hasRoom(); });
+  p.engine->setResults(p.results.get(), config.results.give_up_after);
+  scheduler::PollEngine* engine = p.engine.get();
+  p.recorder->setResultWanted(
+      [engine](const state::ResultRecord& record) { engine->fetchResult(record); });
   p.roster = std::make_unique<scheduler::Roster>(
       *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
   return daemon;
@@ -201,12 +219,16 @@ Status Daemon::restore() {
   const size_t terminal = p.roster->restore(jobs.value(), tombstones.value());
   auto recovered = p.store->recoverInterruptedRuns();
   if (!recovered.ok()) return recovered.error();
+  auto results = p.store->loadPendingResults();
+  if (!results.ok()) return results.error();
+  for (auto& record : results.value()) p.engine->fetchResult(std::move(record));
   auto pending = p.store->countRuns(state::HookRunState::kPending);
   log_.info("state loaded",
             {{"path", p.store->path().string()},
              {"jobs", std::to_string(jobs.value().size())},
              {"terminal", std::to_string(terminal)},
-             {"hooks_pending", pending.ok() ? std::to_string(pending.value()) : "?"}});
+             {"hooks_pending", pending.ok() ? std::to_string(pending.value()) : "?"},
+             {"results_pending", std::to_string(results.value().size())}});
   if (recovered.value() > 0) {
     log_.warn("hook runs were in flight when jobwatchd last stopped; running them again",
               {{"runs", std::to_string(recovered.value())}});
@@ -315,9 +337,17 @@ std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entr
 
 bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
   scheduler::Roster& roster = *parts_->roster;
+  scheduler::PollEngine& engine = *parts_->engine;
+  const api::ResultDir& results = *parts_->results;
   Log& log = log_;
-  return onScheduler([&roster, &log, cutoff, older_than] {
+  return onScheduler([&roster, &engine, &results, &log, cutoff, older_than] {
     const std::vector<std::string> forgotten = roster.forgetFinished(cutoff);
+    for (const std::string& id : forgotten) {
+      engine.dropResult(id);
+      if (auto removed = results.remove(id); !removed) {
+        log.warn("cannot delete a forgotten job's result", {{"error", removed.error().message}});
+      }
+    }
     if (!forgotten.empty()) {
       log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.size())},
                                         {"older_than", formatDuration(older_than)}});
@@ -333,12 +363,16 @@ bool Daemon::reload(const config::Config& next, const std::string& api_key) {
   api::CurlMultiTransport& transport = *p.transport;
   TransitionRecorder& recorder = *p.recorder;
   hooks::HookRunner& runner = *p.runner;
+  api::ResultDir& results = *p.results;
   // One step: the recorder and the runner switch hooks together, so no
   // ledger row is written for a hook the runner does not know.
-  return onScheduler([&engine, &transport, &recorder, &runner,
+  // results.dir applies at start only; its size cap and give-up time here.
+  return onScheduler([&engine, &transport, &recorder, &runner, &results,
                       settings = scheduleSettingsFrom(next), mapper = statusMapperFrom(next),
-                      transport_options = transportOptionsFrom(next, api_key),
-                      hooks = next.hooks]() mutable {
+                      transport_options = transportOptionsFrom(next, api_key), hooks = next.hooks,
+                      results_config = next.results]() mutable {
+    results.setMaxSize(results_config.max_size);
+    engine.setResults(&results, results_config.give_up_after);
     engine.updateSettings(std::move(settings));
     engine.setStatusMapper(std::move(mapper));
     transport.reconfigure(std::move(transport_options));

@@ -31,6 +31,9 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
   void onJobUnwatched(const scheduler::JobRecord& job) override {
     metrics_.jobUnwatched(job.id, job.status);
   }
+  void onResultUpdate(const scheduler::ResultUpdate& update) override {
+    if (update.fetch) metrics_.resultFetched(api::resultFetchLabel(*update.fetch));
+  }
 
   void onHookFinished(const std::string& hook, hooks::HookResult result,
                       std::chrono::duration<double> duration) override;

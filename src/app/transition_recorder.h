@@ -2,11 +2,15 @@
 // TransitionRecorder: makes status changes durable. For each transition it
 // enqueues, as one write, the job's new state and a pending ledger row for
 // every hook the transition triggers; the hook runner only ever starts runs
-// once that write is committed.
+// once that write is committed. When a hook with `with_result` is among
+// them and the job completed, the same write records the job's result as
+// pending and `want_result` asks the engine to fetch it; every change of a
+// result (onResultUpdate) is written as it is.
 //
 // Thread-safety: onTransition and setHooks run on the scheduler thread.
 #pragma once
 
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -24,11 +28,19 @@ class TransitionRecorder final : public scheduler::PollEvents {
 
   void onPollFinished(const scheduler::PollFinished&) override {}
   void onTransition(const scheduler::StatusTransition& t) override;
+  void onResultUpdate(const scheduler::ResultUpdate& update) override;
   void setHooks(std::vector<config::HookDefinition> hooks) { hooks_ = std::move(hooks); }
+  // Called (on the scheduler thread) with each result newly wanted.
+  void setResultWanted(std::function<void(const state::ResultRecord&)> want_result) {
+    want_result_ = std::move(want_result);
+  }
 
  private:
+  bool wantsResult(const std::string& hook) const;
+
   state::StateWriter& writer_;
   std::vector<config::HookDefinition> hooks_;
+  std::function<void(const state::ResultRecord&)> want_result_;
 };
 
 }  // namespace jobwatch::app

@@ -77,6 +77,7 @@ struct HookDefinition {
   std::optional<std::string> shell;  // explicit opt-in to /bin/sh -c
   Millis timeout = seconds(60);
   int retries = 3;
+  bool with_result = false;  // runs once the job's result is on disk (SPEC "Results")
 };
 
 struct HooksConfig {
@@ -95,6 +96,12 @@ struct LoggingConfig {
   LogFormat format = LogFormat::kText;
 };
 
+struct ResultsConfig {
+  std::filesystem::path dir = "/var/lib/jobwatchd/results";
+  std::uint64_t max_size = std::uint64_t{64} << 20;  // bytes
+  Millis give_up_after = hours(1);
+};
+
 struct ShardConfig {
   int index = 0;
   int count = 1;
@@ -110,6 +117,7 @@ struct Config {
   MetricsConfig metrics;
   LoggingConfig logging;
   ShardConfig shard;
+  ResultsConfig results;
 };
 
 // One problem found in a config file.

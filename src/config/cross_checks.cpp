@@ -3,7 +3,10 @@
 // settings that contradict each other, warnings for ones that work but
 // probably are not what the operator meant.
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "config/base_url.h"
 #include "config/listen_address.h"
@@ -101,6 +104,42 @@ void checkHookStatuses(SchemaReader& r, const std::vector<PendingHookStatus>& pe
   }
 }
 
+// Hooks with with_result need a results.dir the daemon can create or use
+// (SPEC "Results"). Whether the service user may write there is only known
+// at start, so an unwritable existing directory is a warning here.
+void checkResultsDir(SchemaReader& r, const Config& cfg) {
+  size_t index = 0;
+  std::string wanting;
+  for (const auto& hook : cfg.hooks.definitions) {
+    if (hook.with_result && wanting.empty()) {
+      wanting = "hooks.definitions[" + std::to_string(index) + "].with_result";
+    }
+    ++index;
+  }
+  if (wanting.empty()) return;
+  const std::string key = "results.dir";
+  const int line = r.lineFor(key) > 0 ? r.lineFor(key) : r.lineFor(wanting);
+  const std::filesystem::path& dir = cfg.results.dir;
+  std::error_code ec;
+  const auto st = std::filesystem::status(dir, ec);
+  if (std::filesystem::exists(st)) {
+    if (!std::filesystem::is_directory(st)) {
+      r.error(key, line, dir.string() + " is not a directory (" + wanting + " needs one)");
+    } else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      r.warning(key, line,
+                dir.string() +
+                    " is not writable by this user; results cannot be stored unless "
+                    "the service user may write there");
+    }
+    return;
+  }
+  if (!std::filesystem::is_directory(dir.parent_path(), ec)) {
+    r.error(key, line,
+            dir.string() + " does not exist, nor does its parent directory (" + wanting +
+                " needs a results directory jobwatchd can create)");
+  }
+}
+
 }  // namespace
 
 void checkAcrossKeys(SchemaReader& r, const DeferredChecks& later, Config& cfg) {
@@ -108,6 +147,7 @@ void checkAcrossKeys(SchemaReader& r, const DeferredChecks& later, Config& cfg) 
   checkPollAndShard(r, cfg, base_url_loopback);
   checkTimeoutsAndListen(r, cfg);
   checkHookStatuses(r, later.hook_statuses, cfg.poll);
+  checkResultsDir(r, cfg);
 }
 
 }  // namespace jobwatch::config

@@ -211,6 +211,7 @@ void readHook(SchemaReader& r, const Value& hv, HookNames& names, HooksConfig& h
                  }},
                 {"timeout", [&](const Value& v) { r.positiveDuration(v, hook.timeout); }},
                 {"retries", [&](const Value& v) { r.integerInRange(v, hook.retries, 0, 100); }},
+                {"with_result", [&](const Value& v) { r.boolean(v, hook.with_result); }},
             },
             "hook settings");
   checkHookKeys(r, hv, seen);

@@ -45,6 +45,11 @@ void parseHooksSection(SchemaReader& r, const Value& section, HooksConfig& hooks
 void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& metrics);
 void parseLoggingSection(SchemaReader& r, const Value& section, LoggingConfig& logging);
 void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard);
+void parseResultsSection(SchemaReader& r, const Value& section, ResultsConfig& results);
+
+// A size with a unit: "64MiB", "512KiB", "1GB", "1000" (bytes). nullopt
+// when it is not one.
+std::optional<std::uint64_t> parseByteSize(std::string_view text);
 
 // Checks between keys (poll.backoff_max against poll.interval, ...) and the
 // base URL, which needs api.allow_insecure_http; sets api.base_url.

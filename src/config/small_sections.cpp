@@ -91,3 +91,54 @@ void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard
 }
 
 }  // namespace jobwatch::config
+
+namespace jobwatch::config {
+
+std::optional<std::uint64_t> parseByteSize(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return std::nullopt;
+  std::uint64_t n = 0;
+  for (size_t i = 0; i < digits; ++i) n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  std::string unit(text.substr(digits));
+  if (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  struct Unit {
+    std::string_view name;
+    std::uint64_t bytes;
+  };
+  static constexpr Unit kUnits[] = {
+      {"", 1},         {"B", 1},         {"KB", 1000},       {"KiB", 1024},
+      {"MB", 1000000}, {"MiB", 1 << 20}, {"GB", 1000000000}, {"GiB", std::uint64_t{1} << 30},
+  };
+  for (const auto& u : kUnits) {
+    if (unit == u.name) return n * u.bytes;
+  }
+  return std::nullopt;
+}
+
+void parseResultsSection(SchemaReader& r, const Value& section, ResultsConfig& results) {
+  auto size = [&](const Value& v) {
+    auto s = r.text(v, "a size such as 64MiB");
+    if (!s) return;
+    auto bytes = parseByteSize(*s);
+    if (!bytes || *bytes == 0) {
+      r.error(v, "invalid size " + quoteForMessage(*s) +
+                     " (expected a positive number with a unit: B, KiB, MiB, GiB, KB, MB, GB)");
+      return;
+    }
+    results.max_size = *bytes;
+  };
+  r.walkMap(
+      section,
+      {
+          {"dir",
+           [&](const Value& v) {
+             if (auto p = r.path(v)) results.dir = std::move(*p);
+           }},
+          {"max_size", size},
+          {"give_up_after", [&](const Value& v) { r.positiveDuration(v, results.give_up_after); }},
+      },
+      "results settings");
+}
+
+}  // namespace jobwatch::config

@@ -113,6 +113,17 @@ std::vector<std::string> hookEnvironment(const state::HookRun& run, int attempt,
     add(env, kFixedNames[i], values[i], kMaxHookValueBytes);
   }
   addLabels(env, run.labels);
+  if (run.with_result) {
+    // The ledger fills exactly one of them; a run without either was never
+    // given a result, and says so rather than pretending.
+    if (!run.result_file.empty()) {
+      add(env, "JOBWATCH_RESULT_FILE", run.result_file, kMaxResultValueBytes);
+    } else {
+      add(env, "JOBWATCH_RESULT_ERROR",
+          run.result_error.empty() ? std::string_view("no result") : run.result_error,
+          kMaxResultValueBytes);
+    }
+  }
   if (hookEnvironmentBytes(env) > kMaxHookEnvironmentBytes) {
     // Bounded by construction above: a bug, not an input problem.
     std::fprintf(stderr, "jobwatchd: broken invariant: hook environment over its bound\n");

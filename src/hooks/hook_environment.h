@@ -42,6 +42,10 @@ inline constexpr std::size_t kFixedHookVariables = 15;
 inline constexpr std::size_t kMaxFixedNameLength = 24;
 inline constexpr std::size_t kMaxHookValueBytes = std::size_t{64} * 1024;
 inline constexpr std::size_t kLabelPrefixLength = 15;  // "JOBWATCH_LABEL_"
+// A with_result hook's JOBWATCH_RESULT_FILE or JOBWATCH_RESULT_ERROR
+// (SPEC "Results"): at most one of them, its name at most 21 bytes.
+inline constexpr std::size_t kMaxResultNameLength = 21;
+inline constexpr std::size_t kMaxResultValueBytes = std::size_t{8} * 1024;
 
 // What one "NAME=value" string costs the kernel: its bytes, its NUL, its
 // pointer.
@@ -50,6 +54,7 @@ constexpr std::size_t hookStringCost(std::size_t bytes) { return bytes + 1 + siz
 inline constexpr std::size_t kMaxHookEnvironmentBytes =
     kFixedHookVariables * hookStringCost(kMaxFixedNameLength + 1 + kMaxHookValueBytes) +
     kMaxLabelsPerJob * hookStringCost(kLabelPrefixLength + 1) + kMaxLabelBytesPerJob +
+    hookStringCost(kMaxResultNameLength + 1 + kMaxResultValueBytes) +
     sizeof(char*);  // the terminating null pointer
 
 static_assert(kMaxFixedNameLength + 1 + kMaxHookValueBytes < kKernelMaxArgStrlen,

@@ -153,6 +153,20 @@ struct DaemonMetrics::Impl {
                                        "is retried and nothing is dropped.")
                                  .Register(*registry)
                                  .Add({})),
+        result_fetches(prometheus::BuildCounter()
+                           .Name("jobwatch_result_fetches_total")
+                           .Help("Fetches of GET /jobs/{id}/result by outcome: ok, not_ready "
+                                 "(409), rate_limited (429/503), http_error, timeout, "
+                                 "network_error, too_large (over results.max_size), write_error "
+                                 "(disk full or I/O error writing the file).")
+                           .Register(*registry)),
+        requests(prometheus::BuildCounter()
+                     .Name("jobwatch_requests_total")
+                     .Help("Requests sent to the API by kind: status (GET /jobs/{id}) and "
+                           "result (GET /jobs/{id}/result); both share api.rate_limit.")
+                     .Register(*registry)),
+        status_requests(requests.Add({{"kind", "status"}})),
+        result_requests(requests.Add({{"kind", "result"}})),
         series_capped(prometheus::BuildGauge()
                           .Name("jobwatch_job_status_series_capped")
                           .Help("1 while some watched jobs have no jobwatch_job_status series "
@@ -167,6 +181,9 @@ struct DaemonMetrics::Impl {
   void zeroFill() {
     for (const auto& result : options.poll_results) pollCounter(result);
     for (const char* source : {"file", "drop_dir"}) watch_rejected.Add({{"source", source}});
+    for (const auto& result : options.result_fetch_results) {
+      result_fetches.Add({{"result", result}});
+    }
     known.insert(options.statuses.begin(), options.statuses.end());
     for (const auto& status : options.statuses) jobsGauge(status);
     jobsGauge("other");
@@ -276,6 +293,10 @@ struct DaemonMetrics::Impl {
   Gauge& reload_ok;
   Counter& state_write_failures;
   std::uint64_t state_write_failures_seen = 0;  // guarded by mu
+  Family<Counter>& result_fetches;
+  Family<Counter>& requests;
+  Counter& status_requests;
+  Counter& result_requests;
   Gauge& series_capped;
   std::vector<std::pair<std::string, Counter*>> poll_counters;  // guarded by mu
 
@@ -308,6 +329,7 @@ DaemonMetrics::~DaemonMetrics() = default;
 
 void DaemonMetrics::pollFinished(const PollSample& poll) {
   impl_->pollCounter(poll.result).Increment();
+  impl_->status_requests.Increment();
   impl_->poll_duration.Observe(poll.elapsed.count());
   impl_->api_up.Set(poll.api_up ? 1 : 0);
   if (poll.usable) impl_->last_success.Set(unixSeconds(impl_->clock.wallNow()));
@@ -351,6 +373,11 @@ void DaemonMetrics::hooksConfigured(const std::vector<std::string>& hook_names) 
 void DaemonMetrics::watchRejected(std::string_view source, size_t count) {
   impl_->watch_rejected.Add({{"source", std::string(source)}})
       .Increment(static_cast<double>(count));
+}
+
+void DaemonMetrics::resultFetched(std::string_view result) {
+  impl_->result_requests.Increment();
+  impl_->result_fetches.Add({{"result", std::string(result)}}).Increment();
 }
 
 void DaemonMetrics::stateWriteFailures(std::uint64_t total) {

@@ -60,6 +60,8 @@ struct MetricsOptions {
   std::vector<std::string> statuses;
   std::vector<std::string> poll_results;  // every result label of polls_total (zero-filled)
   std::vector<std::string> hook_results;  // every result label of hook_runs_total (zero-filled)
+  // Every result label of result_fetches_total (zero-filled).
+  std::vector<std::string> result_fetch_results;
   bool per_job_series = true;
   std::uint64_t per_job_limit = 100000;
   std::string version;
@@ -105,6 +107,9 @@ class DaemonMetrics final {
   void hooksConfigured(const std::vector<std::string>& hook_names);
 
   void watchRejected(std::string_view source, size_t count);  // "file" | "drop_dir"
+  // A fetch of a job's result finished (SPEC "Results"):
+  // result_fetches_total{result} and requests_total{kind="result"}.
+  void resultFetched(std::string_view result);
   // jobwatch_state_write_failures_total: `total` is the state writer's own
   // count of failed commits so far (the counter follows it).
   void stateWriteFailures(std::uint64_t total);

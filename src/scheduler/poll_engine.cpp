@@ -18,8 +18,12 @@ constexpr size_t kMaxWarnedStatuses = 64;
 constexpr auto kAdmissionRecheck = 10ms;
 constexpr auto kUnrecognisedLogEvery = 10s;
 
+// Poll tags keep the top bit clear; result fetches set it
+// (kResultTagBit, poll_engine_results.cpp).
+constexpr std::uint32_t kGenerationMask = 0x7fffffffu;
+
 std::uint64_t makeTag(std::uint32_t slot, std::uint32_t generation) {
-  return (static_cast<std::uint64_t>(generation) << 32) | slot;
+  return (static_cast<std::uint64_t>(generation & kGenerationMask) << 32) | slot;
 }
 
 }  // namespace
@@ -144,6 +148,7 @@ SteadyTime PollEngine::step() {
 
   const SteadyTime now = clock_.now();
   SteadyTime wake = now + kIdleWake;
+  if (!startDueResults(now, wake)) return wake;
   while (!stopping_ && !due_.empty()) {
     const DueEntry top = due_.top();
     const Slot& s = slots_[top.slot];
@@ -190,10 +195,15 @@ void PollEngine::wait(SteadyTime until) {
 }
 
 void PollEngine::handle(api::HttpResponse response) {
+  if (response.tag & kResultTagBit) {
+    handleResult(response);
+    return;
+  }
   if (in_flight_ > 0) --in_flight_;
   const auto slot = static_cast<std::uint32_t>(response.tag & 0xffffffffu);
   const auto generation = static_cast<std::uint32_t>(response.tag >> 32);
-  if (slot >= slots_.size() || !slots_[slot].used || slots_[slot].generation != generation) {
+  if (slot >= slots_.size() || !slots_[slot].used ||
+      (slots_[slot].generation & kGenerationMask) != generation) {
     return;  // the job stopped being watched while its poll was in flight
   }
   JobRecord& job = slots_[slot].job;
@@ -241,21 +251,10 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
       }
       next = now + jitteredInterval(settings_.interval, settings_.jitter, rng_);
       break;
-    case PollResultKind::kRateLimited: {
-      const Millis pause =
-          rateLimitPause(result.retry_after, settings_.interval, settings_.backoff_max);
-      if (now + pause > paused_until_) {
-        if (now >= paused_until_) {
-          log_.warn("API is rate limiting; pausing all polls",
-                    {{"http_status", std::to_string(result.http_status)},
-                     {"pause", formatDuration(pause)},
-                     {"retry_after", result.retry_after ? "yes" : "no"}});
-        }
-        paused_until_ = now + pause;
-      }
+    case PollResultKind::kRateLimited:
+      notePause(result.retry_after, result.http_status, now);
       next = paused_until_;
       break;
-    }
     case PollResultKind::kAuthError:
       ++job.consecutive_errors;
       next = now + settings_.backoff_max;
@@ -273,6 +272,20 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
       break;
   }
   if (!single_pass_) schedule(slot, next);
+}
+
+void PollEngine::notePause(std::optional<std::chrono::seconds> retry_after, long http_status,
+                           SteadyTime now) {
+  const Millis pause = rateLimitPause(retry_after, settings_.interval, settings_.backoff_max);
+  if (now + pause > paused_until_) {
+    if (now >= paused_until_) {
+      log_.warn("API is rate limiting; pausing all polls",
+                {{"http_status", std::to_string(http_status)},
+                 {"pause", formatDuration(pause)},
+                 {"retry_after", retry_after ? "yes" : "no"}});
+    }
+    paused_until_ = now + pause;
+  }
 }
 
 void PollEngine::warnUnrecognised(const std::string& word, const std::string& job_id,

@@ -25,11 +25,13 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "api/http_transport.h"
 #include "api/job_snapshot.h"
+#include "api/result_file.h"
 #include "scheduler/poll_events.h"
 #include "scheduler/poll_timing.h"
 #include "status/job_status.h"
@@ -37,6 +39,9 @@
 #include "util/log.h"
 
 namespace jobwatch::scheduler {
+
+// Tags of result fetches have this bit set; poll tags never do.
+inline constexpr std::uint64_t kResultTagBit = std::uint64_t{1} << 63;
 
 struct ScheduleSettings {
   std::string base_url;
@@ -109,6 +114,21 @@ class PollEngine {
   // The time until which a Retry-After pause holds every poll.
   SteadyTime pausedUntil() const { return paused_until_; }
 
+  // Results (SPEC "Results"; poll_engine_results.cpp). Fetches of
+  // GET /jobs/{id}/result share the polls' in-flight limit, token bucket
+  // and Retry-After pause, and go before due polls. Each is streamed into
+  // `dir` (not owned; null: results are given up at once). Failures back
+  // off like polls; after `give_up_after` (from the record's `since`) the
+  // result is given up with the last failure as the reason; a result over
+  // the size cap is given up at once. Every change is an onResultUpdate.
+  void setResults(const api::ResultDir* dir, Millis give_up_after);
+  // Wants `record`'s result (pending): fetched from record.next_try on. A
+  // job whose result is already wanted is left as it is.
+  void fetchResult(state::ResultRecord record);
+  // Stops wanting a job's result (the job was forgotten).
+  void dropResult(const std::string& job_id);
+  size_t resultsPending() const { return results_.size(); }
+
  private:
   struct DueEntry {
     SteadyTime due;
@@ -177,6 +197,32 @@ class PollEngine {
   void warnUnrecognised(const std::string& word, const std::string& job_id, SteadyTime now);
   bool dueSlotAvailable(SteadyTime now, SteadyTime& wake);
 
+  struct ResultTask {
+    state::ResultRecord record;
+    std::unique_ptr<api::ResultFile> file;  // while a fetch is in flight
+    std::uint64_t seq = 0;                  // of the queued entry or the fetch in flight
+    int failures = 0;                       // in a row, for the backoff
+    bool dropped = false;                   // forgotten while its fetch was in flight
+  };
+  struct ResultDue {
+    SteadyTime due;
+    std::uint64_t seq;
+    std::string job_id;
+    bool operator>(const ResultDue& o) const { return due > o.due; }
+  };
+  // Starts due result fetches while the shared limits allow; false when a
+  // limit (not the queue) stopped it, with `wake` lowered to when to retry.
+  bool startDueResults(SteadyTime now, SteadyTime& wake);
+  void startResult(ResultTask& task);
+  void handleResult(const api::HttpResponse& response);
+  void resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
+                    std::chrono::microseconds elapsed);
+  void queueResult(ResultTask& task, SteadyTime due);
+  void settleResult(ResultTask& task, state::ResultState state, std::string file_or_error,
+                    std::optional<api::ResultFetchKind> fetch, long http_status,
+                    std::chrono::microseconds elapsed);
+  void notePause(std::optional<std::chrono::seconds> retry_after, long http_status, SteadyTime now);
+
   ScheduleSettings settings_;
   status::StatusMapper mapper_;
   api::HttpTransport& transport_;
@@ -203,6 +249,13 @@ class PollEngine {
   bool stopping_ = false;
   bool single_pass_ = false;
   size_t single_pass_left_ = 0;
+
+  const api::ResultDir* result_dir_ = nullptr;
+  Millis result_give_up_after_{3600000};
+  std::unordered_map<std::string, ResultTask> results_;
+  std::priority_queue<ResultDue, std::vector<ResultDue>, std::greater<>> result_due_;
+  std::uint64_t result_seq_ = 0;
+  std::unordered_map<std::uint64_t, std::string> result_tags_;  // fetches in flight -> job
 
   // API health, for operator-facing log lines (not per poll).
   bool api_down_ = false;

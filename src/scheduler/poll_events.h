@@ -7,11 +7,14 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "api/poll_result.h"
+#include "api/result_fetch.h"
+#include "state/state_store.h"
 #include "status/job_facts.h"
 #include "util/clock.h"
 
@@ -45,6 +48,17 @@ struct StatusTransition {
   std::chrono::milliseconds since_added;
 };
 
+// A job's result changed (SPEC "Results"): a fetch finished (`fetch` says
+// how; none when the result was given up without a request), and
+// `record` is the result's new state, to be stored as it is.
+struct ResultUpdate {
+  const state::ResultRecord& record;
+  std::optional<api::ResultFetchKind> fetch;
+  long http_status = 0;
+  std::chrono::microseconds elapsed{0};
+  std::string_view detail;
+};
+
 class PollEvents {
  public:
   virtual ~PollEvents() = default;
@@ -53,6 +67,7 @@ class PollEvents {
   // A job starts or stops being watched (added, restored, removed, forgotten).
   virtual void onJobWatched(const JobRecord& /*job*/) {}
   virtual void onJobUnwatched(const JobRecord& /*job*/) {}
+  virtual void onResultUpdate(const ResultUpdate& /*update*/) {}
 };
 
 // Passes every event to each listener, in order.
@@ -71,6 +86,9 @@ class PollEventsFanout final : public PollEvents {
   }
   void onJobUnwatched(const JobRecord& job) override {
     for (auto* l : listeners_) l->onJobUnwatched(job);
+  }
+  void onResultUpdate(const ResultUpdate& update) override {
+    for (auto* l : listeners_) l->onResultUpdate(update);
   }
 
  private:

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "state/result_table.h"
 #include "state/stored_codes.h"
 
 namespace jobwatch::state {
@@ -14,16 +15,25 @@ namespace {
 
 constexpr const char* kColumns =
     "run_id, job_id, status, hook, previous_status, status_raw, type, pdf_name, pdf_hash, "
-    "error, created_at, updated_at, body, state, attempts, not_before_ms, last_error";
-constexpr int kLabelColumn = 17;  // after kColumns, in the joined selects
+    "error, created_at, updated_at, body, state, attempts, not_before_ms, last_error, "
+    "with_result";
+constexpr int kLabelColumn = 21;  // after kColumns and the result's, in the joined selects
+
+// A with_result run waits while its job's result is pending (SPEC "Results").
+constexpr const char* kResultSettled =
+    "(with_result = 0 OR NOT EXISTS (SELECT 1 FROM results AS x "
+    "WHERE x.job_id = hook_runs.job_id AND x.state = 0))";
 
 // Rows of `runs` (a subquery of hook_runs) with their labels, in `order`.
 std::string joinedSelect(const std::string& runs, const std::string& order) {
   return "SELECT r.run_id, r.job_id, r.status, r.hook, r.previous_status, r.status_raw, r.type, "
          "r.pdf_name, r.pdf_hash, r.error, r.created_at, r.updated_at, r.body, r.state, "
-         "r.attempts, r.not_before_ms, r.last_error, l.key, l.value FROM (" +
-         runs + ") AS r LEFT JOIN run_labels AS l ON l.run_id = r.run_id ORDER BY " + order +
-         ", l.key";
+         "r.attempts, r.not_before_ms, r.last_error, r.with_result, res.state, res.file, "
+         "res.error, l.key, l.value FROM (" +
+         runs +
+         ") AS r LEFT JOIN results AS res ON res.job_id = r.job_id "
+         "LEFT JOIN run_labels AS l ON l.run_id = r.run_id ORDER BY " +
+         order + ", l.key";
 }
 
 const char* stateName(std::int64_t code) {
@@ -84,16 +94,17 @@ Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
       {&insert_,
        "INSERT INTO hook_runs (job_id, status, hook, previous_status, status_raw, type, "
        "pdf_name, pdf_hash, error, created_at, updated_at, body, state, attempts, "
-       "not_before_ms, last_error, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-       "?8, ?9, ?10, ?11, "
+       "not_before_ms, last_error, created_ms, updated_ms, with_result) VALUES (?1, ?2, ?3, ?4, "
+       "?5, ?6, ?7, ?8, ?9, ?10, ?11, "
        "COALESCE(NULLIF(?12, ''), (SELECT last_body FROM jobs WHERE id = ?1), ''), "
-       "0, ?13, ?14, ?15, ?16, ?16) "
+       "0, ?13, ?14, ?15, ?16, ?16, ?17) "
        "ON CONFLICT (job_id, status, hook) DO NOTHING"},
       {&recover_,
        "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = ?1 WHERE state = 1"},
       {&select_due_, joinedSelect("SELECT " + cols +
                                       " FROM hook_runs WHERE state = 0 AND not_before_ms <= ?1 "
-                                      "ORDER BY not_before_ms, run_id LIMIT ?2",
+                                      "AND " +
+                                      kResultSettled + " ORDER BY not_before_ms, run_id LIMIT ?2",
                                   "r.not_before_ms, r.run_id")},
       {&claim_,
        "UPDATE hook_runs SET state = 1, attempts = attempts + 1, updated_ms = ?1 "
@@ -105,7 +116,9 @@ Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
        "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = ?1 "
        "WHERE run_id = ?2 AND state = 1"},
       {&state_of_, "SELECT state FROM hook_runs WHERE run_id = ?1"},
-      {&next_pending_, "SELECT min(not_before_ms) FROM hook_runs WHERE state = 0"},
+      {&next_pending_,
+       std::string("SELECT min(not_before_ms) FROM hook_runs WHERE state = 0 AND ") +
+           kResultSettled},
       {&count_, "SELECT count(*) FROM hook_runs WHERE state = ?1"},
       {&for_job_, joinedSelect("SELECT " + cols + " FROM hook_runs WHERE job_id = ?1", "r.run_id")},
       {&recent_, joinedSelect("SELECT " + cols +
@@ -131,7 +144,8 @@ Status HookLedger::insert(const HookRun& run, std::int64_t now_ms) {
         .bind(std::int64_t{run.attempts})
         .bind(ceilMs(run.not_before))
         .bind(run.last_error)
-        .bind(now_ms);
+        .bind(now_ms)
+        .bind(std::int64_t{run.with_result ? 1 : 0});
     if (auto done = q.run(); !done) return done;
   }
   if (db_->changes() == 0) return Ok{};  // recorded before: the first one stands
@@ -263,6 +277,19 @@ Result<HookRun> HookLedger::read(const Query& q) const {
   run.attempts = static_cast<int>(q.int64(14));
   run.not_before = fromMs(q.int64(15));
   run.last_error = q.text(16);
+  run.with_result = q.int64(17) != 0;
+  if (run.with_result) {
+    // No row at all (a hook that became with_result by a reload, say):
+    // the hook still runs, and is told why it has no file.
+    const auto result_state = q.optionalInt64(18);
+    if (result_state && *result_state == resultStateCode(ResultState::kDone)) {
+      run.result_file = q.text(19);
+    } else {
+      run.result_error =
+          result_state ? q.text(20) : std::string("no result: the job did not complete");
+      if (run.result_error.empty()) run.result_error = "result not available";
+    }
+  }
   return run;
 }
 

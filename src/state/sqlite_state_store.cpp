@@ -42,11 +42,13 @@ Status SqliteStateStore::transaction(Body&& body) {
 Status SqliteStateStore::prepareTables() {
   if (auto s = labels_.prepare(*db_); !s) return s;
   if (auto s = jobs_.prepare(*db_, labels_); !s) return s;
+  if (auto s = results_.prepare(*db_); !s) return s;
   return ledger_.prepare(*db_, labels_);
 }
 
 Status SqliteStateStore::forgetJob(const std::string& id) {
   if (auto done = ledger_.deleteFinished(id); !done) return done;
+  if (auto done = results_.remove(id); !done) return done;
   return jobs_.forget(id, floorMs(clock_.wallNow()));
 }
 
@@ -139,6 +141,9 @@ Status SqliteStateStore::apply(const std::vector<WriteBatch>& batches) {
       for (const auto& run : batch.new_runs) {
         if (auto done = ledger_.insert(run, now_ms); !done) return done;
       }
+      for (const auto& result : batch.results) {
+        if (auto done = results_.upsert(result, now_ms); !done) return done;
+      }
       for (const auto& id : batch.forgotten) {
         if (auto done = forgetJob(id); !done) return done;
       }
@@ -215,6 +220,16 @@ Result<std::vector<HookRun>> SqliteStateStore::runsForJob(const std::string& job
 Result<std::vector<HookRun>> SqliteStateStore::recentRuns(HookRunState state, size_t limit) {
   std::lock_guard lock(mu_);
   return ledger_.recent(state, limit);
+}
+
+Result<std::vector<ResultRecord>> SqliteStateStore::loadPendingResults() {
+  std::lock_guard lock(mu_);
+  return results_.pending();
+}
+
+Result<std::optional<ResultRecord>> SqliteStateStore::resultFor(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  return results_.find(job_id);
 }
 
 }  // namespace jobwatch::state

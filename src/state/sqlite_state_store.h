@@ -16,6 +16,7 @@
 #include "state/hook_ledger.h"
 #include "state/job_table.h"
 #include "state/label_table.h"
+#include "state/result_table.h"
 #include "state/sqlite_db.h"
 #include "state/state_store.h"
 
@@ -45,6 +46,8 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<std::string>> loadForgotten() override;
   Result<std::vector<HookRun>> runsForJob(const std::string& job_id) override;
   Result<std::vector<HookRun>> recentRuns(HookRunState state, size_t limit) override;
+  Result<std::vector<ResultRecord>> loadPendingResults() override;
+  Result<std::optional<ResultRecord>> resultFor(const std::string& job_id) override;
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite::Connection> db, const Clock& clock);
@@ -66,6 +69,7 @@ class SqliteStateStore final : public StateStore {
   LabelTable labels_;  // the tables' prepared statements: guarded by mu_
   JobTable jobs_;
   HookLedger ledger_;
+  ResultTable results_;
 };
 
 }  // namespace jobwatch::state

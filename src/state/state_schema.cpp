@@ -78,6 +78,26 @@ CREATE TABLE run_labels (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3's results (SPEC "Results"): one row per job whose result a
+// hook wants, and which hook runs wait for it.
+constexpr const char* kResultTables = R"sql(
+CREATE TABLE results (
+  job_id      TEXT PRIMARY KEY NOT NULL,
+  state       INTEGER NOT NULL CHECK (state IN (0, 1, 2)),  -- pending done gave_up
+  file        TEXT NOT NULL,
+  error       TEXT NOT NULL,
+  attempts    INTEGER NOT NULL,
+  since_ms    INTEGER NOT NULL,
+  next_try_ms INTEGER NOT NULL,
+  updated_ms  INTEGER NOT NULL
+);
+)sql";
+
+// 2 -> 3: runs say whether they wait for a result.
+constexpr const char* kMigrate2To3 = R"sql(
+ALTER TABLE hook_runs ADD COLUMN with_result INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // 1 -> 2: labels out of the JSON columns into tables. (SQLite's json_each
 // ends a string at an escaped NUL; jobwatchd's inputs refuse control
 // characters in labels, so no version-1 file holds one.)
@@ -210,6 +230,8 @@ std::string migrationSql(std::int64_t from) {
   switch (from) {
     case 1:
       return std::string(kLabelTables) + kMigrate1To2;
+    case 2:
+      return std::string(kResultTables) + kMigrate2To3;
     default:
       return {};
   }
@@ -235,7 +257,7 @@ Status prepare(Connection& db) {
   if (!fresh) return fresh.error();
   if (auto wal = useWal(db); !wal) return wal;
   if (*fresh) {
-    const std::string sql = std::string(kSchema) + kLabelTables +
+    const std::string sql = std::string(kSchema) + kLabelTables + kResultTables + kMigrate2To3 +
                             "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
     if (auto created = commitVersion(db, sql, kVersion, "creating the schema"); !created) {
       return created;

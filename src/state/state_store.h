@@ -71,6 +71,27 @@ struct HookRun {
   int attempts = 0;  // runs started so far (JOBWATCH_ATTEMPT of the next run is attempts+1)
   WallTime not_before{};
   std::string last_error;
+  // The hook wants the job's result (SPEC "Results"): the run is claimed
+  // only once the job's result is done or given up, and comes back with
+  // result_file (done) or result_error (gave up, or no result recorded).
+  bool with_result = false;
+  std::string result_file = {};
+  std::string result_error = {};
+};
+
+enum class ResultState { kPending, kDone, kGaveUp };
+
+// A job's result (SPEC "Results"): one row per job, whatever the number of
+// hooks that want it. Pending until fetched (done, with its file) or given
+// up (with the reason); a final state is never changed back.
+struct ResultRecord {
+  std::string job_id;
+  ResultState state = ResultState::kPending;
+  std::string file;   // done: the result's path
+  std::string error;  // gave up: why; pending: the last failure, if any
+  int attempts = 0;   // fetches finished so far
+  WallTime since{};   // when the result was first wanted (give_up_after counts from here)
+  WallTime next_try{};
 };
 
 // One transaction's worth of writes from the poll side.
@@ -82,8 +103,12 @@ struct WriteBatch {
   // Finished jobs forgotten (state.forget_after): deleted with their
   // finished ledger rows; a watch-file job leaves a tombstone.
   std::vector<std::string> forgotten;
+  // Results wanted or settled (upserted after new_runs; a final row is
+  // kept). A forgotten job's result row goes with it.
+  std::vector<ResultRecord> results = {};  // defaulted: older initialisers leave it out
   bool empty() const {
-    return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty();
+    return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty() &&
+           results.empty();
   }
 };
 
@@ -127,7 +152,8 @@ class StateStore {
   [[nodiscard]] virtual Status apply(const std::vector<WriteBatch>& batches) = 0;
 
   // Hook side. Claims up to `limit` pending runs due at `now` (oldest
-  // first): marks them running and increments attempts, committed before
+  // first; a with_result run only once its job's result is no longer
+  // pending): marks them running and increments attempts, committed before
   // returning.
   [[nodiscard]] virtual Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit) = 0;
   // Records how a claimed run ended; kRetry makes it pending at `retry_at`.
@@ -144,6 +170,12 @@ class StateStore {
   // file: a job still listed there must not be watched, and hooked, all
   // over again.
   [[nodiscard]] virtual Result<std::vector<std::string>> loadForgotten() = 0;
+
+  // Results not yet fetched nor given up (start-up: fetched again).
+  [[nodiscard]] virtual Result<std::vector<ResultRecord>> loadPendingResults() = 0;
+  // A job's result row, if any (tests, diagnostics).
+  [[nodiscard]] virtual Result<std::optional<ResultRecord>> resultFor(
+      const std::string& job_id) = 0;
 
   // Every ledger row for a job (tests, diagnostics).
   [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;

@@ -15,7 +15,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 size_t rowsIn(const WriteBatch& batch) {
-  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size();
+  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size() +
+         batch.results.size();
 }
 
 }  // namespace
@@ -75,6 +76,7 @@ void StateWriter::append(WriteBatch batch) {
   kept.new_runs = std::move(batch.new_runs);
   kept.forgotten = std::move(batch.forgotten);
   kept.removed = std::move(batch.removed);
+  kept.results = std::move(batch.results);
   for (StoredJob& job : batch.jobs) {
     auto it = open_jobs_.find(job.id);
     if (it == open_jobs_.end()) {
@@ -213,8 +215,10 @@ bool StateWriter::commitQueued(std::unique_lock<std::mutex>& lock) {
   const std::uint64_t seq = enqueued_seq_;
   lock.unlock();
 
-  const bool has_runs = std::any_of(batches.begin(), batches.end(),
-                                    [](const WriteBatch& b) { return !b.new_runs.empty(); });
+  const bool has_runs = std::any_of(batches.begin(), batches.end(), [](const WriteBatch& b) {
+    // A settled result releases the runs waiting for it.
+    return !b.new_runs.empty() || !b.results.empty();
+  });
   Status status = Ok{};
   try {
     status = store_.apply(batches);

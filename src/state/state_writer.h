@@ -2,7 +2,8 @@
 // StateWriter: batches the poll side's writes into few transactions on its
 // own thread, so the scheduler never waits for the disk. Batches enqueued
 // while a commit is in progress are merged into the next one. After each
-// commit that inserted hook runs, `on_runs_committed` is called (the hook
+// commit that inserted hook runs (or changed results, which release
+// waiting runs), `on_runs_committed` is called (the hook
 // runner wakes and claims them): hooks only ever start from committed rows.
 //
 // A failed commit (disk full, read-only) is logged, counted

@@ -46,12 +46,14 @@ for _ in $(seq 600); do
   kill -0 "$daemon_pid" 2>/dev/null || break
   finished=$(grep -cE 'to=(completed|failed|not_found|timed_out|cancelled)' "$work/daemon.log" 2>/dev/null || true)
   hooked=$(grep -cE 'hook (succeeded|failed permanently)' "$work/daemon.log" 2>/dev/null || true)
-  [[ $finished -ge $expected && $hooked -ge $expected ]] && break
+  # notify-done for every job, archive-result for each completed one.
+  completed=$(grep -cE 'to=completed' "$work/daemon.log" 2>/dev/null || true)
+  [[ $finished -ge $expected && $hooked -ge $((expected + completed)) ]] && break
 done
 url=$(grep -o 'metrics served url=[^ ]*' "$work/daemon.log" | head -1 | cut -d= -f2)
 echo
 echo "== Prometheus metrics at $url (a few of them):"
-curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|polls_total\{result="ok"|api_up)' | head -20
+curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|polls_total\{result="ok"|api_up|requests_total|result_fetches_total\{result="ok")' | head -24
 echo
 echo "== Adding a job while it runs: jobwatchd add writes into the drop directory"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" add --config "$work/jobwatchd.yaml" \
@@ -64,6 +66,9 @@ daemon_pid=
 echo
 echo "== done: jobwatchd stopped. What the notify-done hook wrote:"
 ls -1 "$work/notifications"
+echo
+echo "== Results fetched (results.dir) and what the archive-result hook copied:"
+ls -l "$work/results" "$work/archive"
 echo
 echo "== Start it again: the state in $work/state.db says every job is finished,"
 echo "== so --once polls nothing and no hook runs twice:"

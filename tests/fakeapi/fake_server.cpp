@@ -201,8 +201,28 @@ class FakeApiServer::Session {
     if (request_.method != "GET") return respond(405, detailJson("Method not allowed"));
     const JobReply reply = store_.answerJobRequest(
         id, endpoint, request_.header(store_.keyHeader()), Now::read(), body_);
+    if (!reply.fault && reply.code == 200 && reply.stream_bytes > 0) {
+      return streamResult(id, reply.stream_bytes, reply.stream_rate);
+    }
     if (!reply.fault) return respond(reply.code, body_);
     return actOut(reply.code, *reply.fault);
+  }
+
+  // A generated result of `total` bytes in 64 KiB chunks, never held whole
+  // (100 MiB results for the size cap); `rate` bytes per second, if set.
+  bool streamResult(std::string_view id, std::uint64_t total, std::uint64_t rate) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    out_.clear();
+    appendResponseHead(out_, head(200, total));
+    if (!sendAll(fd_, out_)) return false;
+    const std::size_t chunk = rate > 0 ? std::clamp<std::size_t>(rate / 10, 1, kChunk) : kChunk;
+    for (std::uint64_t sent = 0; sent < total; sent += chunk) {
+      out_.clear();
+      appendResultBytes(out_, id, total, sent, chunk);
+      if (!sendAll(fd_, out_)) return false;
+      if (rate > 0 && !server_.sleepFor(Millis(1000 * chunk / rate), stop_)) return false;
+    }
+    return request_.keep_alive;
   }
 
   // Answers with `fault` instead of, or around, the normal answer in body_.

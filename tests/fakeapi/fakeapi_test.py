@@ -219,7 +219,7 @@ class FakeApiTest(unittest.TestCase):
 
     def test_result_endpoint(self):
         self.assertEqual(self.api.get_json("/jobs/job-bare/result"),
-                         (404, {"detail": "Result not ready"}))
+                         (409, {"detail": "Result not ready"}))
         self.assertEqual(self.api.get_json("/jobs/job-alt/result"),
                          (200, {"job_id": "job-alt", "result": {"pages": 1}}))
         self.assertEqual(self.api.get_json("/jobs/no-such-job/result"),
@@ -411,7 +411,8 @@ class FakeApiTest(unittest.TestCase):
         self.assertEqual(log["jobs"]["ghost-job"]["count"], 1)
         self.assertNotIn("gen-13", log["jobs"], "only jobs that got requests appear")
         self.assertGreaterEqual(log["total"], 5)
-        self.assertEqual(self.api.admin("GET", "requests?job=gen-13"), {"count": 0, "times": []})
+        self.assertEqual(self.api.admin("GET", "requests?job=gen-13"),
+                         {"count": 0, "result_count": 0, "times": []})
 
     def test_request_log_reset(self):
         self.api.request("GET", "/jobs/gen-14")

@@ -23,10 +23,16 @@ bool windowMatches(const FaultSpec& fault, Millis since_start) {
   return true;
 }
 
+bool endpointMatches(const FaultSpec& fault, JobEndpoint endpoint) {
+  if (fault.endpoint.empty()) return true;
+  return fault.endpoint == (endpoint == JobEndpoint::kResult ? "result" : "status");
+}
+
 // Takes the first fault that applies now; a counted fault is used up by it.
-std::optional<FaultSpec> takeFault(std::vector<FaultSpec>& faults, Millis since_start) {
+std::optional<FaultSpec> takeFault(std::vector<FaultSpec>& faults, Millis since_start,
+                                   JobEndpoint endpoint) {
   for (auto it = faults.begin(); it != faults.end(); ++it) {
-    if (!windowMatches(*it, since_start)) continue;
+    if (!windowMatches(*it, since_start) || !endpointMatches(*it, endpoint)) continue;
     FaultSpec taken = *it;
     if (it->count && --*it->count == 0) faults.erase(it);
     return taken;
@@ -40,10 +46,41 @@ void appendDetail(std::string& out, std::string_view detail) {
   out.push_back('}');
 }
 
+constexpr std::string_view kResultHead1 = "{\"job_id\":\"";
+constexpr std::string_view kResultHead2 = "\",\"data\":\"";
+constexpr std::string_view kResultTail = "\"}";
+
 }  // namespace
+
+std::uint64_t resultFrameBytes(std::string_view id) {
+  return kResultHead1.size() + id.size() + kResultHead2.size() + kResultTail.size();
+}
+
+void appendResultBytes(std::string& out, std::string_view id, std::uint64_t total,
+                       std::uint64_t offset, std::size_t n) {
+  // Job IDs served here need no JSON escaping (isServableJobId).
+  const std::uint64_t head = kResultHead1.size() + id.size() + kResultHead2.size();
+  const std::uint64_t tail_at = total - kResultTail.size();
+  for (std::uint64_t i = offset; i < offset + n && i < total; ++i) {
+    char c;
+    if (i < kResultHead1.size()) {
+      c = kResultHead1[i];
+    } else if (i < kResultHead1.size() + id.size()) {
+      c = id[i - kResultHead1.size()];
+    } else if (i < head) {
+      c = kResultHead2[i - kResultHead1.size() - id.size()];
+    } else if (i < tail_at) {
+      c = static_cast<char>('a' + (i - head) % 26);
+    } else {
+      c = kResultTail[i - tail_at];
+    }
+    out.push_back(c);
+  }
+}
 
 struct JobStore::Tally {
   std::uint64_t count = 0;
+  std::uint64_t result_count = 0;      // of them, GET /jobs/{id}/result
   std::vector<std::int64_t> times_ms;  // a ring once it holds kMaxLoggedTimesPerJob
   std::size_t next = 0;                // oldest entry once the ring is full
 
@@ -59,6 +96,7 @@ struct JobStore::Tally {
 
   void clear() {
     count = 0;
+    result_count = 0;
     times_ms.clear();
     next = 0;
   }
@@ -66,6 +104,8 @@ struct JobStore::Tally {
   void appendJson(std::string& out) const {
     out.append("{\"count\":");
     appendUnsigned(out, count);
+    out.append(",\"result_count\":");
+    appendUnsigned(out, result_count);
     out.append(",\"times\":[");
     for (std::size_t i = 0; i < times_ms.size(); ++i) {
       if (i != 0) out.push_back(',');
@@ -214,20 +254,25 @@ JobReply JobStore::answerJobRequest(std::string_view id, JobEndpoint endpoint,
   if (Job* job = findJob(id)) {
     std::lock_guard lock(job->mu);
     job->tally.add(epoch_ms);
+    if (endpoint == JobEndpoint::kResult) ++job->tally.result_count;
     if (timeline_start_ == TimelineStart::kFirstRequest && !job->clock_start) {
       job->clock_start = now.steady;
       job->clock_start_wall = now.wall;
     }
-    if (!job->faults.empty()) reply.fault = takeFault(job->faults, since_start);
+    if (!job->faults.empty()) reply.fault = takeFault(job->faults, since_start, endpoint);
     const State state = currentState(*job, now);
     if (endpoint == JobEndpoint::kStatus) {
       body.append(renderedJob(*job, state));
     } else if (isResultReady(*state.status)) {
+      if (job->tmpl->result_bytes > 0) {
+        reply.stream_bytes = std::max(job->tmpl->result_bytes, resultFrameBytes(job->id));
+        reply.stream_rate = job->tmpl->result_rate;
+      }
       body.append("{\"job_id\":");
       appendJsonString(body, job->id);
       body.append(",\"result\":{\"pages\":1}}");
     } else {
-      reply.code = 404;
+      reply.code = 409;  // the vendor's "job not completed yet"
       appendDetail(body, "Result not ready");
     }
   } else {
@@ -238,7 +283,7 @@ JobReply JobStore::answerJobRequest(std::string_view id, JobEndpoint endpoint,
 
   if (!reply.fault && have_global_faults_.load(std::memory_order_acquire)) {
     std::lock_guard lock(faults_mu_);
-    reply.fault = takeFault(global_faults_, since_start);
+    reply.fault = takeFault(global_faults_, since_start, endpoint);
     have_global_faults_.store(!global_faults_.empty(), std::memory_order_release);
   }
   if (!keyAccepted(presented_key)) {

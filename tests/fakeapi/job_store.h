@@ -48,7 +48,19 @@ enum class JobEndpoint { kStatus, kResult };  // /jobs/{id} and /jobs/{id}/resul
 struct JobReply {
   int code = 200;
   std::optional<FaultSpec> fault;  // act this out instead of (or around) the normal answer
+  // A generated /result body (result_bytes): the server streams it with
+  // appendResultBytes instead of sending the body it was given.
+  std::uint64_t stream_bytes = 0;
+  std::uint64_t stream_rate = 0;  // bytes per second; 0: as fast as it goes
 };
+
+// Bytes [offset, offset + n) of job `id`'s generated result of `total`
+// bytes: {"job_id":"<id>","data":"abc...xyz abc..."} - the filler's k-th
+// character is 'a' + k % 26. A total too small for the frame gets the
+// frame anyway (callers ask for at least resultFrameBytes(id)).
+void appendResultBytes(std::string& out, std::string_view id, std::uint64_t total,
+                       std::uint64_t offset, std::size_t n);
+std::uint64_t resultFrameBytes(std::string_view id);
 
 // Request times kept per job; older ones are dropped, the count stays exact.
 inline constexpr std::size_t kMaxLoggedTimesPerJob = 10'000;

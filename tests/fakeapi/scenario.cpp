@@ -145,8 +145,8 @@ std::variant<FaultSpec, FieldError> parseFault(std::span<const FaultField> field
     auto error = [&](std::string message) { return FieldError{key, std::move(message)}; };
     if (!seen.insert(f.name).second) return error("duplicate fault key '" + key + "'");
     const std::string_view v = f.value;
-    const bool common =
-        f.name == "kind" || f.name == "count" || f.name == "from" || f.name == "until";
+    const bool common = f.name == "kind" || f.name == "count" || f.name == "from" ||
+                        f.name == "until" || f.name == "endpoint";
     if (!common && !contains(info->params, f.name)) {
       bool known = false;
       for (const KindInfo& k : kKinds) known = known || contains(k.params, f.name);
@@ -154,6 +154,11 @@ std::variant<FaultSpec, FieldError> parseFault(std::span<const FaultField> field
       return error("'" + key + "' does not apply to a " + std::string(info->name) + " fault");
     }
     if (f.name == "kind") continue;
+    if (f.name == "endpoint") {
+      if (v != "status" && v != "result") return error("endpoint must be status or result");
+      spec.endpoint = std::string(v);
+      continue;
+    }
     if (f.name == "count") {
       const auto n = parseUnsigned(v, UINT64_MAX / 2);
       if (!n || *n == 0) return error("count must be a whole number of at least 1");
@@ -297,16 +302,16 @@ Millis durationOf(const Entry& e) {
 
 constexpr std::string_view kFaultKeys[] = {
     "kind",     "count",        "from", "until", "code",  "retry_after", "body",
-    "location", "content_type", "raw",  "ms",    "every", "bytes"};
+    "location", "content_type", "raw",  "ms",    "every", "bytes",       "endpoint"};
 constexpr std::string_view kStepKeys[] = {"at", "status"};
 constexpr std::string_view kScenarioKeys[] = {"api_key", "key_header", "timeline_start",
                                               "jobs",    "generate",   "faults"};
-constexpr std::string_view kJobKeys[] = {"id",      "type",       "pdf_name", "pdf_hash",
-                                         "user_id", "created_at", "error",    "id_field",
-                                         "status",  "timeline",   "faults"};
-constexpr std::string_view kGenerateKeys[] = {"prefix",   "count",   "type",       "pdf_name",
-                                              "pdf_hash", "user_id", "created_at", "error",
-                                              "id_field", "status",  "timeline",   "faults"};
+constexpr std::string_view kJobKeys[] = {
+    "id",       "type",   "pdf_name", "pdf_hash", "user_id",      "created_at", "error",
+    "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate"};
+constexpr std::string_view kGenerateKeys[] = {
+    "prefix", "count",    "type",   "pdf_name", "pdf_hash", "user_id",      "created_at",
+    "error",  "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate"};
 
 FaultSpec faultOf(const YAML::Node& node) {
   const std::vector<Entry> entries = entriesOf(node, "fault", kFaultKeys);
@@ -392,6 +397,10 @@ JobTemplate jobOf(const YAML::Node& node, std::string_view what,
       job.timeline = timelineOf(e);
     } else if (e.key == "faults") {
       job.faults = faultsOf(e);
+    } else if (e.key == "result_bytes" || e.key == "result_rate") {
+      const auto n = parseUnsigned(scalarOf(e), std::uint64_t{1} << 40);
+      if (!n) fail(e.key_node, e.key + " must be a whole number of bytes");
+      (e.key == "result_bytes" ? job.result_bytes : job.result_rate) = *n;
     }
   }
   if (job.timeline.empty()) fail(node, std::string(what) + " needs a 'status' or a 'timeline'");

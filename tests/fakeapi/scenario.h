@@ -35,7 +35,10 @@ struct FaultSpec {
   Millis delay{0};                  // delay: `ms`
   Millis every{1000};               // trickle: one body byte per `every`
   std::size_t bytes = 0;            // large
-  // Selection. Neither count nor window: permanent until cleared.
+  // Selection. `endpoint`: "status" (/jobs/{id}) or "result"
+  // (/jobs/{id}/result) only; empty: both.
+  std::string endpoint;
+  // Neither count nor window: permanent until cleared.
   std::optional<std::uint64_t> count;  // the next N matching requests
   std::optional<Millis> from;          // since server start
   std::optional<Millis> until;
@@ -57,6 +60,10 @@ struct JobTemplate {
   bool id_field_is_job_id = false;     // `id_field: job_id`
   std::vector<TimelineStep> timeline;  // never empty; sorted by `at`
   std::vector<FaultSpec> faults;
+  // /result: a generated body of exactly this many bytes (0: the small
+  // default), streamed at `result_rate` bytes per second (0: at once).
+  std::uint64_t result_bytes = 0;
+  std::uint64_t result_rate = 0;
 };
 
 struct JobSpec {

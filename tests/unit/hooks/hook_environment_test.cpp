@@ -140,6 +140,8 @@ TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
         &run.facts.created_at, &run.facts.updated_at}) {
     *field = huge;
   }
+  run.with_result = true;
+  run.result_error = huge;
   for (int i = 0; i < 2500; ++i) {
     run.labels[std::string(63, 'k') + std::to_string(i % 10)] = std::string(1024, 'v');
     run.labels["k" + std::to_string(i)] = std::string(1024, 'v');
@@ -152,6 +154,24 @@ TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
   EXPECT_LE(hookEnvironmentBytes(env), kMaxHookEnvironmentBytes);
   EXPECT_LE(kMaxHookEnvironmentBytes, std::size_t{1024} * 1024);
   EXPECT_EQ(spawnWith(env), 0) << std::strerror(spawnWith(env));
+}
+
+TEST(HookEnvironment, WithResultGetsTheFileOrTheErrorAndOthersNeither) {
+  state::HookRun run = sampleRun();
+  const auto plain = hookEnvironment(run, 1, "/bin", "C");
+  for (const auto& entry : plain) EXPECT_EQ(entry.rfind("JOBWATCH_RESULT_", 0), std::string::npos);
+  run.with_result = true;
+  run.result_file = "/var/lib/jobwatchd/results/job-1.json";
+  auto env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(env.back(), "JOBWATCH_RESULT_FILE=/var/lib/jobwatchd/results/job-1.json");
+  EXPECT_EQ(env.size(), plain.size() + 1);
+  run.result_file.clear();
+  run.result_error = "HTTP 500";
+  env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(env.back(), "JOBWATCH_RESULT_ERROR=HTTP 500");
+  run.result_error.clear();
+  env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(env.back(), "JOBWATCH_RESULT_ERROR=no result") << "never neither";
 }
 
 TEST(HookEnvironment, ArgvIsCommandOrExplicitShell) {

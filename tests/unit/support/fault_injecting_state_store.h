@@ -72,6 +72,12 @@ class FaultInjectingStateStore final : public state::StateStore {
   Result<std::vector<state::HookRun>> recentRuns(state::HookRunState state, size_t limit) override {
     return inner_->recentRuns(state, limit);
   }
+  Result<std::vector<state::ResultRecord>> loadPendingResults() override {
+    return inner_->loadPendingResults();
+  }
+  Result<std::optional<state::ResultRecord>> resultFor(const std::string& job_id) override {
+    return inner_->resultFor(job_id);
+  }
 
  private:
   // The error for this write, if it is to fail.

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Results with the real daemon (issue: Results): a with_result hook runs
+once the job's result is on disk, gets exactly the bytes the API served, one
+fetch per job whatever the number of hooks, durable across a SIGKILL
+mid-download, given up after results.give_up_after, capped at
+results.max_size without the daemon's memory growing."""
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import unittest
+
+from harness import DaemonTestCase, JOBWATCHD, TEST_KEY, daemon_env, wait_for
+
+# Records each run (journal line, environment) and copies the result file.
+RESULT_HOOK = """#!/bin/sh
+dir="$1"
+run="$JOBWATCH_EVENT_ID.$JOBWATCH_HOOK.$JOBWATCH_ATTEMPT"
+env > "$dir/env.$run"
+if [ -n "$JOBWATCH_RESULT_FILE" ]; then cp "$JOBWATCH_RESULT_FILE" "$dir/result.$run"; fi
+echo "done $JOBWATCH_EVENT_ID $JOBWATCH_HOOK $JOBWATCH_ATTEMPT" >> "$dir/journal"
+"""
+
+
+def generated_result(job_id, total):
+    """The fake API's generated result (tests/fakeapi/README.md)."""
+    head = b'{"job_id":"' + job_id.encode() + b'","data":"'
+    tail = b'"}'
+    fill = total - len(head) - len(tail)
+    alphabet = bytes(range(ord("a"), ord("z") + 1))
+    return head + (alphabet * (fill // 26 + 1))[:fill] + tail
+
+
+def proc_status(pid, field):
+    """A /proc/PID/status figure in KiB (VmRSS, VmHWM)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+class ResultTestCase(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        self.hookdir = os.path.join(self.dir, "hookdata")
+        os.mkdir(self.hookdir)
+        self.results = os.path.join(self.dir, "results")
+        self.hook = self.write("hook.sh", RESULT_HOOK)
+        os.chmod(self.hook, 0o755)
+
+    def config(self, jobs, hooks=("fetch",), plain_hooks=(), results="", api=None, state=""):
+        lines = ["hooks:", "  definitions:"]
+        for name, with_result in [(h, True) for h in hooks] + [(h, False) for h in plain_hooks]:
+            lines += [f"    - name: {name}",
+                      "      on: [completed]",
+                      f'      command: ["{self.hook}", "{self.hookdir}"]',
+                      f"      with_result: {'true' if with_result else 'false'}"]
+        lines += ["results:", f"  dir: {self.results}"]
+        lines += [f"  {line}" for line in results.splitlines() if line.strip()]
+        config = self.write_config(jobs, api=api, extra="\n".join(lines) + "\n")
+        if state:
+            with open(config) as f:
+                text = f.read().replace("state:\n  path: state.db\n",
+                                        "state:\n  path: state.db\n" + state)
+            with open(config, "w") as f:
+                f.write(text)
+        return config
+
+    def journal(self):
+        path = os.path.join(self.hookdir, "journal")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split() for line in f if line.strip()]
+
+    def env_of(self, job_id, hook="fetch", attempt=1):
+        path = os.path.join(self.hookdir, f"env.{job_id}:completed.{hook}.{attempt}")
+        with open(path) as f:
+            return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+    def result_dir_names(self):
+        return sorted(os.listdir(self.results)) if os.path.isdir(self.results) else []
+
+    def ledger(self):
+        db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10)
+        try:
+            runs = db.execute("SELECT job_id, hook, state, attempts FROM hook_runs "
+                              "ORDER BY job_id, hook").fetchall()
+            results = db.execute("SELECT job_id, state, error FROM results "
+                                 "ORDER BY job_id").fetchall()
+            return runs, results
+        finally:
+            db.close()
+
+
+class ResultDeliveryTest(ResultTestCase):
+    def test_hook_gets_exactly_the_bytes_served_after_409s(self):
+        size = 300_000
+        fake = self.start_fake(f"""
+            api_key: {TEST_KEY}
+            jobs:
+              - id: job-r
+                result_bytes: {size}
+                timeline: [{{at: 0s, status: processing}}, {{at: 300ms, status: COMPLETED}}]
+                faults: [{{kind: http, code: 409, count: 2, endpoint: result}}]
+            """)
+        d = self.start_daemon(self.config(["job-r"]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        env = self.env_of("job-r")
+        final = os.path.join(self.results, "job-r.json")
+        self.assertEqual(env["JOBWATCH_RESULT_FILE"], final)
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        with open(os.path.join(self.hookdir, "result.job-r:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result("job-r", size))
+        self.assertEqual(stat.S_IMODE(os.stat(final).st_mode), 0o640)
+        self.assertEqual(self.result_dir_names(), ["job-r.json"], "no temporary file left")
+        self.assertEqual(fake.requests_for("job-r")["result_count"], 3, "two 409s, then 200")
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="not_ready"}'), 2)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="ok"}'), 1)
+        self.assertEqual(d.metric('jobwatch_requests_total{kind="result"}'), 3)
+        self.assertGreaterEqual(d.metric('jobwatch_requests_total{kind="status"}'), 2)
+        self.assertEqual(d.stop(), 0)
+
+    def test_three_hooks_one_fetch_and_plain_hooks_do_not_wait(self):
+        fake = self.start_fake("""
+            jobs:
+              - {id: job-3, status: COMPLETED, result_bytes: 5000}
+            """)
+        d = self.start_daemon(self.config(["job-3"], hooks=("a", "b", "c"), plain_hooks=("p",)))
+        wait_for(lambda: len(self.journal()) >= 4, timeout=20, what="four hook runs")
+        self.assertEqual(fake.requests_for("job-3")["result_count"], 1)
+        expected = generated_result("job-3", 5000)
+        for hook in ("a", "b", "c"):
+            with open(os.path.join(self.hookdir, f"result.job-3:completed.{hook}.1"), "rb") as f:
+                self.assertEqual(f.read(), expected)
+        plain = self.env_of("job-3", hook="p")
+        self.assertNotIn("JOBWATCH_RESULT_FILE", plain)
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", plain)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(self.journal()), 4)
+        self.assertEqual(fake.requests_for("job-3")["result_count"], 1)
+
+    def test_result_is_deleted_when_the_job_is_forgotten(self):
+        self.start_fake("jobs: [{id: job-f, status: COMPLETED}]")
+        d = self.start_daemon(self.config(["job-f"], state="  forget_after: 2s\n"))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        d.wait_log("forgot finished jobs", timeout=20)
+        wait_for(lambda: self.result_dir_names() == [], what="the result file to go")
+        self.assertEqual(self.ledger()[1], [], "its results row goes too")
+        self.assertEqual(d.stop(), 0)
+
+
+class ResultDurabilityTest(ResultTestCase):
+    def test_sigkill_mid_download_leaves_no_partial_file_and_runs_once_after_restart(self):
+        size = 3 * 1024 * 1024
+        fake = self.start_fake(f"""
+            jobs:
+              - {{id: job-k, status: COMPLETED, result_bytes: {size}, result_rate: 1000000}}
+            """)
+        config = self.config(["job-k"], api={"request_timeout": "30s"})
+        d = self.start_daemon(config)
+
+        def temp_files():
+            return [n for n in self.result_dir_names() if n.endswith(".tmp")]
+        tmp = wait_for(temp_files, timeout=20, what="the download to start")
+        wait_for(lambda: os.path.getsize(os.path.join(self.results, tmp[0])) > 100_000,
+                 what="part of the result on disk")
+        d.stop(signal.SIGKILL)
+        self.assertNotIn("job-k.json", self.result_dir_names(), "no file under the final name")
+        self.assertEqual(self.journal(), [], "the hook waits for its result")
+        runs, results = self.ledger()
+        self.assertEqual(runs, [("job-k", "fetch", 0, 0)])
+        self.assertEqual(results, [("job-k", 0, "")])
+
+        d2 = self.start_daemon(config, name="restarted")
+        wait_for(lambda: len(self.journal()) >= 1, timeout=30, what="the hook after restart")
+        self.assertEqual(self.result_dir_names(), ["job-k.json"], "the stale temp file is gone")
+        with open(os.path.join(self.hookdir, "result.job-k:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result("job-k", size))
+        self.assertEqual(d2.stop(), 0)
+        self.assertEqual(len(self.journal()), 1)
+        self.assertEqual(self.ledger()[0], [("job-k", "fetch", 2, 1)])
+        self.assertEqual(fake.requests_for("job-k")["result_count"], 2)
+
+
+class ResultFailureTest(ResultTestCase):
+    def test_result_endpoint_down_past_give_up_after_runs_the_hook_once_with_the_error(self):
+        fake = self.start_fake("""
+            jobs:
+              - id: job-down
+                status: COMPLETED
+                faults: [{kind: http, code: 500, endpoint: result}]
+            """)
+        d = self.start_daemon(self.config(["job-down"], results="give_up_after: 2s"))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        env = self.env_of("job-down")
+        self.assertNotIn("JOBWATCH_RESULT_FILE", env)
+        self.assertIn("HTTP 500", env["JOBWATCH_RESULT_ERROR"])
+        self.assertGreaterEqual(fake.requests_for("job-down")["result_count"], 2, "retried")
+        self.assertEqual(d.metric('jobwatch_jobs{status="completed"}'), 1, "status unchanged")
+        self.assertGreaterEqual(d.metric('jobwatch_result_fetches_total{result="http_error"}'), 2)
+        self.assertEqual(d.stop(), 0)
+        runs, results = self.ledger()
+        self.assertEqual(runs, [("job-down", "fetch", 2, 1)], "ran once, succeeded")
+        self.assertEqual(results[0][:2], ("job-down", 2))
+        self.assertEqual(len(self.journal()), 1)
+        self.assertEqual(self.result_dir_names(), [])
+
+    def test_result_over_max_size_is_an_error_and_memory_stays_flat(self):
+        size = 100 * 1024 * 1024
+        self.start_fake(f"""
+            jobs:
+              - id: job-big
+                result_bytes: {size}
+                timeline: [{{at: 0s, status: processing}}, {{at: 1s, status: COMPLETED}}]
+            """)
+        d = self.start_daemon(self.config(["job-big"], results="max_size: 64MiB",
+                                          api={"request_timeout": "60s"}))
+        wait_for(lambda: d.metric('jobwatch_requests_total{kind="status"}'), what="a first poll")
+        baseline_kib = proc_status(d.proc.pid, "VmRSS")
+        wait_for(lambda: len(self.journal()) >= 1, timeout=60, what="the hook")
+        env = self.env_of("job-big")
+        self.assertIn("results.max_size", env["JOBWATCH_RESULT_ERROR"])
+        self.assertNotIn("JOBWATCH_RESULT_FILE", env)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="too_large"}'), 1)
+        peak_kib = proc_status(d.proc.pid, "VmHWM")
+        self.assertLess(peak_kib - baseline_kib, 16 * 1024,
+                        f"peak RSS {peak_kib} KiB vs {baseline_kib} KiB before the fetch")
+        self.assertEqual(self.result_dir_names(), [], "no truncated file")
+        self.assertEqual(d.stop(), 0)
+
+
+class ResultConfigTest(ResultTestCase):
+    def test_check_config_rejects_an_unusable_results_dir_naming_the_key(self):
+        self.start_fake("jobs: [{id: a, status: queued}]")
+        self.results = os.path.join(self.dir, "missing", "deeper", "results")
+        config = self.config(["a"])
+        out = subprocess.run([JOBWATCHD, "--check-config", "--config", config],
+                             capture_output=True, text=True, env=daemon_env(), timeout=30)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("results.dir", out.stdout + out.stderr)
+        self.assertIn(config, out.stdout + out.stderr)
+        bad = self.write("bad.yaml", open(config).read().replace(
+            "results:\n", "results:\n  max_size: 12 parsecs\n"))
+        out = subprocess.run([JOBWATCHD, "--check-config", "--config", bad],
+                             capture_output=True, text=True, env=daemon_env(), timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("results.max_size", out.stdout + out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
