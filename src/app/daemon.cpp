@@ -11,6 +11,8 @@
 
 #include "api/curl_multi_transport.h"
 #include "app/metrics_feed.h"
+#include "app/operator_feed.h"
+#include "app/operator_view.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
 #include "app/transition_log.h"
@@ -21,6 +23,7 @@
 #include "scheduler/poll_loop.h"
 #include "scheduler/roster.h"
 #include "state/state_lock.h"
+#include "state/state_reader.h"
 #include "state/state_store.h"
 #include "state/state_writer.h"
 
@@ -110,6 +113,7 @@ void logWatchFileApplied(Log& log, const config::Config& config,
 struct Daemon::Parts {
   std::unique_ptr<state::StateLock> lock;
   std::unique_ptr<state::StateStore> store;
+  std::unique_ptr<state::StateReader> reader;  // the operator's reads (history, ledger)
   std::unique_ptr<metrics::DaemonMetrics> metrics;
   std::unique_ptr<MetricsFeed> metrics_feed;  // the runner's and the engine's events
   std::unique_ptr<hooks::HookRunner> runner;
@@ -121,7 +125,9 @@ struct Daemon::Parts {
   std::unique_ptr<scheduler::PollEngine> engine;
   std::unique_ptr<scheduler::Roster> roster;
   std::unique_ptr<ServiceHeartbeat> heartbeat;
+  std::unique_ptr<OperatorFeed> operator_feed;
   std::unique_ptr<scheduler::PollLoop> loop;
+  std::unique_ptr<OperatorView> operator_view;
   bool stopped = false;
 };
 
@@ -164,8 +170,9 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.transport = std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, *key));
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
+  p.operator_feed = std::make_unique<OperatorFeed>(clock);
   p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
-      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get()});
+      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.operator_feed.get()});
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
                                                      statusMapperFrom(config), *p.transport, clock,
                                                      *p.fanout, log, std::random_device{}());
@@ -173,6 +180,14 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.engine->setAdmission([writer] { return writer->hasRoom(); });
   p.roster = std::make_unique<scheduler::Roster>(
       *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
+  // After the store migrated the file: the reader wants the current schema.
+  auto reader = state::StateReader::open(config.state.path);
+  if (reader.ok()) {
+    p.reader = std::move(reader).value();
+  } else {
+    log.warn("operator commands cannot read history and hooks",
+             {{"error", reader.error().message}});
+  }
   return daemon;
 }
 
@@ -252,6 +267,9 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   p.loop = std::make_unique<scheduler::PollLoop>(*p.engine, *p.transport, clock_, log_,
                                                  std::move(options));
   p.loop->start();
+  p.operator_view = std::make_unique<OperatorView>(
+      OperatorParts{*p.loop, *p.engine, *p.roster, *p.operator_feed, *p.store, p.reader.get(),
+                    *p.writer, *p.runner, *p.metrics_feed, clock_});
 }
 
 void Daemon::stop() {
@@ -382,7 +400,12 @@ void Daemon::refreshMetrics() {
   parts_->metrics->stateWriteFailures(parts_->writer->writeFailures());
 }
 
-void Daemon::configReloaded(bool successful) { parts_->metrics->configReloaded(successful); }
+void Daemon::configReloaded(bool successful) {
+  parts_->metrics->configReloaded(successful);
+  if (parts_->operator_view) parts_->operator_view->reloaded(successful);
+}
+
+OperatorView& Daemon::operatorView() { return *parts_->operator_view; }
 
 std::shared_ptr<prometheus::Collectable> Daemon::metricsCollectable() {
   return parts_->metrics->collectable();

@@ -9,6 +9,7 @@ namespace jobwatch::app {
 void TransitionRecorder::onTransition(const scheduler::StatusTransition& t) {
   state::WriteBatch batch;
   batch.jobs.push_back(scheduler::toStoredJob(t.job, t.body));
+  batch.transitions.push_back({t.job.id, t.from, t.to, t.at, t.job.facts.updated_at});
   for (const std::string& hook : hooks::matchingHooks(hooks_, t.to, t.job.facts.type)) {
     state::HookRun run;
     run.job_id = t.job.id;

@@ -22,7 +22,7 @@ void readSections(SchemaReader& r, const YAML::Node& root, Config& cfg) {
   if (!root.IsNull() && !root.IsMap()) {
     r.error("", yamlLine(root, 1),
             "the top level must be a map of sections (api, poll, watch, state, hooks, metrics, "
-            "logging, shard), got " +
+            "logging, shard, control), got " +
                 yamlKind(root));
     return;
   }
@@ -37,6 +37,7 @@ void readSections(SchemaReader& r, const YAML::Node& root, Config& cfg) {
                 {"metrics", [&](const Value& v) { parseMetricsSection(r, v, cfg.metrics); }},
                 {"logging", [&](const Value& v) { parseLoggingSection(r, v, cfg.logging); }},
                 {"shard", [&](const Value& v) { parseShardSection(r, v, cfg.shard); }},
+                {"control", [&](const Value& v) { parseControlSection(r, v, cfg.control); }},
             },
             "sections");
   checkAcrossKeys(r, later, cfg);

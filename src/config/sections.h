@@ -45,6 +45,7 @@ void parseHooksSection(SchemaReader& r, const Value& section, HooksConfig& hooks
 void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& metrics);
 void parseLoggingSection(SchemaReader& r, const Value& section, LoggingConfig& logging);
 void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard);
+void parseControlSection(SchemaReader& r, const Value& section, ControlConfig& control);
 
 // Checks between keys (poll.backoff_max against poll.interval, ...) and the
 // base URL, which needs api.allow_insecure_http; sets api.base_url.

@@ -86,6 +86,17 @@ void PollEngine::updateSettings(ScheduleSettings settings) {
   settings_ = std::move(settings);
 }
 
+PollEngine::PollNow PollEngine::pollNow(const std::string& id) {
+  auto it = index_.find(std::string_view(id));
+  if (it == index_.end()) return PollNow::kNotWatched;
+  Slot& s = slots_[*it];
+  if (s.job.terminal) return PollNow::kTerminal;
+  if (s.job.in_flight) return PollNow::kInFlight;
+  ++s.generation;  // its queued entry becomes stale: one poll, not two
+  due_.push({clock_.now(), *it, s.generation});
+  return PollNow::kQueued;
+}
+
 bool PollEngine::removeJob(const std::string& id) {
   auto it = index_.find(std::string_view(id));
   if (it == index_.end()) return false;
@@ -200,6 +211,7 @@ void PollEngine::handle(api::HttpResponse response) {
   job.in_flight = false;
   api::PollResult result = api::classifyResponse(std::move(response), parser_, job.id);
   job.polled = true;
+  job.last_polled_at = clock_.wallNow();
   job.last_result = result.kind;
   noteApiHealth(result.kind, result.detail);
   events_.onPollFinished({job, result.kind, result.http_status, result.elapsed, result.detail});

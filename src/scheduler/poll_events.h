@@ -24,7 +24,8 @@ struct JobRecord : status::Job {
   int consecutive_errors = 0;
   int consecutive_not_found = 0;
   api::PollResultKind last_result = api::PollResultKind::kOk;
-  bool polled = false;  // at least one poll finished (any result)
+  bool polled = false;        // at least one poll finished (any result)
+  WallTime last_polled_at{};  // when the last poll finished (for the operator)
 };
 
 struct PollFinished {

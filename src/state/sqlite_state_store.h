@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "state/hook_ledger.h"
+#include "state/job_history.h"
 #include "state/job_table.h"
 #include "state/label_table.h"
 #include "state/sqlite_db.h"
@@ -40,6 +41,8 @@ class SqliteStateStore final : public StateStore {
   Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
                    const std::string& last_error) override;
   Status releaseRun(std::int64_t run_id) override;
+  Status recordAttempt(const HookAttempt& attempt) override;
+  Result<std::vector<HookRun>> retryFailedRuns(const std::vector<std::string>& event_ids) override;
   Result<std::optional<WallTime>> nextPendingAt() override;
   Result<size_t> countRuns(HookRunState state) override;
   Result<std::vector<std::string>> loadForgotten() override;
@@ -65,6 +68,7 @@ class SqliteStateStore final : public StateStore {
   LabelTable labels_;  // the tables' prepared statements: guarded by mu_
   JobTable jobs_;
   HookLedger ledger_;
+  JobHistory history_;
 };
 
 }  // namespace jobwatch::state

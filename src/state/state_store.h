@@ -73,6 +73,36 @@ struct HookRun {
   std::string last_error;
 };
 
+// One status change in a job's history (kept bounded per job:
+// kHistoryPerJob newest, forgotten with the job).
+struct TransitionEntry {
+  std::string job_id;
+  std::string from;  // "" for the first status seen
+  std::string to;
+  WallTime at{};
+  std::string updated_at;  // the API's, as it said
+};
+
+// One started hook run (an attempt) in a job's history, bounded like the
+// transitions. Written by the hook side when the run ended.
+struct HookAttempt {
+  std::int64_t run_id = 0;
+  std::string job_id;
+  std::string status;
+  std::string hook;
+  int attempt = 0;  // JOBWATCH_ATTEMPT of that run
+  WallTime started{};
+  std::chrono::milliseconds duration{0};
+  std::optional<int> exit_code;  // set when the process exited
+  std::string signal;            // "SIGTERM" when a signal ended it
+  std::string result;            // success, failure, timeout, spawn_error
+  std::string output;            // its last lines (kAttemptOutputLines, kAttemptOutputBytes)
+};
+
+inline constexpr size_t kHistoryPerJob = 50;  // transitions, and hook attempts, per job
+inline constexpr size_t kAttemptOutputLines = 20;
+inline constexpr size_t kAttemptOutputBytes = 4096;
+
 // One transaction's worth of writes from the poll side.
 struct WriteBatch {
   std::vector<StoredJob> jobs;    // inserted or replaced whole
@@ -82,8 +112,12 @@ struct WriteBatch {
   // Finished jobs forgotten (state.forget_after): deleted with their
   // finished ledger rows; a watch-file job leaves a tombstone.
   std::vector<std::string> forgotten;
+  // Appended to the jobs' histories (last: positional initialisers of the
+  // fields above stay valid).
+  std::vector<TransitionEntry> transitions = {};
   bool empty() const {
-    return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty();
+    return jobs.empty() && new_runs.empty() && transitions.empty() && removed.empty() &&
+           forgotten.empty();
   }
 };
 
@@ -123,7 +157,7 @@ class StateStore {
   [[nodiscard]] virtual Result<size_t> recoverInterruptedRuns() = 0;
 
   // Poll side: all batches, in order, in one transaction (within a batch:
-  // jobs, then new_runs, then forgotten, then removed).
+  // jobs, then new_runs, then transitions, then forgotten, then removed).
   [[nodiscard]] virtual Status apply(const std::vector<WriteBatch>& batches) = 0;
 
   // Hook side. Claims up to `limit` pending runs due at `now` (oldest
@@ -135,6 +169,13 @@ class StateStore {
                                          const std::string& last_error) = 0;
   // Claimed runs not finished (stop during a run): pending again, due now.
   [[nodiscard]] virtual Status releaseRun(std::int64_t run_id) = 0;
+  // Adds a finished attempt to its job's history (bounded per job).
+  [[nodiscard]] virtual Status recordAttempt(const HookAttempt& attempt) = 0;
+  // Operator's retry: failed runs of these events ("<job_id>:<status>"; all
+  // failed runs when `event_ids` is empty) become pending, due now, for one
+  // more attempt; committed before returning. Returns the runs requeued.
+  [[nodiscard]] virtual Result<std::vector<HookRun>> retryFailedRuns(
+      const std::vector<std::string>& event_ids) = 0;
   // Earliest not_before among pending runs, if any.
   [[nodiscard]] virtual Result<std::optional<WallTime>> nextPendingAt() = 0;
   [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;

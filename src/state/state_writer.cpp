@@ -15,7 +15,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 size_t rowsIn(const WriteBatch& batch) {
-  return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size();
+  return batch.jobs.size() + batch.new_runs.size() + batch.transitions.size() +
+         batch.removed.size() + batch.forgotten.size();
 }
 
 }  // namespace
@@ -73,6 +74,7 @@ void StateWriter::append(WriteBatch batch) {
   const size_t here = queued_.size();
   WriteBatch kept;
   kept.new_runs = std::move(batch.new_runs);
+  kept.transitions = std::move(batch.transitions);
   kept.forgotten = std::move(batch.forgotten);
   kept.removed = std::move(batch.removed);
   for (StoredJob& job : batch.jobs) {
