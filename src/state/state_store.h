@@ -77,7 +77,7 @@ struct HookRun {
 // kHistoryPerJob newest, forgotten with the job).
 struct TransitionEntry {
   std::string job_id;
-  std::string from;  // "" for the first status seen
+  std::string from;  // the status before ("unknown" for a job never seen yet)
   std::string to;
   WallTime at{};
   std::string updated_at;  // the API's, as it said
