@@ -217,9 +217,8 @@ void ControlServer::serve(std::stop_token stop) {
       if ((fds[1].revents & POLLIN) != 0) acceptAll();
     }
   } catch (...) {
-    // The operator interface is lost, polling and hooks go on; say so.
-    log_.error("control socket thread failed; operator commands unavailable until restart",
-               {{"error", currentExceptionText()}});
+    log_.error("control socket thread failed", {{"error", currentExceptionText()}});
+    failed_.store(true);
   }
   connections_.clear();
 }

@@ -19,10 +19,14 @@
 // never exists with other permissions. Stop closes and removes it (only if
 // it is still ours).
 //
+// Failure policy: an unexpected error (an exception) ends the thread,
+// logged once, and failed() turns true; the service stops (exit 3).
+//
 // Thread-safety: start() and stop() from the owning thread; the handler is
 // called on the server thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -56,6 +60,9 @@ class ControlServer {
 
   void stop();
   const std::filesystem::path& path() const { return path_; }
+  // True once the thread ended on an unexpected error (logged); the
+  // service then stops, like for any failed worker. Any thread.
+  bool failed() const { return failed_.load(); }
 
  private:
   struct Connection;
@@ -72,6 +79,7 @@ class ControlServer {
   Handler handler_;
   Log& log_;
   std::vector<std::unique_ptr<Connection>> connections_;  // server thread only
+  std::atomic<bool> failed_{false};
   std::jthread thread_;
 };
 

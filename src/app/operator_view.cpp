@@ -160,6 +160,11 @@ Result<HooksReport> OperatorView::hooks(bool failed_only) {
   return r;
 }
 
+Result<std::vector<state::TransitionEntry>> OperatorView::recentTransitions(size_t limit) {
+  if (p_.reader == nullptr) return noReader();
+  return p_.reader->recentTransitions(limit);
+}
+
 Result<std::vector<state::HookRun>> OperatorView::retry(const std::vector<std::string>& events) {
   auto requeued = p_.store.retryFailedRuns(events);
   if (requeued && !requeued->empty()) p_.runner.wake();

@@ -76,6 +76,8 @@ class OperatorView {
   Result<JobsReport> jobs(const JobsFilter& filter);
   Result<std::optional<JobDetail>> job(const std::string& id);
   Result<HooksReport> hooks(bool failed_only);
+  // The newest transitions of all jobs, newest first (the status page).
+  Result<std::vector<state::TransitionEntry>> recentTransitions(size_t limit = kRecentTransitions);
   // Failed runs of these events (all when empty) pending again, committed.
   Result<std::vector<state::HookRun>> retry(const std::vector<std::string>& event_ids);
   Result<std::vector<JobOutcome>> pollNow(const std::vector<std::string>& ids);

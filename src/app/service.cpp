@@ -172,6 +172,11 @@ int Service::loop() {
       reloadWatchFile();
     }
     if (drop_index != 99) takeDropFiles();
+    if (control_server_ && control_server_->failed()) {
+      log_.error("a worker thread failed; stopping so that the service manager restarts jobwatchd",
+                 {{"thread", "control socket"}});
+      return kExitRuntime;
+    }
     if (auto failed = daemon_->failure()) {
       log_.error("a worker thread failed; stopping so that the service manager restarts jobwatchd",
                  {{"thread", *failed}});

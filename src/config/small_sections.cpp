@@ -108,7 +108,7 @@ void parseControlSection(SchemaReader& r, const Value& section, ControlConfig& c
     control.socket = std::move(*p);
   };
   auto group = [&](const Value& v) {
-    auto s = r.text(v, "a group name");
+    auto s = r.scalar(v, "a group name");  // "" (none) is allowed
     if (!s) return;
     const bool valid =
         s->size() <= 32 && std::all_of(s->begin(), s->end(), [](char c) {
