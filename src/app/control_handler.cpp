@@ -35,6 +35,7 @@ ControlResponse outcomes(const ControlRequest& req, const std::vector<JobOutcome
 
 ControlResponse retried(const ControlRequest& req, const std::vector<state::HookRun>& runs) {
   std::vector<JobOutcome> list;
+  list.reserve(runs.size() + req.ids.size());
   for (const auto& run : runs) {
     list.push_back(
         {run.job_id + ":" + run.status, true,

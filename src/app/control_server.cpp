@@ -254,7 +254,7 @@ bool ControlServer::service(Connection& c, short revents) {
     }
     const size_t newline = c.in.find('\n');
     std::string answer;
-    if (newline != std::string::npos && newline <= kMaxRequestBytes) {
+    if (newline <= kMaxRequestBytes) {  // a whole line within the cap (npos is larger)
       answer = handler_(std::string_view(c.in).substr(0, newline));
     } else if (c.in.size() > kMaxRequestBytes) {
       answer = encodeResponse(

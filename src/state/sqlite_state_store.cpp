@@ -219,7 +219,7 @@ Result<std::vector<HookRun>> SqliteStateStore::retryFailedRuns(
       }
       auto runs = ledger_.retryFailed(job, status, now_ms);
       if (!runs) return runs.error();
-      for (auto& run : *runs) requeued.push_back(std::move(run));
+      for (auto& run : std::move(runs).value()) requeued.push_back(std::move(run));
     }
     return Ok{};
   });
