@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/command_line.h"
 
+#include <cctype>
 #include <utility>
 
 #include "app/version.h"
@@ -30,7 +31,11 @@ bool operatorOption(Command& cmd, const std::vector<std::string>& args, size_t& 
   if (a == "--json") {
     cmd.json = true;
   } else if (cmd.mode == Mode::kJobs && a == "--status") {
-    if (const auto* v = needValue("a status")) cmd.statuses.push_back(*v);
+    if (const auto* v = needValue("a status")) {
+      std::string word = *v;  // statuses are kept lowercased
+      for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      cmd.statuses.push_back(std::move(word));
+    }
   } else if (cmd.mode == Mode::kJobs && a == "--account") {
     if (const auto* v = needValue("an account")) cmd.account = *v;
   } else if (cmd.mode == Mode::kHooks && a == "--failed") {

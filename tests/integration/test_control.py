@@ -137,7 +137,7 @@ class OperatorCommandsTest(ControlTestCase):
         self.assertEqual(lines[0].split(), ["ID", "ACCOUNT", "STATUS", "TYPE", "PDF", "AGE",
                                             "LAST", "POLL"])
         self.assertEqual([l.split()[0] for l in lines[1:]], ["job-a", "job-b", "job-c"])
-        jobs = cli_json(self, config, "jobs", "--status", "completed")["jobs"]
+        jobs = cli_json(self, config, "jobs", "--status", "COMPLETED")["jobs"]
         self.assertEqual([(j["id"], j["pdf_name"], j["source"]) for j in jobs],
                          [("job-a", "<b>report</b>.pdf", "watch_file")])
         self.assertEqual(len(cli_json(self, config, "jobs", "--status", "processing",
