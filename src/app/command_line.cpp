@@ -1,9 +1,68 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/command_line.h"
 
+#include <cctype>
+#include <utility>
+
 #include "app/version.h"
 
 namespace jobwatch::app {
+namespace {
+
+const std::pair<const char*, Mode> kOperatorCommands[] = {
+    {"status", Mode::kStatus}, {"jobs", Mode::kJobs},   {"show", Mode::kShow},
+    {"hooks", Mode::kHooks},   {"retry", Mode::kRetry}, {"poll", Mode::kPoll},
+    {"forget", Mode::kForget},
+};
+
+bool isOperator(Mode m) { return m >= Mode::kStatus; }
+
+// An operator command's own option at args[i] (advancing i past its
+// value); false when it is not one.
+bool operatorOption(Command& cmd, const std::vector<std::string>& args, size_t& i) {
+  const std::string& a = args[i];
+  auto needValue = [&](const char* what) -> const std::string* {
+    if (i + 1 == args.size()) {
+      cmd.usage_error = a + " needs " + what;
+      return nullptr;
+    }
+    return &args[++i];
+  };
+  if (a == "--json") {
+    cmd.json = true;
+  } else if (cmd.mode == Mode::kJobs && a == "--status") {
+    if (const auto* v = needValue("a status")) {
+      std::string word = *v;  // statuses are kept lowercased
+      for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      cmd.statuses.push_back(std::move(word));
+    }
+  } else if (cmd.mode == Mode::kJobs && a == "--account") {
+    if (const auto* v = needValue("an account")) cmd.account = *v;
+  } else if (cmd.mode == Mode::kHooks && a == "--failed") {
+    cmd.failed_only = true;
+  } else if (cmd.mode == Mode::kRetry && a == "--all-failed") {
+    cmd.all_failed = true;
+  } else if ((cmd.mode == Mode::kShow || cmd.mode == Mode::kRetry || cmd.mode == Mode::kPoll ||
+              cmd.mode == Mode::kForget) &&
+             (a.empty() || a[0] != '-')) {
+    cmd.ids.push_back(a);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void checkOperatorArity(Command& cmd) {
+  if (cmd.mode == Mode::kShow && cmd.ids.size() != 1) cmd.usage_error = "show needs one job ID";
+  if ((cmd.mode == Mode::kPoll || cmd.mode == Mode::kForget) && cmd.ids.empty()) {
+    cmd.usage_error = "this command needs at least one job ID";
+  }
+  if (cmd.mode == Mode::kRetry && cmd.ids.empty() == !cmd.all_failed) {
+    cmd.usage_error = "retry needs EVENT_ID... or --all-failed";
+  }
+}
+
+}  // namespace
 
 Command parseCommandLine(const std::vector<std::string>& args) {
   Command cmd;
@@ -17,6 +76,12 @@ Command parseCommandLine(const std::vector<std::string>& args) {
     setMode(Mode::kAdd);
     first = 1;
   }
+  for (const auto& [name, mode] : kOperatorCommands) {
+    if (!args.empty() && args[0] == name) {
+      setMode(mode);
+      first = 1;
+    }
+  }
   for (size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--config" || a == "-c") {
@@ -27,6 +92,8 @@ Command parseCommandLine(const std::vector<std::string>& args) {
       cmd.config = args[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       cmd.config = a.substr(9);
+    } else if (isOperator(cmd.mode) && operatorOption(cmd, args, i)) {
+      if (!cmd.usage_error.empty()) return cmd;
     } else if (cmd.mode == Mode::kAdd && (a == "--label" || a == "-l")) {
       if (i + 1 == args.size()) {
         cmd.usage_error = a + " needs KEY=VALUE";
@@ -58,6 +125,7 @@ Command parseCommandLine(const std::vector<std::string>& args) {
     cmd.usage_error = "--once, --check-config, --version and --help exclude each other";
   if (cmd.config.empty()) cmd.usage_error = "--config needs a non-empty path";
   if (cmd.mode == Mode::kAdd && cmd.ids.empty()) cmd.usage_error = "add needs at least one job ID";
+  if (isOperator(cmd.mode) && cmd.usage_error.empty()) checkOperatorArity(cmd);
   return cmd;
 }
 
@@ -66,6 +134,7 @@ std::string usageText() {
   or:  jobwatchd --check-config [--config PATH]
   or:  jobwatchd --once [--config PATH]
   or:  jobwatchd add [--config PATH] [--label KEY=VALUE]... ID...
+  or:  jobwatchd status|jobs|show|hooks|retry|poll|forget [--config PATH] [--json] ...
   or:  jobwatchd --version | --help
 
 Watches asynchronous jobs of the Unsiloed Vision API (GET /jobs/{job_id}):
@@ -87,6 +156,29 @@ Commands:
                       drop directory (watch.drop_dir) of the running service;
                       -l, --label KEY=VALUE adds a label to each (repeatable);
                       invalid input writes nothing and exits 1
+
+Operator commands (ask the running daemon over control.socket; each prints a
+table, or with --json one JSON document; exit 0 ok, 1 bad input or not found,
+3 daemon not running - then status, jobs, show and hooks read the state
+database directly, read-only, and say so on stderr):
+  status              version, uptime, API up, budget and requests in the
+                      last minute, last successful poll, jobs per status,
+                      hooks pending/running/failed, last reload; exit 1 when
+                      degraded (API down, key refused, state writes failing)
+  jobs [--status S]... [--account A]
+                      one line per job: ID, account, status, type, PDF name,
+                      age, last poll (accounts: only "default" exists yet)
+  show ID             one job: every field, labels, its transitions, its hook
+                      runs and attempts (exit code or signal, duration, the
+                      last lines of output)
+  hooks [--failed]    the hook ledger: pending, running, failed for good
+  retry EVENT_ID... | --all-failed
+                      run permanently failed hook runs again (one new attempt
+                      each, committed before the answer); EVENT_ID is
+                      JOB_ID:STATUS as in JOBWATCH_EVENT_ID
+  poll ID...          poll these jobs now, out of turn, within the budget
+  forget ID...        stop watching jobs added by drop file (or add) and
+                      forget them; refused for jobs listed in the watch file
 
 The API key is read from api.api_key_file or the environment variable named by
 api.api_key_env (default UNSILOED_API_KEY); never from the command line.

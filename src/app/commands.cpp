@@ -3,6 +3,8 @@
 
 #include <iostream>
 
+#include "app/operator_cli.h"
+
 namespace jobwatch::app {
 
 std::optional<config::Config> loadOrReport(const std::filesystem::path& path) {
@@ -35,6 +37,20 @@ int runCommand(const Command& cmd) {
       return runAdd(cmd);
     case Mode::kRun:
       return runService(cmd);
+    case Mode::kStatus:
+      return runStatus(cmd);
+    case Mode::kJobs:
+      return runJobs(cmd);
+    case Mode::kShow:
+      return runShow(cmd);
+    case Mode::kHooks:
+      return runHooks(cmd);
+    case Mode::kRetry:
+      return runRetry(cmd);
+    case Mode::kPoll:
+      return runPoll(cmd);
+    case Mode::kForget:
+      return runForget(cmd);
   }
   return kExitUsage;
 }

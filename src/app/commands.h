@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The daemon's commands, one file each: run the service (run_command.cpp),
 // --once (once_command.cpp), --check-config (check_config_command.cpp), add
-// (add_command.cpp). Each returns the process exit code. main() parses the
-// command line and calls runCommand().
+// (add_command.cpp), and the operator commands (operator_cli.h). Each returns the process exit
+// code. main() parses the command line and calls runCommand().
 #pragma once
 
 #include <filesystem>

@@ -14,6 +14,8 @@
 #include "api/curl_multi_transport.h"
 #include "api/result_file.h"
 #include "app/metrics_feed.h"
+#include "app/operator_feed.h"
+#include "app/operator_view.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
 #include "app/status_board.h"
@@ -26,6 +28,7 @@
 #include "scheduler/poll_loop.h"
 #include "scheduler/roster.h"
 #include "state/state_lock.h"
+#include "state/state_reader.h"
 #include "state/state_store.h"
 #include "state/state_writer.h"
 
@@ -122,6 +125,7 @@ void logWatchFileApplied(Log& log, const config::Config& config,
 struct Daemon::Parts {
   std::unique_ptr<state::StateLock> lock;
   std::unique_ptr<state::StateStore> store;
+  std::unique_ptr<state::StateReader> reader;  // the operator's reads (history, ledger)
   std::unique_ptr<metrics::DaemonMetrics> metrics;
   std::unique_ptr<MetricsFeed> metrics_feed;  // the runner's and the engine's events
   std::unique_ptr<hooks::HookRunner> runner;
@@ -135,6 +139,7 @@ struct Daemon::Parts {
   std::unique_ptr<scheduler::PollEngine> engine;
   std::unique_ptr<scheduler::Roster> roster;
   std::unique_ptr<ServiceHeartbeat> heartbeat;
+  std::unique_ptr<OperatorFeed> operator_feed;
   std::unique_ptr<scheduler::PollLoop> loop;
   // Set once `loop` exists and runs, cleared when stop() begins: other
   // threads (the status page) only post to the loop while it is set.
@@ -145,6 +150,7 @@ struct Daemon::Parts {
   // pages are asked for, they take a bounded share of it.
   std::timed_mutex page_read;
   std::chrono::steady_clock::time_point next_page_read{};  // guarded by page_read
+  std::unique_ptr<OperatorView> operator_view;
   bool stopped = false;
 };
 
@@ -194,8 +200,10 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
   p.board = std::make_unique<StatusBoard>(clock, statusMapperFrom(config).knownStatuses());
+  p.operator_feed = std::make_unique<OperatorFeed>(clock);
   p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
-      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.board.get()});
+      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.board.get(),
+      p.operator_feed.get()});
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
                                                      statusMapperFrom(config), *p.transport, clock,
                                                      *p.fanout, log, std::random_device{}());
@@ -207,6 +215,14 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
       [engine](const state::ResultRecord& record) { engine->fetchResult(record); });
   p.roster = std::make_unique<scheduler::Roster>(
       *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
+  // After the store migrated the file: the reader wants the current schema.
+  auto reader = state::StateReader::open(config.state.path);
+  if (reader.ok()) {
+    p.reader = std::move(reader).value();
+  } else {
+    log.warn("operator commands cannot read history and hooks",
+             {{"error", reader.error().message}});
+  }
   return daemon;
 }
 
@@ -291,6 +307,9 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
                                                  std::move(options));
   p.loop->start();
   p.scheduler_running = true;
+  p.operator_view = std::make_unique<OperatorView>(
+      OperatorParts{*p.loop, *p.engine, *p.roster, *p.operator_feed, *p.store, p.reader.get(),
+                    *p.writer, *p.runner, *p.metrics_feed, clock_});
 }
 
 void Daemon::stop() {
@@ -438,7 +457,10 @@ void Daemon::refreshMetrics() {
 void Daemon::configReloaded(bool successful) {
   parts_->metrics->configReloaded(successful);
   parts_->board->configReloaded(successful);
+  if (parts_->operator_view) parts_->operator_view->reloaded(successful);
 }
+
+OperatorView& Daemon::operatorView() { return *parts_->operator_view; }
 
 std::shared_ptr<prometheus::Collectable> Daemon::metricsCollectable() {
   return parts_->metrics->collectable();

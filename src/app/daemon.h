@@ -44,6 +44,7 @@ class Collectable;
 
 namespace jobwatch::app {
 
+class OperatorView;
 class ServiceNotifier;
 
 class Daemon {
@@ -97,6 +98,11 @@ class Daemon {
   // A worker thread that ended because of an unexpected error (its name),
   // if any. Any thread.
   std::optional<std::string> failure() const;
+
+  // The operator's commands (control socket, status page): answers and
+  // changes, callable from any thread but the scheduler's. Valid until
+  // the Daemon is destroyed; its scheduler-side answers need start().
+  OperatorView& operatorView();
 
   // Metrics fed from the control thread, and what the endpoint serves.
   void countRejected(std::string_view source, size_t count);

@@ -9,6 +9,8 @@
 #include <cstdlib>
 
 #include "app/command_line.h"
+#include "app/control_handler.h"
+#include "app/control_server.h"
 #include "app/signals.h"
 #include "app/version.h"
 
@@ -32,6 +34,10 @@ std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
   if (old_config.shard.index != new_config.shard.index ||
       old_config.shard.count != new_config.shard.count) {
     changed.push_back("shard");
+  }
+  if (old_config.control.socket != new_config.control.socket ||
+      old_config.control.group != new_config.control.group) {
+    changed.push_back("control");
   }
   return changed;
 }
@@ -124,6 +130,7 @@ int Service::start() {
                       {"jobs", std::to_string(daemon_->jobCount())},
                       {"interval", formatDuration(config_.poll.interval)}};
   daemon_->start(config_, *notifier_);
+  startControlServer();
   takeDropFiles();
   if (config_.shard.count > 1) {
     fields.push_back(
@@ -175,6 +182,11 @@ int Service::loop() {
       reloadWatchFile();
     }
     if (drop_index != 99) takeDropFiles();
+    if (control_server_ && control_server_->failed()) {
+      log_.error("a worker thread failed; stopping so that the service manager restarts jobwatchd",
+                 {{"thread", "control socket"}});
+      return kExitRuntime;
+    }
     if (auto failed = daemon_->failure()) {
       log_.error("a worker thread failed; stopping so that the service manager restarts jobwatchd",
                  {{"thread", *failed}});
@@ -315,12 +327,30 @@ void Service::reloadConfig() {
   }
 }
 
+// Without its control socket the daemon still polls and runs hooks: an
+// operator interface that cannot start (no /run/jobwatchd outside systemd,
+// another daemon on the same path) is logged, not a reason to stop.
+void Service::startControlServer() {
+  OperatorView& view = daemon_->operatorView();
+  auto server = ControlServer::start(
+      config_.control.socket, config_.control.group,
+      [&view](std::string_view line) { return answerControlLine(view, line); }, log_);
+  if (!server.ok()) {
+    log_.error("operator commands unavailable", {{"error", server.error().message}});
+    return;
+  }
+  control_server_ = std::move(server).value();
+  log_.info("control socket ready", {{"path", control_server_->path().string()}});
+}
+
 bool Service::shutdown() {
   if (!daemon_) return false;
-  // Ordered: no new polls (answers in flight are still recorded), commit
-  // state, drain hooks, then stop serving metrics.
+  // Ordered: no more operator requests, no new polls (answers in flight
+  // are still recorded), commit state, drain hooks, then stop serving
+  // metrics.
   notifier_->stopping();
   log_.info("stopping");
+  control_server_.reset();
   daemon_->stop();
   const auto failed = daemon_->failure();
   log_.info("stopped", {{"jobs", std::to_string(daemon_->jobCount())}});

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "app/control_server.h"
 #include "app/daemon.h"
 #include "app/service_notifier.h"
 #include "config/config.h"
@@ -57,6 +58,7 @@ class Service {
   void reload();
   void reloadConfig();
   void takeDropFiles();
+  void startControlServer();
   void reloadWatchFile();
   void forgetOldJobs();
   // Hands freed heap pages back to the kernel after a burst of state writes
@@ -70,6 +72,7 @@ class Service {
   std::unique_ptr<ServiceNotifier> notifier_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  std::unique_ptr<ControlServer> control_server_;
   std::unique_ptr<watchlist::DropDirWatcher> drop_dir_;
   std::unique_ptr<watchlist::WatchFileMonitor> watch_file_;
   int signal_fd_ = -1;

@@ -18,6 +18,7 @@ bool TransitionRecorder::wantsResult(const std::string& hook) const {
 void TransitionRecorder::onTransition(const scheduler::StatusTransition& t) {
   state::WriteBatch batch;
   batch.jobs.push_back(scheduler::toStoredJob(t.job, t.body));
+  batch.transitions.push_back({t.job.id, t.from, t.to, t.at, t.job.facts.updated_at});
   bool result_wanted = false;
   for (const std::string& hook : hooks::matchingHooks(hooks_, t.to, t.job.facts.type)) {
     state::HookRun run;

@@ -22,7 +22,7 @@ void readSections(SchemaReader& r, const YAML::Node& root, Config& cfg) {
   if (!root.IsNull() && !root.IsMap()) {
     r.error("", yamlLine(root, 1),
             "the top level must be a map of sections (api, poll, watch, state, hooks, metrics, "
-            "logging, shard, results), got " +
+            "logging, shard, results, control), got " +
                 yamlKind(root));
     return;
   }
@@ -38,6 +38,7 @@ void readSections(SchemaReader& r, const YAML::Node& root, Config& cfg) {
                 {"logging", [&](const Value& v) { parseLoggingSection(r, v, cfg.logging); }},
                 {"shard", [&](const Value& v) { parseShardSection(r, v, cfg.shard); }},
                 {"results", [&](const Value& v) { parseResultsSection(r, v, cfg.results); }},
+                {"control", [&](const Value& v) { parseControlSection(r, v, cfg.control); }},
             },
             "sections");
   checkAcrossKeys(r, later, cfg);

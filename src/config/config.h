@@ -107,6 +107,12 @@ struct ShardConfig {
   int count = 1;
 };
 
+// The operator's control socket (SPEC "Operator interface").
+struct ControlConfig {
+  std::filesystem::path socket = "/run/jobwatchd/control.sock";
+  std::string group;  // "" = none: owner only (mode 0660 either way)
+};
+
 struct Config {
   std::filesystem::path source;  // the file it was loaded from
   ApiConfig api;
@@ -118,6 +124,7 @@ struct Config {
   LoggingConfig logging;
   ShardConfig shard;
   ResultsConfig results;
+  ControlConfig control;
 };
 
 // One problem found in a config file.

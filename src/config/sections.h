@@ -46,6 +46,7 @@ void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& m
 void parseLoggingSection(SchemaReader& r, const Value& section, LoggingConfig& logging);
 void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard);
 void parseResultsSection(SchemaReader& r, const Value& section, ResultsConfig& results);
+void parseControlSection(SchemaReader& r, const Value& section, ControlConfig& control);
 
 // A size with a unit: "64MiB", "512KiB", "1GB", "1000" (bytes). nullopt
 // when it is not one.

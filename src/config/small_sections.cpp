@@ -2,6 +2,9 @@
 // The sections with a few plain settings each: watch, state, metrics,
 // logging and shard.
 
+#include <algorithm>
+#include <cctype>
+
 #include "config/listen_address.h"
 #include "config/sections.h"
 #include "status/job_status.h"
@@ -88,6 +91,37 @@ void parseShardSection(SchemaReader& r, const Value& section, ShardConfig& shard
                 {"count", [&](const Value& v) { r.integerAtLeast(v, shard.count, 1); }},
             },
             "shard settings");
+}
+
+void parseControlSection(SchemaReader& r, const Value& section, ControlConfig& control) {
+  // sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+  constexpr size_t kMaxSocketPath = 107;
+  auto socket = [&](const Value& v) {
+    auto p = r.path(v);
+    if (!p) return;
+    if (p->string().size() > kMaxSocketPath) {
+      r.error(v, "socket path is " + std::to_string(p->string().size()) +
+                     " bytes long; a Unix socket path has at most " +
+                     std::to_string(kMaxSocketPath));
+      return;
+    }
+    control.socket = std::move(*p);
+  };
+  auto group = [&](const Value& v) {
+    auto s = r.scalar(v, "a group name");  // "" (none) is allowed
+    if (!s) return;
+    const bool valid =
+        s->size() <= 32 && std::all_of(s->begin(), s->end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        });
+    if (!valid || (!s->empty() && (*s)[0] == '-')) {
+      r.error(v, "invalid group name " + quoteForMessage(*s) +
+                     " (letters, digits, '_', '-', '.'; at most 32)");
+      return;
+    }
+    control.group = *s;
+  };
+  r.walkMap(section, {{"socket", socket}, {"group", group}}, "control settings");
 }
 
 }  // namespace jobwatch::config

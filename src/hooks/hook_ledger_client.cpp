@@ -119,7 +119,16 @@ void LedgerClient::claim(size_t free) {
 
 bool LedgerClient::recordOps() {
   while (!unrecorded_.empty()) {
-    const LedgerOp& op = unrecorded_.front();
+    LedgerOp& op = unrecorded_.front();
+    if (op.attempt) {
+      if (auto s = store_.recordAttempt(*op.attempt); !s) {
+        storeFailed("cannot record a hook attempt in the job's history; will retry",
+                    s.error().message);
+        delayed_ = unrecorded_.size();
+        return false;
+      }
+      op.attempt.reset();
+    }
     if (op.kind == LedgerOp::Kind::kRelease) {
       if (auto s = store_.releaseRun(op.run_id); !s) {
         storeFailed("cannot release a hook run; will retry", s.error().message);

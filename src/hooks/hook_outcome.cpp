@@ -55,4 +55,25 @@ ExitReport describeExit(const ExitInfo& exit, std::optional<std::chrono::millise
   return report;
 }
 
+void OutputTail::add(std::string line) {
+  if (max_lines_ == 0 || max_bytes_ == 0) return;
+  // One line never takes more than the whole budget (a newline each).
+  line = utf8Prefix(line, max_bytes_ - 1);
+  bytes_ += line.size() + 1;
+  lines_.push_back(std::move(line));
+  while (lines_.size() > max_lines_ || bytes_ > max_bytes_) {
+    bytes_ -= lines_.front().size() + 1;
+    lines_.pop_front();
+  }
+}
+
+std::string OutputTail::text() const {
+  std::string out;
+  for (const auto& line : lines_) {
+    if (!out.empty()) out += '\n';
+    out += line;
+  }
+  return out;
+}
+
 }  // namespace jobwatch::hooks

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,22 @@ ExitReport describeExit(const ExitInfo& exit, std::optional<std::chrono::millise
 
 // "SIGTERM", or the number when the signal has no name.
 std::string signalName(int sig);
+
+// The last lines a run wrote (both streams), bounded by lines and bytes,
+// for the attempt's record in the job's history.
+class OutputTail {
+ public:
+  OutputTail(size_t max_lines, size_t max_bytes) : max_lines_(max_lines), max_bytes_(max_bytes) {}
+  void add(std::string line);
+  // The lines kept, joined by newlines.
+  std::string text() const;
+
+ private:
+  size_t max_lines_;
+  size_t max_bytes_;
+  std::deque<std::string> lines_;
+  size_t bytes_ = 0;
+};
 
 // At most `max` bytes of `text`, not cutting a UTF-8 sequence in two.
 std::string utf8Prefix(const std::string& text, size_t max);

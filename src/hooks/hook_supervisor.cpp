@@ -105,10 +105,15 @@ void HookSupervisor::startRun(const state::HookRun& run) {
   spec.env = hookEnvironment(run, run.attempts, options_.path_env, options_.lang_env);
   spec.stdin_data = run.body;
   const SteadyTime started = clock_.now();
+  const WallTime started_wall = clock_.wallNow();
   auto child = ChildProcess::spawn(spec);
   if (!child) {
-    conclude(run, def->retries, HookResult::kSpawnError, "spawn error: " + child.error().message,
-             std::chrono::duration<double>(0), {});
+    const std::string error = "spawn error: " + child.error().message;
+    state::HookAttempt attempt;
+    attempt.started = started_wall;
+    attempt.output = utf8Prefix(error, state::kAttemptOutputBytes);
+    conclude(run, def->retries, HookResult::kSpawnError, error, std::chrono::duration<double>(0),
+             {}, std::move(attempt));
     return;
   }
   log_.debug("hook started", {{"hook", run.hook},
@@ -121,6 +126,7 @@ void HookSupervisor::startRun(const state::HookRun& run) {
   a.def = std::move(*def);
   a.child = std::move(child).value();
   a.started = started;
+  a.started_wall = started_wall;
   a.term_at = started + a.def.timeout;
   active_.push_back(std::move(a));
   ++running_;
@@ -132,6 +138,7 @@ void HookSupervisor::logLines(Active& a, std::vector<OutputLine>& lines) {
                               {"job_id", a.run.job_id},
                               {"stream", line.is_stderr ? "stderr" : "stdout"},
                               {"line", line.text}});
+    a.tail.add(line.text);
     if (line.is_stderr && !line.text.empty()) a.last_stderr = std::move(line.text);
   }
   lines.clear();
@@ -179,15 +186,35 @@ void HookSupervisor::finished(Active& a, const ExitInfo& exit) {
   const std::chrono::duration<double> duration = clock_.now() - a.started;
   ExitReport report = describeExit(exit, a.timed_out ? std::optional(a.def.timeout) : std::nullopt,
                                    a.last_stderr, a.child->droppedBytes());
-  conclude(a.run, a.def.retries, report.result, report.error, duration, std::move(report.details));
+  state::HookAttempt attempt;
+  attempt.started = a.started_wall;
+  if (exit.exited) {
+    attempt.exit_code = exit.code;
+  } else {
+    attempt.signal = signalName(exit.signal);
+  }
+  attempt.output = a.tail.text();
+  conclude(a.run, a.def.retries, report.result, report.error, duration, std::move(report.details),
+           std::move(attempt));
 }
 
 // Logs and reports how a run ended, and hands its outcome to the ledger
 // thread (with the retry time, if it is to be retried).
 void HookSupervisor::conclude(const state::HookRun& run, int retries, HookResult result,
                               const std::string& error, std::chrono::duration<double> duration,
-                              LogFields details) {
+                              LogFields details, state::HookAttempt attempt) {
   if (events_ != nullptr) events_->onHookFinished(run.hook, result, duration);
+  attempt.run_id = run.run_id;
+  attempt.job_id = run.job_id;
+  attempt.status = run.status;
+  attempt.hook = run.hook;
+  attempt.attempt = run.attempts;
+  attempt.duration = std::chrono::duration_cast<milliseconds>(duration);
+  attempt.result = std::string(hookResultLabel(result));
+  const auto withAttempt = [&attempt](LedgerOp op) {
+    op.attempt = std::move(attempt);
+    return op;
+  };
   LogFields fields{{"hook", run.hook},
                    {"job_id", run.job_id},
                    {"status", run.status},
@@ -196,7 +223,8 @@ void HookSupervisor::conclude(const state::HookRun& run, int retries, HookResult
   if (result == HookResult::kSuccess) {
     for (auto& d : details) fields.push_back(std::move(d));
     log_.info("hook succeeded", fields);
-    handoff_.handBack(LedgerOp::finish(run, state::RunOutcome::kSucceeded, WallTime{}, ""));
+    handoff_.handBack(
+        withAttempt(LedgerOp::finish(run, state::RunOutcome::kSucceeded, WallTime{}, "")));
     return;
   }
   fields.push_back({"result", std::string(hookResultLabel(result))});
@@ -207,12 +235,13 @@ void HookSupervisor::conclude(const state::HookRun& run, int retries, HookResult
     fields.push_back({"retry", "true"});
     fields.push_back({"retry_in", formatDuration(backoff)});
     log_.warn("hook failed", fields);
-    handoff_.handBack(
-        LedgerOp::finish(run, state::RunOutcome::kRetry, clock_.wallNow() + backoff, error));
+    handoff_.handBack(withAttempt(
+        LedgerOp::finish(run, state::RunOutcome::kRetry, clock_.wallNow() + backoff, error)));
   } else {
     fields.push_back({"retry", "false"});
     log_.error("hook failed permanently", fields);
-    handoff_.handBack(LedgerOp::finish(run, state::RunOutcome::kFailed, WallTime{}, error));
+    handoff_.handBack(
+        withAttempt(LedgerOp::finish(run, state::RunOutcome::kFailed, WallTime{}, error)));
   }
 }
 

@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "hooks/child_process.h"
 #include "hooks/hook_events.h"
+#include "hooks/hook_outcome.h"
 #include "hooks/retry_policy.h"
 #include "hooks/run_handoff.h"
 #include "state/state_store.h"
@@ -71,6 +72,8 @@ class HookSupervisor {
     std::optional<SteadyTime> kill_at;  // set once SIGTERM was sent, until SIGKILL is
     bool timed_out = false;
     std::string last_stderr;  // for the failure message
+    WallTime started_wall{};  // for the attempt's record
+    OutputTail tail{state::kAttemptOutputLines, state::kAttemptOutputBytes};
   };
 
   void supervise(std::stop_token stop);
@@ -81,7 +84,8 @@ class HookSupervisor {
   void logLines(Active& a, std::vector<OutputLine>& lines);
   void finished(Active& a, const ExitInfo& exit);
   void conclude(const state::HookRun& run, int retries, HookResult result, const std::string& error,
-                std::chrono::duration<double> duration, LogFields details);
+                std::chrono::duration<double> duration, LogFields details,
+                state::HookAttempt attempt);
   SteadyTime nextWake(SteadyTime limit) const;
   void waitFor(std::chrono::milliseconds wait);
   void drain();

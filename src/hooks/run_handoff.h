@@ -44,6 +44,10 @@ struct LedgerOp {
   state::RunOutcome outcome = state::RunOutcome::kFailed;  // kFinish only
   WallTime retry_at{};                                     // kFinish with kRetry only
   std::string last_error;                                  // kFinish only
+  // kFinish of a started (or failed to start) run: its record for the
+  // job's history, written before the outcome (then cleared, so a retried
+  // write does not record it twice).
+  std::optional<state::HookAttempt> attempt;
 
   static LedgerOp finish(const state::HookRun& run, state::RunOutcome outcome, WallTime retry_at,
                          std::string last_error);

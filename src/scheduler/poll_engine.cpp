@@ -90,6 +90,17 @@ void PollEngine::updateSettings(ScheduleSettings settings) {
   settings_ = std::move(settings);
 }
 
+PollEngine::PollNow PollEngine::pollNow(const std::string& id) {
+  auto it = index_.find(std::string_view(id));
+  if (it == index_.end()) return PollNow::kNotWatched;
+  Slot& s = slots_[*it];
+  if (s.job.terminal) return PollNow::kTerminal;
+  if (s.job.in_flight) return PollNow::kInFlight;
+  ++s.generation;  // its queued entry becomes stale: one poll, not two
+  due_.push({clock_.now(), *it, s.generation});
+  return PollNow::kQueued;
+}
+
 bool PollEngine::removeJob(const std::string& id) {
   auto it = index_.find(std::string_view(id));
   if (it == index_.end()) return false;

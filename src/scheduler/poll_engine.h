@@ -75,6 +75,10 @@ class PollEngine {
   // status and fields. Terminal jobs are kept (for counts) but never
   // polled; others are spread over one interval. False if already watched.
   bool restoreJob(JobRecord record);
+  // The operator's `poll`: the job is due now, ahead of its turn; it still
+  // waits for the shared budget (token bucket, Retry-After) like any poll.
+  enum class PollNow { kQueued, kInFlight, kTerminal, kNotWatched };
+  PollNow pollNow(const std::string& id);
   // Stops watching; an in-flight poll's answer is discarded.
   bool removeJob(const std::string& id);
 
@@ -111,6 +115,9 @@ class PollEngine {
   size_t jobCount() const { return index_.size(); }
   // Watched jobs per canonical status.
   const std::map<std::string, size_t>& statusCounts() const { return status_counts_; }
+  // API health as the last answers showed it (for the operator's status).
+  bool apiDown() const { return api_down_; }
+  bool authFailing() const { return auth_failing_; }
   // The time until which a Retry-After pause holds every poll.
   SteadyTime pausedUntil() const { return paused_until_; }
 

@@ -124,4 +124,15 @@ std::vector<std::string> Roster::forgetFinished(WallTime cutoff) {
   return forgotten;
 }
 
+Roster::ForgetOutcome Roster::forgetDropped(const std::string& id) {
+  const JobRecord* job = engine_.find(id);
+  if (job == nullptr) return ForgetOutcome::kNotWatched;
+  if (job->source == status::JobSource::kWatchFile) return ForgetOutcome::kInWatchFile;
+  engine_.removeJob(id);
+  state::WriteBatch batch;
+  batch.forgotten.push_back(id);
+  writer_.enqueue(std::move(batch));
+  return ForgetOutcome::kForgotten;
+}
+
 }  // namespace jobwatch::scheduler

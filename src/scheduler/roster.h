@@ -70,6 +70,12 @@ class Roster {
   // Returns the IDs forgotten.
   std::vector<std::string> forgetFinished(WallTime cutoff);
 
+  // The operator's `forget`: a job from a drop file stops being watched and
+  // is forgotten (with its history); a watch-file job is refused (remove it
+  // from the watch file instead).
+  enum class ForgetOutcome { kForgotten, kInWatchFile, kNotWatched };
+  ForgetOutcome forgetDropped(const std::string& id);
+
   bool inShard(std::string_view id) const;
   size_t tombstones() const { return tombstones_.size(); }
 

@@ -126,6 +126,19 @@ Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
                                   "ORDER BY updated_ms DESC, run_id DESC LIMIT ?2",
                               "r.updated_ms DESC, r.run_id DESC")},
       {&delete_finished_, "DELETE FROM hook_runs WHERE job_id = ?1 AND state IN (2, 3)"},
+      {&failed_of_event_, joinedSelect("SELECT " + cols +
+                                           " FROM hook_runs WHERE state = 3 AND job_id = ?1 "
+                                           "AND status = ?2",
+                                       "r.run_id")},
+      {&failed_all_,
+       joinedSelect("SELECT " + cols + " FROM hook_runs WHERE state = 3", "r.run_id")},
+      {&requeue_,
+       "UPDATE hook_runs SET state = 0, not_before_ms = ?1, last_error = '', updated_ms = ?1 "
+       "WHERE run_id = ?2 AND state = 3"},
+      {&in_state_, joinedSelect("SELECT " + cols +
+                                    " FROM hook_runs WHERE state = ?1 ORDER BY updated_ms DESC, "
+                                    "run_id DESC LIMIT ?2",
+                                "r.run_id DESC")},
   };
   for (const auto& entry : entries) {
     auto stmt = db.prepare(entry.sql);
@@ -219,6 +232,34 @@ Status HookLedger::deleteFinished(const std::string& job_id) {
   Query q(*db_, delete_finished_, "forgetting a finished job");
   q.bind(job_id);
   return q.run();
+}
+
+Result<std::vector<HookRun>> HookLedger::retryFailed(const std::string& job_id,
+                                                     const std::string& status,
+                                                     std::int64_t now_ms) {
+  std::vector<HookRun> runs;
+  {
+    Query q(*db_, job_id.empty() ? failed_all_ : failed_of_event_, "finding failed hook runs");
+    if (!job_id.empty()) q.bind(job_id).bind(status);
+    auto read = readAll(q);
+    if (!read) return read.error();
+    runs = std::move(read).value();
+  }
+  for (auto& run : runs) {
+    Query q(*db_, requeue_, "queueing a hook run again");
+    q.bind(now_ms).bind(run.run_id);
+    if (auto ran = q.run(); !ran) return ran.error();
+    run.state = HookRunState::kPending;
+    run.not_before = fromMs(now_ms);
+    run.last_error.clear();
+  }
+  return runs;
+}
+
+Result<std::vector<HookRun>> HookLedger::inState(HookRunState state, std::int64_t limit) {
+  Query q(*db_, in_state_, "listing hook runs");
+  q.bind(stateCode(state)).bind(limit);
+  return readAll(q);
 }
 
 Result<std::optional<WallTime>> HookLedger::nextPendingAt() {

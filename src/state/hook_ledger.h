@@ -36,6 +36,14 @@ class HookLedger {
   // The finished rows of a forgotten job, with their labels.
   [[nodiscard]] Status deleteFinished(const std::string& job_id);
 
+  // Inside a transaction: failed runs of (job, status) - all failed runs
+  // when `job_id` is empty - pending again, due at `now_ms`. Returns them.
+  [[nodiscard]] Result<std::vector<HookRun>> retryFailed(const std::string& job_id,
+                                                         const std::string& status,
+                                                         std::int64_t now_ms);
+  // Runs in `state`, newest first, at most `limit`.
+  [[nodiscard]] Result<std::vector<HookRun>> inState(HookRunState state, std::int64_t limit);
+
   [[nodiscard]] Result<std::optional<WallTime>> nextPendingAt();
   [[nodiscard]] Result<size_t> count(HookRunState state);
   [[nodiscard]] Result<std::vector<HookRun>> forJob(const std::string& job_id);
@@ -62,6 +70,10 @@ class HookLedger {
   sqlite::Statement for_job_;
   sqlite::Statement recent_;
   sqlite::Statement delete_finished_;
+  sqlite::Statement failed_of_event_;
+  sqlite::Statement failed_all_;
+  sqlite::Statement requeue_;
+  sqlite::Statement in_state_;
 };
 
 }  // namespace jobwatch::state

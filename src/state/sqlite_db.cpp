@@ -114,6 +114,27 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
   return conn;
 }
 
+Result<std::unique_ptr<Connection>> Connection::openReadOnly(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  if (::access(name.c_str(), R_OK) != 0) {
+    return Error{name + ": cannot open state database: " + errnoText(errno)};
+  }
+  sqlite3* raw = nullptr;
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = name + ": cannot open state database: ";
+    message += raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    sqlite3_close_v2(raw);
+    return Error{std::move(message), kindOf(rc, 0)};
+  }
+  std::unique_ptr<Connection> conn(new Connection(path, raw));
+  sqlite3_extended_result_codes(raw, 1);
+  conn->setCheckpointOnClose(false);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  return conn;
+}
+
 Connection::Connection(std::filesystem::path path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
 Connection::~Connection() {

@@ -50,6 +50,9 @@ class Connection {
   // internal mutex. Fails, naming the path, when the directory is missing,
   // the file cannot be opened, or it can only be opened read-only.
   static Result<std::unique_ptr<Connection>> open(const std::filesystem::path& path);
+  // Opens an existing file read-only (never creating it), for readers
+  // beside a running daemon or instead of it. Writes through it fail.
+  static Result<std::unique_ptr<Connection>> openReadOnly(const std::filesystem::path& path);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -43,12 +43,14 @@ Status SqliteStateStore::prepareTables() {
   if (auto s = labels_.prepare(*db_); !s) return s;
   if (auto s = jobs_.prepare(*db_, labels_); !s) return s;
   if (auto s = results_.prepare(*db_); !s) return s;
+  if (auto s = history_.prepare(*db_); !s) return s;
   return ledger_.prepare(*db_, labels_);
 }
 
 Status SqliteStateStore::forgetJob(const std::string& id) {
   if (auto done = ledger_.deleteFinished(id); !done) return done;
   if (auto done = results_.remove(id); !done) return done;
+  if (auto done = history_.forget(id); !done) return done;
   return jobs_.forget(id, floorMs(clock_.wallNow()));
 }
 
@@ -144,6 +146,9 @@ Status SqliteStateStore::apply(const std::vector<WriteBatch>& batches) {
       for (const auto& result : batch.results) {
         if (auto done = results_.upsert(result, now_ms); !done) return done;
       }
+      for (const auto& entry : batch.transitions) {
+        if (auto done = history_.addTransition(entry); !done) return done;
+      }
       for (const auto& id : batch.forgotten) {
         if (auto done = forgetJob(id); !done) return done;
       }
@@ -195,6 +200,36 @@ Status SqliteStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, Wall
 Status SqliteStateStore::releaseRun(std::int64_t run_id) {
   std::lock_guard lock(mu_);
   return transaction([&] { return ledger_.release(run_id, floorMs(clock_.wallNow())); });
+}
+
+Status SqliteStateStore::recordAttempt(const HookAttempt& attempt) {
+  std::lock_guard lock(mu_);
+  return transaction([&] { return history_.addAttempt(attempt); });
+}
+
+Result<std::vector<HookRun>> SqliteStateStore::retryFailedRuns(
+    const std::vector<std::string>& event_ids) {
+  std::lock_guard lock(mu_);
+  std::vector<HookRun> requeued;
+  const std::int64_t now_ms = floorMs(clock_.wallNow());
+  Status done = transaction([&]() -> Status {
+    const std::vector<std::string> all{""};
+    for (const std::string& event : event_ids.empty() ? all : event_ids) {
+      const size_t colon = event.find(':');
+      const std::string job = event.substr(0, colon);
+      const std::string status = colon == std::string::npos ? "" : event.substr(colon + 1);
+      if (!event.empty() && (colon == std::string::npos || job.empty() || status.empty())) {
+        return Error{"invalid event ID \"" + event + "\" (expected <job_id>:<status>)",
+                     ErrorKind::kBadInput};
+      }
+      auto runs = ledger_.retryFailed(job, status, now_ms);
+      if (!runs) return runs.error();
+      for (auto& run : std::move(runs).value()) requeued.push_back(std::move(run));
+    }
+    return Ok{};
+  });
+  if (!done) return done.error();
+  return requeued;
 }
 
 Result<std::optional<WallTime>> SqliteStateStore::nextPendingAt() {

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "state/hook_ledger.h"
+#include "state/job_history.h"
 #include "state/job_table.h"
 #include "state/label_table.h"
 #include "state/result_table.h"
@@ -41,6 +42,8 @@ class SqliteStateStore final : public StateStore {
   Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
                    const std::string& last_error) override;
   Status releaseRun(std::int64_t run_id) override;
+  Status recordAttempt(const HookAttempt& attempt) override;
+  Result<std::vector<HookRun>> retryFailedRuns(const std::vector<std::string>& event_ids) override;
   Result<std::optional<WallTime>> nextPendingAt() override;
   Result<size_t> countRuns(HookRunState state) override;
   Result<std::vector<std::string>> loadForgotten() override;
@@ -70,6 +73,7 @@ class SqliteStateStore final : public StateStore {
   JobTable jobs_;
   HookLedger ledger_;
   ResultTable results_;
+  JobHistory history_;
 };
 
 }  // namespace jobwatch::state

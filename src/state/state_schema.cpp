@@ -98,6 +98,34 @@ constexpr const char* kMigrate2To3 = R"sql(
 ALTER TABLE hook_runs ADD COLUMN with_result INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 4: each job's bounded history (state/job_history.h).
+constexpr const char* kHistoryTables = R"sql(
+CREATE TABLE job_transitions (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id      TEXT NOT NULL,
+  from_status TEXT NOT NULL,
+  to_status   TEXT NOT NULL,
+  at_ms       INTEGER NOT NULL,
+  updated_at  TEXT NOT NULL                     -- as the API said
+);
+CREATE INDEX job_transitions_job ON job_transitions (job_id, seq);
+CREATE TABLE hook_attempts (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id      INTEGER NOT NULL,
+  job_id      TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  hook        TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,
+  started_ms  INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  exit_code   INTEGER,                          -- NULL: ended by a signal, or never spawned
+  signal      TEXT NOT NULL,
+  result      TEXT NOT NULL,
+  output      TEXT NOT NULL                     -- its last lines
+);
+CREATE INDEX hook_attempts_job ON hook_attempts (job_id, seq);
+)sql";
+
 // 1 -> 2: labels out of the JSON columns into tables. (SQLite's json_each
 // ends a string at an escaped NUL; jobwatchd's inputs refuse control
 // characters in labels, so no version-1 file holds one.)
@@ -232,6 +260,8 @@ std::string migrationSql(std::int64_t from) {
       return std::string(kLabelTables) + kMigrate1To2;
     case 2:
       return std::string(kResultTables) + kMigrate2To3;
+    case 3:
+      return kHistoryTables;
     default:
       return {};
   }
@@ -250,6 +280,19 @@ Status migrate(Connection& db, std::int64_t from) {
 
 }  // namespace
 
+Status checkReadable(Connection& db) {
+  auto header = readHeader(db);
+  if (!header) return header.error();
+  auto fresh = classify(db, *header);
+  if (!fresh) return fresh.error();
+  if (*fresh) return db.error("state database is empty: jobwatchd has not run with it yet");
+  if (header->user_version < kVersion) {
+    return db.error("state database has schema version " + std::to_string(header->user_version) +
+                    "; start the daemon once to migrate it to " + std::to_string(kVersion));
+  }
+  return Ok{};
+}
+
 Status prepare(Connection& db) {
   auto header = readHeader(db);
   if (!header) return header.error();
@@ -258,6 +301,7 @@ Status prepare(Connection& db) {
   if (auto wal = useWal(db); !wal) return wal;
   if (*fresh) {
     const std::string sql = std::string(kSchema) + kLabelTables + kResultTables + kMigrate2To3 +
+                            kHistoryTables +
                             "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
     if (auto created = commitVersion(db, sql, kVersion, "creating the schema"); !created) {
       return created;

@@ -13,6 +13,7 @@
 //   2  labels in the tables job_labels and run_labels (any bytes, no codec)
 //   3  results (one row per job whose result is wanted) and
 //      hook_runs.with_result
+//   4  per-job history: job_transitions and hook_attempts
 //
 // Thread-safety: none; called once per connection, by its owner.
 #pragma once
@@ -27,10 +28,15 @@ namespace jobwatch::state::schema {
 // PRAGMA application_id: "JWch" (`file state.db` shows it too).
 constexpr std::int64_t kApplicationId = 0x4A576368;
 // PRAGMA user_version this build writes. Bump with a migration.
-constexpr std::int64_t kVersion = 3;
+constexpr std::int64_t kVersion = 4;
 
 // Checks the file, switches to WAL with synchronous=FULL, then creates the
 // schema (empty file) or migrates it to kVersion.
 [[nodiscard]] Status prepare(sqlite::Connection& db);
+
+// For a read-only connection (StateReader): the file must be ours and at
+// exactly kVersion (an older one is migrated by the daemon's next start);
+// nothing is written.
+[[nodiscard]] Status checkReadable(sqlite::Connection& db);
 
 }  // namespace jobwatch::state::schema

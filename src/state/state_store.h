@@ -94,6 +94,36 @@ struct ResultRecord {
   WallTime next_try{};
 };
 
+// One status change in a job's history (kept bounded per job:
+// kHistoryPerJob newest, forgotten with the job).
+struct TransitionEntry {
+  std::string job_id;
+  std::string from;  // the status before ("unknown" for a job never seen yet)
+  std::string to;
+  WallTime at{};
+  std::string updated_at;  // the API's, as it said
+};
+
+// One started hook run (an attempt) in a job's history, bounded like the
+// transitions. Written by the hook side when the run ended.
+struct HookAttempt {
+  std::int64_t run_id = 0;
+  std::string job_id;
+  std::string status;
+  std::string hook;
+  int attempt = 0;  // JOBWATCH_ATTEMPT of that run
+  WallTime started{};
+  std::chrono::milliseconds duration{0};
+  std::optional<int> exit_code;  // set when the process exited
+  std::string signal;            // "SIGTERM" when a signal ended it
+  std::string result;            // success, failure, timeout, spawn_error
+  std::string output;            // its last lines (kAttemptOutputLines, kAttemptOutputBytes)
+};
+
+inline constexpr size_t kHistoryPerJob = 50;  // transitions, and hook attempts, per job
+inline constexpr size_t kAttemptOutputLines = 20;
+inline constexpr size_t kAttemptOutputBytes = 4096;
+
 // One transaction's worth of writes from the poll side.
 struct WriteBatch {
   std::vector<StoredJob> jobs;    // inserted or replaced whole
@@ -106,9 +136,11 @@ struct WriteBatch {
   // Results wanted or settled (upserted after new_runs; a final row is
   // kept). A forgotten job's result row goes with it.
   std::vector<ResultRecord> results = {};  // defaulted: older initialisers leave it out
+  // Appended to the jobs' histories (defaulted, like results).
+  std::vector<TransitionEntry> transitions = {};
   bool empty() const {
     return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty() &&
-           results.empty();
+           results.empty() && transitions.empty();
   }
 };
 
@@ -148,7 +180,7 @@ class StateStore {
   [[nodiscard]] virtual Result<size_t> recoverInterruptedRuns() = 0;
 
   // Poll side: all batches, in order, in one transaction (within a batch:
-  // jobs, then new_runs, then forgotten, then removed).
+  // jobs, then new_runs, then transitions, then forgotten, then removed).
   [[nodiscard]] virtual Status apply(const std::vector<WriteBatch>& batches) = 0;
 
   // Hook side. Claims up to `limit` pending runs due at `now` (oldest
@@ -161,6 +193,13 @@ class StateStore {
                                          const std::string& last_error) = 0;
   // Claimed runs not finished (stop during a run): pending again, due now.
   [[nodiscard]] virtual Status releaseRun(std::int64_t run_id) = 0;
+  // Adds a finished attempt to its job's history (bounded per job).
+  [[nodiscard]] virtual Status recordAttempt(const HookAttempt& attempt) = 0;
+  // Operator's retry: failed runs of these events ("<job_id>:<status>"; all
+  // failed runs when `event_ids` is empty) become pending, due now, for one
+  // more attempt; committed before returning. Returns the runs requeued.
+  [[nodiscard]] virtual Result<std::vector<HookRun>> retryFailedRuns(
+      const std::vector<std::string>& event_ids) = 0;
   // Earliest not_before among pending runs, if any.
   [[nodiscard]] virtual Result<std::optional<WallTime>> nextPendingAt() = 0;
   [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;

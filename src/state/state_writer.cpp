@@ -16,7 +16,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 size_t rowsIn(const WriteBatch& batch) {
   return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size() +
-         batch.results.size();
+         batch.results.size() + batch.transitions.size();
 }
 
 }  // namespace
@@ -74,6 +74,7 @@ void StateWriter::append(WriteBatch batch) {
   const size_t here = queued_.size();
   WriteBatch kept;
   kept.new_runs = std::move(batch.new_runs);
+  kept.transitions = std::move(batch.transitions);
   kept.forgotten = std::move(batch.forgotten);
   kept.removed = std::move(batch.removed);
   kept.results = std::move(batch.results);

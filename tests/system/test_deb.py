@@ -28,6 +28,7 @@ EXPECTED_FILES = [
     "/usr/share/jobwatchd/jobwatchd.json",
     "/usr/share/jobwatchd/jobwatchd-alerts.yml",
     "/usr/share/man/man8/jobwatchd.8.gz",
+    "/usr/share/bash-completion/completions/jobwatchd",
     "/usr/share/doc/jobwatchd/README.md",
     "/usr/share/doc/jobwatchd/copyright",
     "/usr/share/doc/jobwatchd/changelog.Debian.gz",

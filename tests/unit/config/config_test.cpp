@@ -68,6 +68,8 @@ void expectDefaults(const Config& c) {
   EXPECT_EQ(c.logging.format, LogFormat::kText);
   EXPECT_EQ(c.shard.index, 0);
   EXPECT_EQ(c.shard.count, 1);
+  EXPECT_EQ(c.control.socket, fs::path("/run/jobwatchd/control.sock"));
+  EXPECT_EQ(c.control.group, "");
 }
 
 TEST(ConfigDefaults, EmptyFileIsAllDefaults) {
@@ -122,6 +124,9 @@ logging:
 shard:
   index: 2
   count: 3
+control:
+  socket: /srv/ctl.sock
+  group: jobwatch-ops
 )");
   EXPECT_EQ(c.api.base_url, "https://api.example.com/v2");
   EXPECT_EQ(c.api.api_key_file, fs::path("/run/credentials/jobwatchd.service/api-key"));
@@ -149,6 +154,15 @@ shard:
   EXPECT_EQ(c.logging.format, LogFormat::kJson);
   EXPECT_EQ(c.shard.index, 2);
   EXPECT_EQ(c.shard.count, 3);
+  EXPECT_EQ(c.control.socket, fs::path("/srv/ctl.sock"));
+  EXPECT_EQ(c.control.group, "jobwatch-ops");
+}
+
+TEST(ConfigKeys, ControlSocketPathAndGroupAreChecked) {
+  expectOnlyIssue("control:\n  socket: /" + std::string(120, 'x') + "\n", "control.socket", 2,
+                  "at most 107");
+  expectOnlyIssue("control:\n  group: \"wheel; rm\"\n", "control.group", 2, "invalid group name");
+  expectOnlyIssue("control:\n  sockett: /x\n", "control.sockett", 2, "did you mean `socket`?");
 }
 
 // --- unknown keys, types, structure -----------------------------------------

@@ -77,3 +77,20 @@ TEST(RetryPolicyTest, BackoffDoublesUpToTheCapWithJitterInItsUpperHalf) {
 
 }  // namespace
 }  // namespace jobwatch::hooks
+
+namespace jobwatch::hooks {
+namespace {
+
+TEST(OutputTailTest, KeepsTheLastLinesWithinLinesAndBytes) {
+  OutputTail tail(3, 20);
+  EXPECT_EQ(tail.text(), "");
+  for (const char* line : {"one", "two", "three", "four"}) tail.add(line);
+  EXPECT_EQ(tail.text(), "two\nthree\nfour");
+  tail.add("0123456789abcdef");  // 17 bytes with its newline: the others must go
+  EXPECT_EQ(tail.text(), "0123456789abcdef");
+  tail.add(std::string(100, 'x'));  // one line never exceeds the whole budget
+  EXPECT_EQ(tail.text(), std::string(19, 'x'));
+}
+
+}  // namespace
+}  // namespace jobwatch::hooks

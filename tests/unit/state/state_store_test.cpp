@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "state/state_schema.h"
 #include "state_test_support.h"
 #include "support/fault_injecting_state_store.h"
 
@@ -300,7 +301,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   const std::string header = readBytes(dbPath()).substr(0, 100);
   EXPECT_EQ(header[18], 2);
   EXPECT_EQ(header[19], 2);
-  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), std::to_string(schema::kVersion));
   EXPECT_NE(rawScalar(dbPath(), "PRAGMA application_id"), "0");
 }
 
@@ -671,7 +672,7 @@ TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
     three.labels = awkwardLabels();
     ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}, {}}).ok());
   }
-  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), std::to_string(schema::kVersion));
   EXPECT_EQ(rawScalar(dbPath(),
                       "SELECT count(*) FROM pragma_table_info('jobs') "
                       "WHERE name = 'labels'"),
@@ -775,8 +776,10 @@ TEST_F(RefusedFileTest, ForeignApplicationId) {
 
 TEST_F(RefusedFileTest, NewerSchemaVersion) {
   { ASSERT_TRUE(openOrDie(dbPath())); }
-  rawExec(dbPath(), "PRAGMA user_version = 4;");
-  expectRefused("schema version 4, newer than this jobwatchd understands (3)");
+  const std::string newer = std::to_string(schema::kVersion + 1);
+  rawExec(dbPath(), "PRAGMA user_version = " + newer + ";");
+  expectRefused("schema version " + newer + ", newer than this jobwatchd understands (" +
+                std::to_string(schema::kVersion) + ")");
 }
 
 TEST_F(StateStoreTest, LeftoverWriteAheadLogIsNotReplayedIntoANewDatabase) {

@@ -63,6 +63,13 @@ class FaultInjectingStateStore final : public state::StateStore {
     if (auto failed = injected()) return *failed;
     return inner_->releaseRun(run_id);
   }
+  Status recordAttempt(const state::HookAttempt& attempt) override {
+    return inner_->recordAttempt(attempt);
+  }
+  Result<std::vector<state::HookRun>> retryFailedRuns(
+      const std::vector<std::string>& event_ids) override {
+    return inner_->retryFailedRuns(event_ids);
+  }
   Result<std::optional<WallTime>> nextPendingAt() override { return inner_->nextPendingAt(); }
   Result<size_t> countRuns(state::HookRunState state) override { return inner_->countRuns(state); }
   Result<std::vector<std::string>> loadForgotten() override { return inner_->loadForgotten(); }
