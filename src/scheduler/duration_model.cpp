@@ -42,7 +42,55 @@ double normalQuantile(double q) {
   return (lo + hi) / 2;
 }
 
+// Reads `n` digits at text[pos...]; false when they are not digits.
+bool digits(std::string_view text, size_t pos, size_t n, int& out) {
+  if (pos + n > text.size()) return false;
+  out = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    out = out * 10 + (text[i] - '0');
+  }
+  return true;
+}
+
+// Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil).
+long daysFromCivil(int y, int m, int d) {
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const long yoe = y - era * 400;
+  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
 }  // namespace
+
+std::optional<double> apiTimeSeconds(std::string_view t) {
+  int y, mo, d, h, mi, s;
+  if (!digits(t, 0, 4, y) || t.size() < 19 || t[4] != '-' || !digits(t, 5, 2, mo) || t[7] != '-' ||
+      !digits(t, 8, 2, d) || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') ||
+      !digits(t, 11, 2, h) || t[13] != ':' || !digits(t, 14, 2, mi) || t[16] != ':' ||
+      !digits(t, 17, 2, s) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
+    return std::nullopt;
+  }
+  double secs = static_cast<double>(daysFromCivil(y, mo, d)) * 86400 + h * 3600 + mi * 60 + s;
+  size_t pos = 19;
+  if (pos < t.size() && t[pos] == '.') {
+    double scale = 0.1;
+    for (++pos; pos < t.size() && t[pos] >= '0' && t[pos] <= '9'; ++pos, scale /= 10) {
+      secs += (t[pos] - '0') * scale;
+    }
+  }
+  if (pos == t.size()) return secs;
+  if ((t[pos] == 'Z' || t[pos] == 'z') && pos + 1 == t.size()) return secs;
+  int oh, om;
+  if ((t[pos] == '+' || t[pos] == '-') && pos + 6 == t.size() && digits(t, pos + 1, 2, oh) &&
+      t[pos + 3] == ':' && digits(t, pos + 4, 2, om)) {
+    const double offset = oh * 3600 + om * 60;
+    return t[pos] == '+' ? secs - offset : secs + offset;
+  }
+  return std::nullopt;
+}
 
 double logNormalHazard(double mu, double sigma, double age) {
   if (!(age > 0)) return 0;

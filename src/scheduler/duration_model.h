@@ -99,6 +99,11 @@ class DurationModels final : public HazardModel {
   mutable const TypeDurations* last_found_ = nullptr;
 };
 
+// An API timestamp (RFC 3339: 2026-11-29T07:33:05Z, optional fraction,
+// Z or +hh:mm / -hh:mm; no zone: UTC) as seconds since the epoch; nullopt
+// when it is not one. Untrusted input: never throws.
+std::optional<double> apiTimeSeconds(std::string_view text);
+
 // The log-normal's hazard rate at `age` seconds (pure; exposed for tests
 // and the benchmark's oracle).
 double logNormalHazard(double mu, double sigma, double age);

@@ -8,7 +8,9 @@
 //
 // Decisions, per SPEC "Polling": each job is due interval +- jitter after its
 // last poll, new jobs are spread over one interval; due jobs start oldest
-// due first, limited by max_in_flight and a shared token bucket; errors back
+// due first (or, with the adaptive strategy, by pickNext over every due job:
+// poll_engine_adaptive.cpp), limited by max_in_flight and a shared token
+// bucket; errors back
 // off per job up to backoff_max; 429/503 pause everyone for Retry-After;
 // 401/403 slow the job to backoff_max; terminal jobs are never polled again;
 // give_up_after -> timed_out; not_found_after 404s in a row -> not_found. An
@@ -30,7 +32,9 @@
 
 #include "api/http_transport.h"
 #include "api/job_snapshot.h"
+#include "scheduler/duration_model.h"
 #include "scheduler/poll_events.h"
+#include "scheduler/poll_strategy.h"
 #include "scheduler/poll_timing.h"
 #include "status/job_status.h"
 #include "util/clock.h"
@@ -47,6 +51,9 @@ struct ScheduleSettings {
   int not_found_after = 3;
   int max_in_flight = 32;
   double rate_per_second = 0;  // <= 0: unlimited
+  // Which due job goes first while the budget binds (poll_strategy.h).
+  PollStrategy strategy = PollStrategy::kAdaptive;
+  Millis max_interval{3600000};
 };
 
 struct WatchedJob {
@@ -108,6 +115,8 @@ class PollEngine {
   const std::map<std::string, size_t>& statusCounts() const { return status_counts_; }
   // The time until which a Retry-After pause holds every poll.
   SteadyTime pausedUntil() const { return paused_until_; }
+  // How long jobs take, learned from restored and newly finished jobs.
+  const DurationModels& durationModels() const { return models_; }
 
  private:
   struct DueEntry {
@@ -120,6 +129,7 @@ class PollEngine {
     JobRecord job;
     std::uint32_t generation = 0;
     bool used = false;
+    SteadyTime last_started{};  // last poll started (or watched since)
   };
   // Slots in fixed-size chunks: a slot never moves, and growing the table
   // neither copies every job nor leaves a vector's up-to-2x spare capacity
@@ -176,6 +186,17 @@ class PollEngine {
   void setStatus(JobRecord& job, const std::string& to);
   void warnUnrecognised(const std::string& word, const std::string& job_id, SteadyTime now);
   bool dueSlotAvailable(SteadyTime now, SteadyTime& wake);
+  bool timedOut(JobRecord& job, WallTime wall_now);
+  // The next due job to start (due_ top, or the adaptive pick from
+  // ready_), if any; wake is lowered to the next due time.
+  std::optional<DueEntry> nextDue(SteadyTime now, SteadyTime& wake);
+  void takeDue();
+  // poll_engine_adaptive.cpp
+  bool adaptive() const { return settings_.strategy == PollStrategy::kAdaptive && !single_pass_; }
+  std::optional<DueEntry> pickReady(SteadyTime now);
+  PollCandidate candidateFor(const Slot& slot, SteadyTime now, WallTime wall_now) const;
+  void learnDuration(const JobRecord& job);
+  void returnReady();
 
   ScheduleSettings settings_;
   status::StatusMapper mapper_;
@@ -196,6 +217,11 @@ class PollEngine {
   SteadyTime next_unrecognised_log_{};
   size_t unrecognised_suppressed_ = 0;
   std::vector<api::HttpResponse> finished_;
+  // Adaptive: every due job waits here until picked (index of the pick).
+  DurationModels models_;
+  std::vector<DueEntry> ready_;
+  std::vector<PollCandidate> candidates_;
+  size_t picked_ = 0;
 
   std::function<bool()> may_start_;
   size_t in_flight_ = 0;

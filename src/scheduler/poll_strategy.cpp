@@ -3,25 +3,28 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 
 namespace jobwatch::scheduler {
 
-size_t pickNext(std::span<const PollCandidate> candidates, const HazardModel& model,
-                double max_interval) {
-  // A job waiting max_interval or longer first, the longest waiting first.
-  size_t best = 0;
-  bool forced = false;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    if (candidates[i].since_poll >= max_interval &&
-        (!forced || candidates[i].since_poll > candidates[best].since_poll)) {
-      best = i;
-      forced = true;
-    }
-  }
-  if (forced) return best;
+namespace {
 
-  // Credit earned since the last poll; unknown types at the known mean rate.
+// The longest waiting of the candidates `owed` says are owed a poll now.
+std::optional<size_t> longestWaiting(std::span<const PollCandidate> candidates,
+                                     const std::function<bool(size_t)>& owed) {
+  std::optional<size_t> best;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (owed(i) && (!best || candidates[i].since_poll > candidates[*best].since_poll)) best = i;
+  }
+  return best;
+}
+
+}  // namespace
+
+size_t pickNext(std::span<const PollCandidate> candidates, const HazardModel& model,
+                const PickLimits& limits) {
+  // Credit earned since the last poll (nullopt: unknown type).
   std::vector<std::optional<double>> credit(candidates.size());
   double known_credit = 0, known_time = 0;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -34,20 +37,37 @@ size_t pickNext(std::span<const PollCandidate> candidates, const HazardModel& mo
       known_time += since;
     }
   }
+  // Owed first: anyone waiting max_interval, then an unknown-type job
+  // waiting its round-robin turn (fair_gap); the longest waiting first.
+  if (auto i = longestWaiting(
+          candidates, [&](size_t k) { return candidates[k].since_poll >= limits.max_interval; }))
+    return *i;
+  if (auto i = longestWaiting(candidates, [&](size_t k) {
+        return !credit[k] && candidates[k].since_poll >= limits.fair_gap;
+      }))
+    return *i;
+
+  // Then the most credit; unknown types earn at the known jobs' mean rate.
   const double unknown_rate = known_time > 0 ? known_credit / known_time : 1.0;
-  double best_credit = -1;
+  size_t best = 0;
+  double best_value = -1, best_rate = -1;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const double since = std::max(0.0, candidates[i].since_poll);
     const double value = credit[i] ? *credit[i] : since * unknown_rate;
-    // Equal credit (within rounding): the one that earned it faster, i.e.
-    // the higher rate, goes first; otherwise a low-rate job that just
-    // caught up would cut in on every turn of a high-rate one. (With equal
-    // rates equal credit means equal waits: any order is round robin.)
-    const double tie = 1e-9 * std::max(1.0, best_credit);
-    if (value > best_credit + tie ||
-        (value > best_credit - tie && candidates[i].since_poll < candidates[best].since_poll)) {
+    const double rate = since > 0 ? value / since : 0;
+    // Equal credit (within rounding): the one that earned it faster goes
+    // first, else a low-rate job that just caught up would cut in on every
+    // turn of a high-rate one; equal rates too (say none): the longest
+    // waiting, i.e. round robin.
+    const double tie = 1e-9 * std::max(1e-300, best_value);
+    const bool better = value > best_value + tie ||
+                        (value >= best_value - tie &&
+                         (rate > best_rate * (1 + 1e-9) ||
+                          (rate >= best_rate * (1 - 1e-9) && since > candidates[best].since_poll)));
+    if (better) {
       best = i;
-      best_credit = value;
+      best_value = value;
+      best_rate = rate;
     }
   }
   return best;

@@ -56,9 +56,16 @@ struct PollCandidate {
   double since_poll = 0;  // now - last poll started (or since watched)
 };
 
+struct PickLimits {
+  double max_interval = 3600;  // seconds: a job waiting this long goes first
+  // Seconds between two polls of a job under round robin (jobs / budget):
+  // a job of an unknown type waiting this long is owed its turn.
+  double fair_gap = 0;
+};
+
 // Index of the candidate to poll next (candidates must not be empty).
 size_t pickNext(std::span<const PollCandidate> candidates, const HazardModel& model,
-                double max_interval);
+                const PickLimits& limits);
 
 // The optimal rates (requests/s) for jobs with these hazards under a
 // budget of `budget` requests/s: r_i = clamp(c sqrt(h_i), min_rate,

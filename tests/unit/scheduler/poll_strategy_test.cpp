@@ -47,7 +47,8 @@ std::vector<int> simulate(std::vector<std::string> types, const HazardModel& mod
       which.push_back(i);
     }
     if (offered.empty()) continue;
-    const size_t pick = which[pickNext(offered, model, max_interval)];
+    const size_t pick =
+        which[pickNext(offered, model, {max_interval, static_cast<double>(types.size()) / budget})];
     last[pick] = now;
     ++polls[pick];
   }
@@ -86,7 +87,7 @@ TEST(PollStrategy, UnknownTypesArePolledInTurnAtTheirFairShare) {
   std::vector<PollCandidate> c = {{kDefaultAccount, "x", JobPhase::kRunning, 50, 3},
                                   {kDefaultAccount, "x", JobPhase::kRunning, 10, 9},
                                   {kDefaultAccount, "y", JobPhase::kRunning, 90, 5}};
-  EXPECT_EQ(pickNext(c, none, 1e9), 1u);
+  EXPECT_EQ(pickNext(c, none, {1e9, 1e9}), 1u);
   auto polls = simulate({"x", "y", "z"}, none, 3.0, 1000, 0, 1e9);
   for (int p : polls) EXPECT_NEAR(p, 1000, 1);
   // Mixed, 20 jobs of each: known weights sqrt(1) and sqrt(4); the unknown
@@ -107,7 +108,7 @@ TEST(PollStrategy, QueuedJobsEarnLess) {
   FixedHazards model({{"a", 1.0}});
   std::vector<PollCandidate> c = {{kDefaultAccount, "a", JobPhase::kQueued, 100, 10},
                                   {kDefaultAccount, "a", JobPhase::kRunning, 100, 6}};
-  EXPECT_EQ(pickNext(c, model, 1e9), 1u);  // credit 0.5 * 10 = 5 < 6
+  EXPECT_EQ(pickNext(c, model, {1e9, 1e9}), 1u);  // credit 0.5 * 10 = 5 < 6
 }
 
 TEST(PollStrategy, AllocationOnHandComputedCases) {
