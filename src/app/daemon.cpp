@@ -68,6 +68,10 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config) {
                    ? scheduler::PollStrategy::kAdaptive
                    : scheduler::PollStrategy::kRoundRobin;
   s.max_interval = config.poll.max_interval;
+  s.overdue_auto = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kAuto;
+  s.overdue_after = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kFixed
+                        ? config.poll.overdue_after.after
+                        : Millis{0};
   return s;
 }
 

@@ -24,6 +24,9 @@ class TransitionRecorder final : public scheduler::PollEvents {
 
   void onPollFinished(const scheduler::PollFinished&) override {}
   void onTransition(const scheduler::StatusTransition& t) override;
+  // Remembers the job as overdue and records the runs of hooks `on:
+  // [overdue]` (ledger status "overdue": once per job, across restarts).
+  void onOverdue(const scheduler::JobRecord& job) override;
   void setHooks(std::vector<config::HookDefinition> hooks) { hooks_ = std::move(hooks); }
 
  private:

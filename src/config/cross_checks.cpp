@@ -102,6 +102,7 @@ void checkHookStatuses(SchemaReader& r, const std::vector<PendingHookStatus>& pe
   const auto& aliases = poll.status_aliases;
   std::vector<std::string> known = status::builtinStatuses();
   for (const auto& s : poll.extra_terminal_statuses) known.push_back(s);
+  known.emplace_back("overdue");  // an event, not a status (SPEC "Overdue jobs")
   for (const auto& [from, to] : aliases) known.push_back(to);
   std::vector<std::string_view> known_views(known.begin(), known.end());
   for (const PendingHookStatus& p : pending) {

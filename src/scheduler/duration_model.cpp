@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <tuple>
 
 namespace jobwatch::scheduler {
 
@@ -101,33 +102,77 @@ double logNormalHazard(double mu, double sigma, double age) {
   return pdf / survival;
 }
 
-void TypeDurations::add(double seconds) {
+void TypeDurations::add(double seconds, bool completed) {
   const double l = std::log(seconds);
   if (logs_.size() < kReservoir) {
     logs_.push_back(l);
+    completed_.push_back(completed);
   } else {
     logs_[next_] = l;
+    completed_[next_] = completed;
     next_ = (next_ + 1) % kReservoir;
   }
   ++total_;
   if (known()) refit();
 }
 
+namespace {
+
+// The robust fit of one group of log durations.
+std::pair<double, double> robustFit(const std::vector<double>& logs) {
+  const double mu = median(logs);
+  std::vector<double> dev(logs.size());
+  std::transform(logs.begin(), logs.end(), dev.begin(), [&](double l) { return std::abs(l - mu); });
+  return {mu, std::max(kMinSigma, kMadToSigma * median(std::move(dev)))};
+}
+
+}  // namespace
+
+double TypeDurations::hazard(double age) const {
+  if (parts_[1].weight == 0) return logNormalHazard(mu_, sigma_, age);
+  if (!(age > 0)) return 0;
+  double pdf = 0, survival = 0;
+  for (const Component& c : parts_) {
+    const double z = (std::log(age) - c.mu) / c.sigma;
+    pdf += c.weight * std::exp(-z * z / 2) / (c.sigma * age * std::sqrt(2 * std::numbers::pi));
+    survival += c.weight * 0.5 * std::erfc(z / std::numbers::sqrt2);
+  }
+  if (survival < 1e-280) {  // far in both tails: the longer-lived part's hazard
+    const Component& c = parts_[0].mu + 3 * parts_[0].sigma >= parts_[1].mu + 3 * parts_[1].sigma
+                             ? parts_[0]
+                             : parts_[1];
+    return logNormalHazard(c.mu, c.sigma, age);
+  }
+  return pdf / survival;
+}
+
 void TypeDurations::refit() {
-  mu_ = median(logs_);
-  std::vector<double> dev(logs_.size());
-  std::transform(logs_.begin(), logs_.end(), dev.begin(),
-                 [&](double l) { return std::abs(l - mu_); });
-  sigma_ = std::max(kMinSigma, kMadToSigma * median(std::move(dev)));
+  std::vector<double> groups[2];
+  for (size_t i = 0; i < logs_.size(); ++i) groups[completed_[i] ? 0 : 1].push_back(logs_[i]);
+  if (groups[0].size() < groups[1].size()) std::swap(groups[0], groups[1]);
+  if (groups[1].size() < kMinComponent) {  // too few to fit: one group
+    groups[0] = logs_;
+    groups[1].clear();
+  }
+  std::tie(mu_, sigma_) = robustFit(groups[0]);
+  parts_ = {};
+  parts_[0] = {static_cast<double>(groups[0].size()), mu_, sigma_};
+  if (!groups[1].empty()) {
+    const auto [mu, sigma] = robustFit(groups[1]);
+    parts_[1] = {static_cast<double>(groups[1].size()), mu, sigma};
+  }
+  const double all = parts_[0].weight + parts_[1].weight;
+  parts_[0].weight /= all;
+  parts_[1].weight /= all;
   // G(a) = integral of sqrt(h(s)) ds = integral of sqrt(h(e^u)) e^u du,
   // trapezoids on the log grid; below 1 s sqrt(h) is taken as constant.
   table_.assign(kGridPoints, 0);
   auto integrand = [&](double u) {
     const double a = std::exp(u);
-    return std::sqrt(logNormalHazard(mu_, sigma_, a)) * a;
+    return std::sqrt(hazard(a)) * a;
   };
   double prev = integrand(kGridMinLog);
-  table_[0] = std::sqrt(logNormalHazard(mu_, sigma_, 1.0));  // [0, 1 s]
+  table_[0] = std::sqrt(hazard(1.0));  // [0, 1 s]
   for (size_t i = 1; i < kGridPoints; ++i) {
     const double cur = integrand(kGridMinLog + kGridStep * static_cast<double>(i));
     table_[i] = table_[i - 1] + (prev + cur) / 2 * kGridStep;
@@ -141,7 +186,7 @@ double TypeDurations::cumulative(double age) const {
   const double u = std::log(age);
   if (u >= kGridMaxLog) {
     const double top = std::exp(kGridMaxLog);
-    return table_.back() + std::sqrt(logNormalHazard(mu_, sigma_, top)) * (age - top);
+    return table_.back() + std::sqrt(hazard(top)) * (age - top);
   }
   const double x = (u - kGridMinLog) / kGridStep;
   const auto i = static_cast<size_t>(x);
@@ -169,7 +214,8 @@ double TypeDurations::fittedQuantile(double q) const {
   return std::exp(mu_ + sigma_ * normalQuantile(q));
 }
 
-void DurationModels::learn(std::string_view account, std::string_view type, double seconds) {
+void DurationModels::learn(std::string_view account, std::string_view type, double seconds,
+                           bool completed) {
   if (!(seconds > 0) || !std::isfinite(seconds) || type.size() > kMaxTypeLength) return;
   auto acc = accounts_.find(account);
   if (acc == accounts_.end()) acc = accounts_.emplace(std::string(account), Types{}).first;
@@ -178,7 +224,7 @@ void DurationModels::learn(std::string_view account, std::string_view type, doub
     if (acc->second.size() >= kMaxTypes) return;
     it = acc->second.emplace(std::string(type), TypeDurations{}).first;
   }
-  it->second.add(seconds);
+  it->second.add(seconds, completed);
 }
 
 const TypeDurations* DurationModels::find(std::string_view account, std::string_view type) const {

@@ -5,11 +5,15 @@
 //
 // Each type keeps the log of its last kReservoir durations in a ring
 // (bounded memory: ~2 KiB per type, at most kMaxTypes types per account;
-// newer jobs replace older ones, so a type whose speed drifts follows).
-// From the ring it fits a log-normal robustly: mu = median(log d),
-// sigma = 1.4826 * MAD(log d) (a few stuck or instant jobs move neither),
-// and tabulates the cumulative square-root hazard G(a) = integral_0^a
-// sqrt(h(s)) ds on a log-spaced age grid, so a poll decision costs two table
+// newer jobs replace older ones, so a type whose speed drifts follows),
+// each marked completed or not (failed, cancelled...): failures often come
+// early and form a mode of their own, which a single robust fit would
+// discard as outliers. Per outcome it fits a log-normal robustly:
+// mu = median(log d), sigma = 1.4826 * MAD(log d) (a few stuck or instant
+// jobs move neither); the type's duration is the mixture of the two,
+// weighted by their share of the ring (an outcome with fewer than
+// kMinComponent samples joins the other). It then tabulates the cumulative square-root hazard G(a)
+// = integral_0^a sqrt(h(s)) ds on a log-spaced age grid, so a poll decision costs two table
 // look-ups per job. Types with fewer than kMinSamples finished jobs are
 // "unknown": the strategy polls them in turn.
 //
@@ -52,12 +56,16 @@ class TypeDurations {
   static constexpr size_t kReservoir = 256;
   static constexpr size_t kMinSamples = 20;
 
-  void add(double seconds);
+  static constexpr size_t kMinComponent = 5;
+
+  void add(double seconds, bool completed = true);
   size_t samples() const { return total_; }
   bool known() const { return total_ >= kMinSamples; }
-  // The robust log-normal fit (valid once known()).
+  // The robust log-normal fit of the main outcome (valid once known()).
   double mu() const { return mu_; }
   double sigma() const { return sigma_; }
+  // The hazard of the fitted mixture at `age` seconds.
+  double hazard(double age) const;
   // Empirical quantile q in [0,1] of the durations in the ring (seconds).
   double empiricalQuantile(double q) const;
   // The fitted log-normal's quantile q (seconds).
@@ -69,12 +77,17 @@ class TypeDurations {
   void refit();
   double cumulative(double age) const;
 
-  std::vector<double> logs_;  // ring of log(seconds)
+  struct Component {
+    double weight = 0, mu = 0, sigma = 1;
+  };
+  std::vector<double> logs_;     // ring of log(seconds)
+  std::vector<bool> completed_;  // beside logs_
   size_t next_ = 0;
   size_t total_ = 0;
   double mu_ = 0;
   double sigma_ = 1;
-  std::vector<double> table_;  // G at kGridPoints log-spaced ages
+  std::array<Component, 2> parts_{};  // main outcome, other outcome (weight 0: none)
+  std::vector<double> table_;         // G at kGridPoints log-spaced ages
 };
 
 class DurationModels final : public HazardModel {
@@ -84,8 +97,10 @@ class DurationModels final : public HazardModel {
   static constexpr double kQueuedHazardFactor = 0.25;
 
   // A finished job of this account/type took `seconds` (ignored unless > 0
-  // and finite; a new type beyond kMaxTypes per account is not learned).
-  void learn(std::string_view account, std::string_view type, double seconds);
+  // and finite; a new type beyond kMaxTypes per account is not learned);
+  // `completed` false: it ended otherwise (failed, cancelled...).
+  void learn(std::string_view account, std::string_view type, double seconds,
+             bool completed = true);
   const TypeDurations* find(std::string_view account, std::string_view type) const;
 
   std::optional<double> sqrtHazardIntegral(std::string_view account, std::string_view type,

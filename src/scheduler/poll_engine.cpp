@@ -256,6 +256,7 @@ void PollEngine::applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime
   status::MappedStatus mapped = mapper_.map(snap.status_raw);
   if (!mapped.recognised) warnUnrecognised(mapped.name, job.id, now);
   if (mapped.name != job.status) transition(job, mapped.name, mapped.terminal, result.body);
+  if (!job.terminal) checkOverdue(job);
   if (!job.terminal && !single_pass_) {
     schedule(slot, now + jitteredInterval(settings_.interval, settings_.jitter, rng_));
   }

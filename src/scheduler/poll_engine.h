@@ -54,6 +54,10 @@ struct ScheduleSettings {
   // Which due job goes first while the budget binds (poll_strategy.h).
   PollStrategy strategy = PollStrategy::kAdaptive;
   Millis max_interval{3600000};
+  // Overdue limit (SPEC "Overdue jobs"): fixed when > 0; else, with
+  // overdue_auto, the 99th percentile of the type's learned duration; else off.
+  Millis overdue_after{0};
+  bool overdue_auto = true;
 };
 
 struct WatchedJob {
@@ -197,6 +201,8 @@ class PollEngine {
   PollCandidate candidateFor(const Slot& slot, SteadyTime now, WallTime wall_now) const;
   void learnDuration(const JobRecord& job);
   void returnReady();
+  void checkOverdue(JobRecord& job);
+  std::optional<double> overdueLimit(const JobRecord& job) const;
 
   ScheduleSettings settings_;
   status::StatusMapper mapper_;

@@ -3,9 +3,11 @@
 // due job waits in ready_; each time a request may start, pickNext chooses
 // among them with the duration model learned from finished jobs. Kept apart
 // from poll_engine.cpp so the engine's loop stays one place.
+#include <algorithm>
 #include <chrono>
 
 #include "scheduler/poll_engine.h"
+#include "util/duration.h"
 
 namespace jobwatch::scheduler {
 
@@ -76,7 +78,37 @@ void PollEngine::learnDuration(const JobRecord& job) {
   // terminal_at (when we saw it) is later by the detection delay.
   const double finished =
       apiTimeSeconds(job.facts.updated_at).value_or(wallSeconds(job.terminal_at));
-  models_.learn(kDefaultAccount, job.facts.type, finished - *created);
+  models_.learn(kDefaultAccount, job.facts.type, finished - *created,
+                job.status == status::kCompleted);
+}
+
+std::optional<double> PollEngine::overdueLimit(const JobRecord& job) const {
+  if (settings_.overdue_after > Millis{0}) return seconds(settings_.overdue_after);
+  if (!settings_.overdue_auto) return std::nullopt;
+  const TypeDurations* t = models_.find(kDefaultAccount, job.facts.type);
+  if (t == nullptr || !t->known()) return std::nullopt;
+  // The larger of the robust fit's and the ring's own: a heavier tail than
+  // the log-normal's does not flag every slow job.
+  return std::max(t->fittedQuantile(0.99), t->empiricalQuantile(0.99));
+}
+
+void PollEngine::checkOverdue(JobRecord& job) {
+  if (job.overdue) return;
+  const std::optional<double> limit = overdueLimit(job);
+  if (!limit) return;
+  const double wall = wallSeconds(clock_.wallNow());
+  const double age =
+      wall - apiTimeSeconds(job.facts.created_at).value_or(wallSeconds(job.added_at));
+  if (age <= *limit) return;
+  job.overdue = true;
+  auto text = [](double s) { return formatDuration(Millis(static_cast<long long>(s * 1000))); };
+  log_.warn("job overdue: still unfinished past its expected duration; polling goes on",
+            {{"job_id", job.id},
+             {"status", job.status},
+             {"type", job.facts.type},
+             {"age", text(age)},
+             {"overdue_after", text(*limit)}});
+  events_.onOverdue(job);
 }
 
 void PollEngine::returnReady() {

@@ -52,6 +52,9 @@ class PollEvents {
   // A job starts or stops being watched (added, restored, removed, forgotten).
   virtual void onJobWatched(const JobRecord& /*job*/) {}
   virtual void onJobUnwatched(const JobRecord& /*job*/) {}
+  // A job still unfinished past its overdue limit; job.overdue is already
+  // set (and stays: once per job). Not a status: polling goes on.
+  virtual void onOverdue(const JobRecord& /*job*/) {}
 };
 
 // Passes every event to each listener, in order.
@@ -70,6 +73,9 @@ class PollEventsFanout final : public PollEvents {
   }
   void onJobUnwatched(const JobRecord& job) override {
     for (auto* l : listeners_) l->onJobUnwatched(job);
+  }
+  void onOverdue(const JobRecord& job) override {
+    for (auto* l : listeners_) l->onOverdue(job);
   }
 
  private:

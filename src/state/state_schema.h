@@ -25,7 +25,7 @@ namespace jobwatch::state::schema {
 // PRAGMA application_id: "JWch" (`file state.db` shows it too).
 constexpr std::int64_t kApplicationId = 0x4A576368;
 // PRAGMA user_version this build writes. Bump with a migration.
-constexpr std::int64_t kVersion = 2;
+constexpr std::int64_t kVersion = 3;
 
 // Checks the file, switches to WAL with synchronous=FULL, then creates the
 // schema (empty file) or migrates it to kVersion.

@@ -47,6 +47,7 @@ struct TraceJob {
   double created;
   double queued_until;  // status `queued` before, `processing` after
   double finish;
+  bool fails;
 };
 
 struct Trace {
@@ -94,7 +95,7 @@ Trace makeTrace(std::string name, std::vector<TypeSpec> types, size_t n, std::ui
                              : std::lognormal_distribution<double>(std::log(median), s.sigma)(rng);
     d = std::max(d, 0.5);
     const double c = at(rng);
-    t.jobs.push_back({ty, c, c + std::min(queue_wait(rng), d / 2), c + d});
+    t.jobs.push_back({ty, c, c + std::min(queue_wait(rng), d / 2), c + d, fails});
     busy += d;
   }
   std::sort(t.jobs.begin(), t.jobs.end(),
@@ -103,32 +104,47 @@ Trace makeTrace(std::string name, std::vector<TypeSpec> types, size_t n, std::ui
   return t;
 }
 
-// The true distributions, as the strategy's HazardModel (the bound).
+// The true distributions, as the strategy's HazardModel (the bound): the
+// integral of sqrt(h) tabulated once per type on a log-age grid.
 class OracleModel final : public HazardModel {
  public:
-  explicit OracleModel(const std::vector<TypeSpec>& types) : types_(types) {}
+  explicit OracleModel(const std::vector<TypeSpec>& types) : types_(types) {
+    for (const auto& s : types_) {
+      std::vector<double> g(kPoints, 0);
+      auto integrand = [&](double u) {
+        const double a = std::exp(u);
+        const double h = s.exponential ? 1 / s.median : mixtureHazard(s.median, s.sigma, a);
+        return std::sqrt(h) * a;
+      };
+      g[0] = std::sqrt(s.exponential ? 1 / s.median : mixtureHazard(s.median, s.sigma, 1));
+      for (size_t i = 1; i < kPoints; ++i) {
+        const double u = kStep * static_cast<double>(i);
+        g[i] = g[i - 1] + (integrand(u - kStep) + integrand(u)) / 2 * kStep;
+      }
+      tables_.push_back(std::move(g));
+    }
+  }
   std::optional<double> sqrtHazardIntegral(std::string_view, std::string_view type, JobPhase phase,
                                            double a0, double a1) const override {
-    for (const auto& s : types_) {
-      if (s.name != type) continue;
-      double g = 0;
-      if (s.exponential) {
-        g = std::sqrt(1 / s.median) * (a1 - a0);
-      } else {
-        const int steps = 16;  // midpoint rule in log age
-        const double u0 = std::log(std::max(a0, 0.5)), u1 = std::log(std::max(a1, 0.5));
-        for (int i = 0; i < steps; ++i) {
-          const double a = std::exp(u0 + (u1 - u0) * (i + 0.5) / steps);
-          g += std::sqrt(mixtureHazard(s.median, s.sigma, a)) * a * (u1 - u0) / steps;
-        }
-      }
+    for (size_t t = 0; t < types_.size(); ++t) {
+      if (types_[t].name != type) continue;
+      const double g = cumulative(tables_[t], a1) - cumulative(tables_[t], a0);
       return phase == JobPhase::kQueued ? g * std::sqrt(DurationModels::kQueuedHazardFactor) : g;
     }
     return std::nullopt;
   }
 
  private:
+  static constexpr size_t kPoints = 4096;
+  static constexpr double kStep = 15.5 / (kPoints - 1);  // ages 1 s .. 60 days
+  static double cumulative(const std::vector<double>& g, double age) {
+    if (age <= 1) return g[0] * std::max(0.0, age);
+    const double x = std::min(std::log(age) / kStep, static_cast<double>(kPoints - 2));
+    const auto i = static_cast<size_t>(x);
+    return g[i] + (g[i + 1] - g[i]) * (x - static_cast<double>(i));
+  }
   const std::vector<TypeSpec>& types_;
+  std::vector<std::vector<double>> tables_;
 };
 
 enum class Mode { kRoundRobin, kAdaptive, kOracle };
@@ -201,7 +217,7 @@ Outcome run(const Trace& trace, double budget, Mode mode) {
       const TraceJob& j = trace.jobs[id];
       if (j.finish <= now) {
         delays.push_back(now - j.finish);
-        learned.learn(kDefaultAccount, trace.types[j.type].name, j.finish - j.created);
+        learned.learn(kDefaultAccount, trace.types[j.type].name, j.finish - j.created, !j.fails);
       } else {
         last[id] = now;
         due.push({now + kInterval, id});
@@ -256,6 +272,14 @@ int main(int argc, char** argv) {
                  {"extraction", false, 600, 0.5},
                  {"batch", false, 2400, 0.7}},
                 jobs, seed),
+      // Same types, half the spread: more to learn (README: what would
+      // reach the 25 % target).
+      makeTrace("lognormal-narrow",
+                {{"classify", false, 60, 0.15},
+                 {"ocr", false, 180, 0.2},
+                 {"extraction", false, 600, 0.25},
+                 {"batch", false, 2400, 0.35}},
+                jobs, seed),
       makeTrace(
           "exponential",
           {{"a", true, 600, 0}, {"b", true, 600, 0}, {"c", true, 600, 0}, {"d", true, 600, 0}},
@@ -294,12 +318,13 @@ int main(int argc, char** argv) {
                   share * 100, o[0].mean, o[0].p95, o[0].requests, o[1].mean, o[1].p95,
                   o[1].requests, o[2].mean, o[2].p95, o[2].requests);
       if (smoke || share != 0.25) continue;
-      const bool lognormal = t.name == "lognormal";
+      const bool lognormal = t.name != "exponential";
       const bool met = lognormal ? o[1].mean <= 0.5 * o[0].mean && o[1].p95 <= 0.8 * o[0].p95
                                  : o[1].mean <= 1.05 * o[0].mean;
       std::printf("  target at 25%%: %s (adaptive/round_robin: mean %.2f, p95 %.2f)\n",
                   met ? "met" : "MISSED", o[1].mean / o[0].mean, o[1].p95 / o[0].p95);
-      ok = ok && met;
+      // The narrow trace is there to show what reaching the target takes.
+      if (t.name != "lognormal-narrow") ok = ok && met;
     }
   }
   return ok ? 0 : 1;

@@ -25,17 +25,20 @@ std::string iso(WallTime t) {
   return buf;
 }
 
-struct NoEvents final : PollEvents {
+struct OverdueEvents final : PollEvents {
   void onPollFinished(const PollFinished&) override {}
   void onTransition(const StatusTransition&) override {}
+  void onOverdue(const JobRecord& job) override { overdue.push_back(job.id); }
+  std::vector<std::string> overdue;
 };
 
 class AdaptiveEngineTest : public ::testing::Test {
  protected:
   AdaptiveEngineTest() : log(LogFormat::kText, LogLevel::kDebug, log_text) {}
 
-  PollEngine& make(PollStrategy strategy) {
+  PollEngine& make(PollStrategy strategy, Millis overdue_after = Millis{0}) {
     ScheduleSettings s;
+    s.overdue_after = overdue_after;
     s.base_url = "http://127.0.0.1:1";
     s.interval = 1s;
     s.jitter = 0;
@@ -78,7 +81,7 @@ class AdaptiveEngineTest : public ::testing::Test {
   ManualClock clock;
   WallTime start_wall = clock.wallNow();
   FakeTransport transport;
-  NoEvents events;
+  OverdueEvents events;
   std::ostringstream log_text;
   Log log;
   std::unique_ptr<PollEngine> engine;
@@ -136,6 +139,58 @@ TEST_F(AdaptiveEngineTest, FinishedJobsTeachTheModelAndOurVerdictsDoNot) {
   ASSERT_NE(ocr, nullptr);
   EXPECT_EQ(ocr->samples(), 1u);
   EXPECT_NEAR(ocr->empiricalQuantile(0.5), 100, 1e-6);  // created_at to updated_at
+}
+
+TEST_F(AdaptiveEngineTest, OverdueIsRaisedOncePerJobAndRemembered) {
+  // auto: past the 99th percentile of the learned 540..660 s (~660 s).
+  auto& e = make(PollStrategy::kAdaptive);
+  restoreHistory();
+  e.addJob({"hot", {}});   // 590 s old: not overdue
+  e.addJob({"late", {}});  // 5 s old at first, then 2000 s
+  JobRecord remembered;    // raised before a restart: not again
+  remembered.id = "remembered";
+  remembered.status = "processing";
+  remembered.overdue = true;
+  remembered.added_at = clock.wallNow();
+  e.restoreJob(remembered);
+  std::string late_created = iso(start_wall - 5s);
+  auto answerWith = [&](const std::string& id) {
+    const std::string created = id == "late" ? late_created : iso(start_wall - 590s);
+    return jsonResponse(200, R"({"id":")" + id +
+                                 R"(","status":"PROCESSING","type":"extraction","created_at":")" +
+                                 created + "\"}");
+  };
+  auto runFor = [&](Millis total) {
+    for (Millis t = 0ms; t < total; t += 100ms) {
+      e.step();
+      transport.answerAll(answerWith);
+      e.wait(clock.now());
+      e.step();
+      clock.advance(100ms);
+    }
+  };
+  runFor(30s);
+  EXPECT_TRUE(events.overdue.empty());
+  late_created = iso(start_wall - 2000s);
+  runFor(60s);
+  EXPECT_EQ(events.overdue, (std::vector<std::string>{"late"}));  // once, though polled on
+  EXPECT_TRUE(e.find("late")->overdue);
+  EXPECT_FALSE(e.find("late")->terminal);
+  EXPECT_NE(log_text.str().find("job overdue"), std::string::npos);
+  EXPECT_GT(transport.startedFor("remembered"), 0u);
+}
+
+TEST_F(AdaptiveEngineTest, FixedOverdueAfterNeedsNoHistory) {
+  auto& e = make(PollStrategy::kRoundRobin, 1h);
+  e.addJob({"old", {}}, true);
+  e.step();
+  transport.answerAll([&](const std::string& id) {
+    return jsonResponse(200, R"({"id":")" + id + R"(","status":"QUEUED","created_at":")" +
+                                 iso(start_wall - 2h) + "\"}");
+  });
+  e.wait(clock.now());
+  e.step();
+  EXPECT_EQ(events.overdue, (std::vector<std::string>{"old"}));
 }
 
 TEST(ApiTime, ParsesRfc3339AndRejectsTheRest) {

@@ -160,6 +160,23 @@ TEST(DurationModel, RobustLogNormalFitIgnoresOutliers) {
       0.01 * *models.sqrtHazardIntegral(kDefaultAccount, "ocr", JobPhase::kRunning, 540, 600));
 }
 
+TEST(DurationModel, EarlyFailuresAreAModeNotOutliers) {
+  // 80 completed around 600 s, 20 failed around 150 s: one robust fit would
+  // call the failures outliers and expect nothing to finish at 150 s.
+  DurationModels models;
+  std::mt19937_64 rng(3);
+  std::lognormal_distribution<double> done(std::log(600.0), 0.2), failed(std::log(150.0), 0.2);
+  for (int i = 0; i < 80; ++i) models.learn(kDefaultAccount, "x", done(rng), true);
+  for (int i = 0; i < 20; ++i) models.learn(kDefaultAccount, "x", failed(rng), false);
+  const TypeDurations* t = models.find(kDefaultAccount, "x");
+  EXPECT_NEAR(t->mu(), std::log(600.0), 0.1);
+  // At 150 s: about 0.2 * f_failed(150) / (0.8 + 0.2 * 0.5) -- far from 0.
+  const double h150 = t->hazard(150);
+  const double expected = 0.2 * 0.3989 / (0.2 * 150) / (0.8 + 0.1);
+  EXPECT_NEAR(h150, expected, expected * 0.3);
+  EXPECT_LT(logNormalHazard(t->mu(), t->sigma(), 150), h150 * 1e-6);
+}
+
 TEST(DurationModel, BoundedMemoryAndInput) {
   DurationModels models;
   for (size_t i = 0; i < DurationModels::kMaxTypes + 10; ++i) {

@@ -257,6 +257,7 @@ TEST_F(StateStoreTest, WithinABatchRemovalComesAfterUpsert) {
 TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   StoredJob job = sampleJob("job-1");
   job.labels = awkwardLabels();
+  job.overdue = true;  // schema 3: the overdue event is remembered with the job
   HookRun run = sampleRun("job-1", "completed", "notify");
   run.labels = awkwardLabels();
   run.body = R"({"id":"job-1","status":"COMPLETED","x":"ß"})";
@@ -276,6 +277,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 1u);
   expectSameJob(jobs->front(), job);
+  EXPECT_TRUE(jobs->front().overdue);
   auto runs = store->runsForJob("job-1");
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
@@ -300,7 +302,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   const std::string header = readBytes(dbPath()).substr(0, 100);
   EXPECT_EQ(header[18], 2);
   EXPECT_EQ(header[19], 2);
-  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "3");
   EXPECT_NE(rawScalar(dbPath(), "PRAGMA application_id"), "0");
 }
 
@@ -671,7 +673,7 @@ TEST_F(StateStoreTest, AVersion1DatabaseIsMigratedAndReadsAsBefore) {
     three.labels = awkwardLabels();
     ASSERT_TRUE(applyOne(*store, WriteBatch{{three}, {}, {}, {}}).ok());
   }
-  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), "3");
   EXPECT_EQ(rawScalar(dbPath(),
                       "SELECT count(*) FROM pragma_table_info('jobs') "
                       "WHERE name = 'labels'"),
@@ -775,8 +777,8 @@ TEST_F(RefusedFileTest, ForeignApplicationId) {
 
 TEST_F(RefusedFileTest, NewerSchemaVersion) {
   { ASSERT_TRUE(openOrDie(dbPath())); }
-  rawExec(dbPath(), "PRAGMA user_version = 3;");
-  expectRefused("schema version 3, newer than this jobwatchd understands (2)");
+  rawExec(dbPath(), "PRAGMA user_version = 4;");
+  expectRefused("schema version 4, newer than this jobwatchd understands (3)");
 }
 
 TEST_F(StateStoreTest, LeftoverWriteAheadLogIsNotReplayedIntoANewDatabase) {
