@@ -196,7 +196,12 @@ class PollEngine {
   std::optional<DueEntry> nextDue(SteadyTime now, SteadyTime& wake);
   void takeDue();
   // poll_engine_adaptive.cpp
-  bool adaptive() const { return settings_.strategy == PollStrategy::kAdaptive && !single_pass_; }
+  // Without a budget (rate_per_second <= 0) there is nothing to choose:
+  // every due job starts (up to max_in_flight) in due order.
+  bool adaptive() const {
+    return settings_.strategy == PollStrategy::kAdaptive && settings_.rate_per_second > 0 &&
+           !single_pass_;
+  }
   std::optional<DueEntry> pickReady(SteadyTime now);
   PollCandidate candidateFor(const Slot& slot, SteadyTime now, WallTime wall_now) const;
   void learnDuration(const JobRecord& job);

@@ -193,6 +193,19 @@ TEST_F(AdaptiveEngineTest, FixedOverdueAfterNeedsNoHistory) {
   EXPECT_EQ(events.overdue, (std::vector<std::string>{"old"}));
 }
 
+TEST_F(AdaptiveEngineTest, LiftingTheBudgetStartsEveryWaitingJob) {
+  auto& e = make(PollStrategy::kAdaptive);
+  for (int i = 0; i < 6; ++i) e.addJob({"j" + std::to_string(i), {}});
+  run(3s);  // 1/s: most of them wait in the adaptive pool
+  const size_t before = transport.started.size();
+  EXPECT_LE(before, 4u);
+  ScheduleSettings unlimited = e.settings();
+  unlimited.rate_per_second = 0;  // no budget: nothing to choose, all start
+  e.updateSettings(unlimited);
+  e.step();
+  for (int i = 0; i < 6; ++i) EXPECT_GE(transport.startedFor("j" + std::to_string(i)), 1u) << i;
+}
+
 TEST(ApiTime, ParsesRfc3339AndRejectsTheRest) {
   EXPECT_EQ(apiTimeSeconds("1970-01-01T00:00:00Z"), 0.0);
   EXPECT_EQ(apiTimeSeconds("2026-11-29T07:33:05Z"), 1795937585.0);
