@@ -73,6 +73,14 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config) {
   s.not_found_after = config.poll.not_found_after;
   s.max_in_flight = config.api.max_concurrent_requests;
   s.rate_per_second = config.api.rate_limit.per_second;
+  s.strategy = config.poll.strategy == config::PollStrategyName::kAdaptive
+                   ? scheduler::PollStrategy::kAdaptive
+                   : scheduler::PollStrategy::kRoundRobin;
+  s.max_interval = config.poll.max_interval;
+  s.overdue_auto = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kAuto;
+  s.overdue_after = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kFixed
+                        ? config.poll.overdue_after.after
+                        : Millis{0};
   return s;
 }
 

@@ -27,13 +27,18 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
 
   void onPollFinished(const scheduler::PollFinished& poll) override;
   void onTransition(const scheduler::StatusTransition& transition) override;
-  void onJobWatched(const scheduler::JobRecord& job) override { metrics_.jobWatched(job); }
+  void onJobWatched(const scheduler::JobRecord& job) override {
+    metrics_.jobWatched(job);
+    if (job.overdue && !job.terminal) setOverdue(overdue_ + 1);
+  }
   void onJobUnwatched(const scheduler::JobRecord& job) override {
     metrics_.jobUnwatched(job.id, job.status);
+    if (job.overdue && !job.terminal) setOverdue(overdue_ - 1);
   }
   void onResultUpdate(const scheduler::ResultUpdate& update) override {
     if (update.fetch) metrics_.resultFetched(api::resultFetchLabel(*update.fetch));
   }
+  void onOverdue(const scheduler::JobRecord&) override { setOverdue(overdue_ + 1); }
 
   void onHookFinished(const std::string& hook, hooks::HookResult result,
                       std::chrono::duration<double> duration) override;
@@ -44,6 +49,12 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
  private:
   metrics::DaemonMetrics& metrics_;
   std::atomic<size_t> pending_{0};
+  // Unfinished overdue jobs (scheduler thread only).
+  size_t overdue_ = 0;
+  void setOverdue(size_t n) {
+    overdue_ = n;
+    metrics_.jobsOverdue(n);
+  }
 };
 
 }  // namespace jobwatch::app

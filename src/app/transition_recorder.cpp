@@ -54,4 +54,21 @@ void TransitionRecorder::onResultUpdate(const scheduler::ResultUpdate& update) {
   writer_.enqueue(std::move(batch));
 }
 
+void TransitionRecorder::onOverdue(const scheduler::JobRecord& job) {
+  static const std::string kOverdue = "overdue";
+  state::WriteBatch batch;
+  batch.jobs.push_back(scheduler::toStoredJob(job, {}));
+  for (const std::string& hook : hooks::matchingHooks(hooks_, kOverdue, job.facts.type)) {
+    state::HookRun run;
+    run.job_id = job.id;
+    run.status = kOverdue;
+    run.hook = hook;
+    run.previous_status = job.status;
+    run.facts = job.facts;
+    run.labels = job.labels;
+    batch.new_runs.push_back(std::move(run));
+  }
+  writer_.enqueue(std::move(batch));
+}
+
 }  // namespace jobwatch::app

@@ -29,6 +29,9 @@ class TransitionRecorder final : public scheduler::PollEvents {
   void onPollFinished(const scheduler::PollFinished&) override {}
   void onTransition(const scheduler::StatusTransition& t) override;
   void onResultUpdate(const scheduler::ResultUpdate& update) override;
+  // Remembers the job as overdue and records the runs of hooks `on:
+  // [overdue]` (ledger status "overdue": once per job, across restarts).
+  void onOverdue(const scheduler::JobRecord& job) override;
   void setHooks(std::vector<config::HookDefinition> hooks) { hooks_ = std::move(hooks); }
   // Called (on the scheduler thread) with each result newly wanted.
   void setResultWanted(std::function<void(const state::ResultRecord&)> want_result) {

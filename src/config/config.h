@@ -49,6 +49,18 @@ struct ApiConfig {
   bool allow_insecure_http = false;
 };
 
+// poll.strategy (SPEC "Polling strategy").
+enum class PollStrategyName { kAdaptive, kRoundRobin };
+
+// poll.overdue_after: auto (the 99th percentile of the type's learned
+// duration, once 20 samples exist), off, or a fixed duration.
+struct OverdueAfter {
+  enum class Mode { kAuto, kOff, kFixed };
+  Mode mode = Mode::kAuto;
+  Millis after{0};  // kFixed only
+  bool operator==(const OverdueAfter&) const = default;
+};
+
 struct PollConfig {
   Millis interval = seconds(5);
   double jitter = 0.1;  // fraction, 0..0.5
@@ -57,6 +69,9 @@ struct PollConfig {
   int not_found_after = 3;
   std::map<std::string, std::string> status_aliases;  // lowercase; defaults applied
   std::vector<std::string> extra_terminal_statuses;   // lowercase; defaults applied
+  PollStrategyName strategy = PollStrategyName::kAdaptive;
+  Millis max_interval = hours(1);  // below the vendor's 7-day deletion
+  OverdueAfter overdue_after;
 };
 
 struct WatchConfig {

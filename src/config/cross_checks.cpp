@@ -39,6 +39,25 @@ bool checkApiBaseUrl(SchemaReader& r, const std::optional<std::string>& written,
   return checked->loopback;
 }
 
+// The vendor deletes a job 7 days after it finishes; a job must be polled
+// well before that, whatever the budget.
+constexpr Millis kVendorRetention = std::chrono::hours(24 * 7);
+
+void checkMaxInterval(SchemaReader& r, const PollConfig& poll) {
+  if (r.isBad("poll.max_interval")) return;
+  const int line = r.lineFor("poll.max_interval");
+  if (poll.max_interval >= kVendorRetention) {
+    r.error("poll.max_interval", line,
+            "must be less than 7d (the API deletes a job 7 days after it finishes), got " +
+                formatDuration(poll.max_interval));
+  } else if (!r.isBad("poll.interval") && poll.max_interval < poll.interval) {
+    r.error(line > 0 ? "poll.max_interval" : "poll.interval",
+            line > 0 ? line : r.lineFor("poll.interval"),
+            "poll.max_interval (" + formatDuration(poll.max_interval) +
+                ") must be at least poll.interval (" + formatDuration(poll.interval) + ")");
+  }
+}
+
 void checkPollAndShard(SchemaReader& r, const Config& cfg, bool base_url_loopback) {
   const PollConfig& poll = cfg.poll;
   if (!r.isBad("poll.interval") && !r.isBad("poll.backoff_max") &&
@@ -49,6 +68,7 @@ void checkPollAndShard(SchemaReader& r, const Config& cfg, bool base_url_loopbac
             "poll.backoff_max (" + formatDuration(poll.backoff_max) +
                 ") must be at least poll.interval (" + formatDuration(poll.interval) + ")");
   }
+  checkMaxInterval(r, poll);
   if (!r.isBad("shard.index") && !r.isBad("shard.count") && cfg.shard.index >= cfg.shard.count) {
     r.error("shard.index", r.lineFor("shard.index"),
             "must be less than shard.count (" + std::to_string(cfg.shard.count) + "), got " +
@@ -85,6 +105,7 @@ void checkHookStatuses(SchemaReader& r, const std::vector<PendingHookStatus>& pe
   const auto& aliases = poll.status_aliases;
   std::vector<std::string> known = status::builtinStatuses();
   for (const auto& s : poll.extra_terminal_statuses) known.push_back(s);
+  known.emplace_back("overdue");  // an event, not a status (SPEC "Overdue jobs")
   for (const auto& [from, to] : aliases) known.push_back(to);
   std::vector<std::string_view> known_views(known.begin(), known.end());
   for (const PendingHookStatus& p : pending) {

@@ -58,6 +58,36 @@ void readAliases(SchemaReader& r, const Value& v, std::map<std::string, std::str
   }
 }
 
+void readStrategy(SchemaReader& r, const Value& v, PollStrategyName& out) {
+  auto s = r.text(v, "a strategy");
+  if (!s) return;
+  const std::string word = status::toLower(*s);
+  if (word == "adaptive") {
+    out = PollStrategyName::kAdaptive;
+  } else if (word == "round_robin") {
+    out = PollStrategyName::kRoundRobin;
+  } else {
+    r.error(v, "unknown strategy " + quoteForMessage(*s) + " (expected adaptive or round_robin)");
+  }
+}
+
+void readOverdueAfter(SchemaReader& r, const Value& v, OverdueAfter& out) {
+  if (v.node.IsScalar()) {
+    const std::string word = status::toLower(v.node.Scalar());
+    if (word == "auto" || word == "off") {
+      out = {word == "auto" ? OverdueAfter::Mode::kAuto : OverdueAfter::Mode::kOff, Millis{0}};
+      return;
+    }
+    if (word.empty() || word[0] < '0' || word[0] > '9') {
+      r.error(v, "expected auto, off or a duration (e.g. 2h), got " + quoteForMessage(word));
+      return;
+    }
+  }
+  Millis after{0};
+  r.positiveDuration(v, after);
+  if (after > Millis{0}) out = {OverdueAfter::Mode::kFixed, after};
+}
+
 }  // namespace
 
 std::optional<std::string> lowercaseStatus(SchemaReader& r, const Value& v, std::string_view word,
@@ -86,6 +116,9 @@ void parsePollSection(SchemaReader& r, const Value& section, PollConfig& poll) {
           {"status_aliases", [&](const Value& v) { readAliases(r, v, poll.status_aliases); }},
           {"extra_terminal_statuses",
            [&](const Value& v) { readExtraTerminal(r, v, poll.extra_terminal_statuses); }},
+          {"strategy", [&](const Value& v) { readStrategy(r, v, poll.strategy); }},
+          {"max_interval", [&](const Value& v) { r.positiveDuration(v, poll.max_interval); }},
+          {"overdue_after", [&](const Value& v) { readOverdueAfter(r, v, poll.overdue_after); }},
       },
       "poll settings");
 }

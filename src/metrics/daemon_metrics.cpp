@@ -122,6 +122,12 @@ struct DaemonMetrics::Impl {
                                 "running); steady growth means hooks cannot keep up.")
                           .Register(*registry)
                           .Add({})),
+        jobs_overdue(prometheus::BuildGauge()
+                         .Name("jobwatch_jobs_overdue")
+                         .Help("Unfinished jobs past poll.overdue_after (or, with auto, the "
+                               "99th percentile of their type's learned duration).")
+                         .Register(*registry)
+                         .Add({{"account", "default"}})),
         watch_rejected(prometheus::BuildCounter()
                            .Name("jobwatch_watch_rejected_total")
                            .Help("Watch-list entries or drop files rejected (invalid job ID, "
@@ -287,6 +293,7 @@ struct DaemonMetrics::Impl {
   Family<Counter>& hook_runs;
   Family<Histogram>& hook_duration;
   Gauge& hooks_pending;
+  Gauge& jobs_overdue;
   Family<Counter>& watch_rejected;
   Gauge& api_up;
   Gauge& last_success;
@@ -350,6 +357,10 @@ void DaemonMetrics::hookFinished(const std::string& hook, std::string_view resul
     series.run(hook, result, impl_->hook_runs).Increment();
   }
   series.duration->Observe(duration.count());
+}
+
+void DaemonMetrics::jobsOverdue(size_t overdue) {
+  impl_->jobs_overdue.Set(static_cast<double>(overdue));
 }
 
 void DaemonMetrics::hooksPending(size_t pending) {

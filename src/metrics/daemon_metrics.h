@@ -101,6 +101,8 @@ class DaemonMetrics final {
   void hookFinished(const std::string& hook, std::string_view result,
                     std::chrono::duration<double> duration);
   void hooksPending(size_t pending);
+  // Unfinished jobs that raised the overdue event (account "default").
+  void jobsOverdue(size_t overdue);
   // Creates hook_runs_total{hook,result} for every result at 0, so the
   // first failure of a hook shows in increase()/rate() (a series that is
   // born at 1 does not). Call at start and after each reload; only adds.

@@ -52,6 +52,7 @@ std::uint32_t PollEngine::allocateSlot(JobRecord record) {
   s.used = true;
   s.job = std::move(record);
   s.job.in_flight = false;
+  s.last_started = clock_.now();
   index_.insert(slot);
   ++status_counts_[s.job.status];
   events_.onJobWatched(s.job);
@@ -78,6 +79,7 @@ bool PollEngine::addJob(const WatchedJob& watched, bool due_now) {
 bool PollEngine::restoreJob(JobRecord record) {
   if (index_.find(std::string_view(record.id)) != index_.end()) return false;
   const bool terminal = record.terminal;
+  if (terminal) learnDuration(record);
   const std::uint32_t slot = allocateSlot(std::move(record));
   if (!terminal) schedule(slot, clock_.now() + initialSpread(settings_.interval, rng_));
   return true;
@@ -87,7 +89,9 @@ void PollEngine::updateSettings(ScheduleSettings settings) {
   if (settings.rate_per_second != settings_.rate_per_second) {
     bucket_.setRate(settings.rate_per_second, clock_.now());
   }
+  const bool was_adaptive = adaptive();
   settings_ = std::move(settings);
+  if (was_adaptive && !adaptive()) returnReady();
 }
 
 PollEngine::PollNow PollEngine::pollNow(const std::string& id) {
@@ -134,6 +138,7 @@ void PollEngine::startSinglePass() {
   single_pass_left_ = 0;
   decltype(due_) fresh;
   due_.swap(fresh);
+  ready_.clear();
   const SteadyTime now = clock_.now();
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
@@ -160,24 +165,10 @@ SteadyTime PollEngine::step() {
   const SteadyTime now = clock_.now();
   SteadyTime wake = now + kIdleWake;
   if (!startDueResults(now, wake)) return wake;
-  while (!stopping_ && !due_.empty()) {
-    const DueEntry top = due_.top();
-    const Slot& s = slots_[top.slot];
-    if (!s.used || s.generation != top.generation || s.job.terminal || s.job.in_flight) {
-      due_.pop();  // stale: removed, reused or already settled
-      continue;
-    }
-    if (top.due > now) {
-      wake = std::min(wake, top.due);
-      break;
-    }
-    JobRecord& job = slots_[top.slot].job;
-    if (clock_.wallNow() >= job.added_at + settings_.give_up_after) {
-      due_.pop();
-      transition(job, std::string(status::kTimedOut), true, {});
-      finishPassFor(job);
-      continue;
-    }
+  while (!stopping_) {
+    const std::optional<DueEntry> next = nextDue(now, wake);
+    if (!next) break;
+    JobRecord& job = slots_[next->slot].job;
     if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) break;  // woken by an answer
     if (now < paused_until_) {
       wake = std::min(wake, paused_until_);
@@ -191,12 +182,54 @@ SteadyTime PollEngine::step() {
       wake = std::min(wake, bucket_.nextTokenAt(now));
       break;
     }
-    due_.pop();
+    takeDue();
+    slots_[next->slot].last_started = now;
     job.in_flight = true;
     ++in_flight_;
-    transport_.start({makeTag(top.slot, top.generation), api::jobUrl(settings_.base_url, job.id)});
+    transport_.start(
+        {makeTag(next->slot, next->generation), api::jobUrl(settings_.base_url, job.id)});
   }
   return wake;
+}
+
+bool PollEngine::timedOut(JobRecord& job, WallTime wall_now) {
+  if (wall_now < job.added_at + settings_.give_up_after) return false;
+  transition(job, std::string(status::kTimedOut), true, {});
+  finishPassFor(job);
+  return true;
+}
+
+std::optional<PollEngine::DueEntry> PollEngine::nextDue(SteadyTime now, SteadyTime& wake) {
+  while (!due_.empty()) {
+    const DueEntry top = due_.top();
+    const Slot& s = slots_[top.slot];
+    if (!s.used || s.generation != top.generation || s.job.terminal || s.job.in_flight) {
+      due_.pop();  // stale: removed, reused or already settled
+      continue;
+    }
+    if (top.due > now) {
+      wake = std::min(wake, top.due);
+      break;
+    }
+    if (timedOut(slots_[top.slot].job, clock_.wallNow())) {
+      due_.pop();
+      continue;
+    }
+    if (!adaptive()) return top;
+    due_.pop();  // adaptive: every due job is a candidate
+    ready_.push_back(top);
+  }
+  if (!adaptive()) return std::nullopt;
+  return pickReady(now);
+}
+
+void PollEngine::takeDue() {
+  if (!adaptive()) {
+    due_.pop();
+    return;
+  }
+  ready_[picked_] = ready_.back();
+  ready_.pop_back();
 }
 
 void PollEngine::wait(SteadyTime until) {
@@ -245,6 +278,7 @@ void PollEngine::applyOk(std::uint32_t slot, api::PollResult& result, SteadyTime
   status::MappedStatus mapped = mapper_.map(snap.status_raw);
   if (!mapped.recognised) warnUnrecognised(mapped.name, job.id, now);
   if (mapped.name != job.status) transition(job, mapped.name, mapped.terminal, result.body);
+  if (!job.terminal) checkOverdue(job);
   if (!job.terminal && !single_pass_) {
     schedule(slot, now + jitteredInterval(settings_.interval, settings_.jitter, rng_));
   }
@@ -332,7 +366,10 @@ void PollEngine::transition(JobRecord& job, const std::string& to, bool terminal
   setStatus(job, to);
   job.terminal = terminal;
   const WallTime at = clock_.wallNow();
-  if (terminal) job.terminal_at = at;
+  if (terminal) {
+    job.terminal_at = at;
+    learnDuration(job);
+  }
   events_.onTransition({job, std::move(from), to, body, at,
                         std::chrono::duration_cast<std::chrono::milliseconds>(at - job.added_at)});
 }

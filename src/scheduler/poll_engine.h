@@ -8,7 +8,9 @@
 //
 // Decisions, per SPEC "Polling": each job is due interval +- jitter after its
 // last poll, new jobs are spread over one interval; due jobs start oldest
-// due first, limited by max_in_flight and a shared token bucket; errors back
+// due first (or, with the adaptive strategy, by pickNext over every due job:
+// poll_engine_adaptive.cpp), limited by max_in_flight and a shared token
+// bucket; errors back
 // off per job up to backoff_max; 429/503 pause everyone for Retry-After;
 // 401/403 slow the job to backoff_max; terminal jobs are never polled again;
 // give_up_after -> timed_out; not_found_after 404s in a row -> not_found. An
@@ -32,7 +34,9 @@
 #include "api/http_transport.h"
 #include "api/job_snapshot.h"
 #include "api/result_file.h"
+#include "scheduler/duration_model.h"
 #include "scheduler/poll_events.h"
+#include "scheduler/poll_strategy.h"
 #include "scheduler/poll_timing.h"
 #include "status/job_status.h"
 #include "util/clock.h"
@@ -52,6 +56,13 @@ struct ScheduleSettings {
   int not_found_after = 3;
   int max_in_flight = 32;
   double rate_per_second = 0;  // <= 0: unlimited
+  // Which due job goes first while the budget binds (poll_strategy.h).
+  PollStrategy strategy = PollStrategy::kAdaptive;
+  Millis max_interval{3600000};
+  // Overdue limit (SPEC "Overdue jobs"): fixed when > 0; else, with
+  // overdue_auto, the 99th percentile of the type's learned duration; else off.
+  Millis overdue_after{0};
+  bool overdue_auto = true;
 };
 
 struct WatchedJob {
@@ -120,6 +131,8 @@ class PollEngine {
   bool authFailing() const { return auth_failing_; }
   // The time until which a Retry-After pause holds every poll.
   SteadyTime pausedUntil() const { return paused_until_; }
+  // How long jobs take, learned from restored and newly finished jobs.
+  const DurationModels& durationModels() const { return models_; }
 
   // Results (SPEC "Results"; poll_engine_results.cpp). Fetches of
   // GET /jobs/{id}/result share the polls' in-flight limit, token bucket
@@ -147,6 +160,7 @@ class PollEngine {
     JobRecord job;
     std::uint32_t generation = 0;
     bool used = false;
+    SteadyTime last_started{};  // last poll started (or watched since)
   };
   // Slots in fixed-size chunks: a slot never moves, and growing the table
   // neither copies every job nor leaves a vector's up-to-2x spare capacity
@@ -203,6 +217,24 @@ class PollEngine {
   void setStatus(JobRecord& job, const std::string& to);
   void warnUnrecognised(const std::string& word, const std::string& job_id, SteadyTime now);
   bool dueSlotAvailable(SteadyTime now, SteadyTime& wake);
+  bool timedOut(JobRecord& job, WallTime wall_now);
+  // The next due job to start (due_ top, or the adaptive pick from
+  // ready_), if any; wake is lowered to the next due time.
+  std::optional<DueEntry> nextDue(SteadyTime now, SteadyTime& wake);
+  void takeDue();
+  // poll_engine_adaptive.cpp
+  // Without a budget (rate_per_second <= 0) there is nothing to choose:
+  // every due job starts (up to max_in_flight) in due order.
+  bool adaptive() const {
+    return settings_.strategy == PollStrategy::kAdaptive && settings_.rate_per_second > 0 &&
+           !single_pass_;
+  }
+  std::optional<DueEntry> pickReady(SteadyTime now);
+  PollCandidate candidateFor(const Slot& slot, SteadyTime now, WallTime wall_now) const;
+  void learnDuration(const JobRecord& job);
+  void returnReady();
+  void checkOverdue(JobRecord& job);
+  std::optional<double> overdueLimit(const JobRecord& job) const;
 
   struct ResultTask {
     state::ResultRecord record;
@@ -249,6 +281,11 @@ class PollEngine {
   SteadyTime next_unrecognised_log_{};
   size_t unrecognised_suppressed_ = 0;
   std::vector<api::HttpResponse> finished_;
+  // Adaptive: every due job waits here until picked (index of the pick).
+  DurationModels models_;
+  std::vector<DueEntry> ready_;
+  std::vector<PollCandidate> candidates_;
+  size_t picked_ = 0;
 
   std::function<bool()> may_start_;
   size_t in_flight_ = 0;

@@ -68,6 +68,9 @@ class PollEvents {
   virtual void onJobWatched(const JobRecord& /*job*/) {}
   virtual void onJobUnwatched(const JobRecord& /*job*/) {}
   virtual void onResultUpdate(const ResultUpdate& /*update*/) {}
+  // A job still unfinished past its overdue limit; job.overdue is already
+  // set (and stays: once per job). Not a status: polling goes on.
+  virtual void onOverdue(const JobRecord& /*job*/) {}
 };
 
 // Passes every event to each listener, in order.
@@ -89,6 +92,9 @@ class PollEventsFanout final : public PollEvents {
   }
   void onResultUpdate(const ResultUpdate& update) override {
     for (auto* l : listeners_) l->onResultUpdate(update);
+  }
+  void onOverdue(const JobRecord& job) override {
+    for (auto* l : listeners_) l->onOverdue(job);
   }
 
  private:

@@ -28,7 +28,8 @@ CREATE TABLE jobs (
   last_body          TEXT NOT NULL,                -- raw JSON
   added_at_ms        INTEGER NOT NULL,             -- ms since the epoch
   terminal_at_ms     INTEGER,
-  consecutive_errors INTEGER NOT NULL
+  consecutive_errors INTEGER NOT NULL,
+  overdue            INTEGER NOT NULL DEFAULT 0 CHECK (overdue IN (0, 1))  -- event raised
 );
 CREATE INDEX jobs_terminal_at ON jobs (terminal_at_ms) WHERE terminal = 1;
 CREATE TABLE hook_runs (
@@ -136,6 +137,11 @@ INSERT INTO run_labels (run_id, key, value)
   SELECT hook_runs.run_id, l.key, l.value FROM hook_runs, json_each(hook_runs.labels) AS l;
 ALTER TABLE jobs DROP COLUMN labels;
 ALTER TABLE hook_runs DROP COLUMN labels;
+)sql";
+
+// 4 -> 5: jobs remember whether they raised the `overdue` event.
+constexpr const char* kMigrate4To5 = R"sql(
+ALTER TABLE jobs ADD COLUMN overdue INTEGER NOT NULL DEFAULT 0 CHECK (overdue IN (0, 1));
 )sql";
 
 // What the file is, read without writing anything.
@@ -262,6 +268,8 @@ std::string migrationSql(std::int64_t from) {
       return std::string(kResultTables) + kMigrate2To3;
     case 3:
       return kHistoryTables;
+    case 4:
+      return kMigrate4To5;
     default:
       return {};
   }

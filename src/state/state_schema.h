@@ -14,6 +14,7 @@
 //   3  results (one row per job whose result is wanted) and
 //      hook_runs.with_result
 //   4  per-job history: job_transitions and hook_attempts
+//   5  jobs.overdue: the job raised the `overdue` event (once per job)
 //
 // Thread-safety: none; called once per connection, by its owner.
 #pragma once
@@ -28,7 +29,7 @@ namespace jobwatch::state::schema {
 // PRAGMA application_id: "JWch" (`file state.db` shows it too).
 constexpr std::int64_t kApplicationId = 0x4A576368;
 // PRAGMA user_version this build writes. Bump with a migration.
-constexpr std::int64_t kVersion = 4;
+constexpr std::int64_t kVersion = 5;
 
 // Checks the file, switches to WAL with synchronous=FULL, then creates the
 // schema (empty file) or migrates it to kVersion.

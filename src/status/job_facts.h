@@ -46,6 +46,7 @@ struct Job {
   JobFacts facts;
   WallTime added_at{};
   WallTime terminal_at{};  // when it became terminal; the epoch while it is not
+  bool overdue = false;    // raised the `overdue` event (SPEC "Overdue jobs"): once per job
 };
 
 }  // namespace jobwatch::status

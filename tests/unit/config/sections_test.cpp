@@ -99,6 +99,25 @@ TEST(ConfigRanges, BackoffMaxMustCoverTheInterval) {
   expectOnlyIssue("poll:\n  interval: 10m\n", "poll.interval", 2, "must be at least poll.interval");
 }
 
+TEST(ConfigPollStrategy, StrategyMaxIntervalAndOverdue) {
+  Config d = valid("poll:\n  interval: 5s\n");
+  EXPECT_EQ(d.poll.strategy, PollStrategyName::kAdaptive);
+  EXPECT_EQ(d.poll.max_interval, 1h);
+  EXPECT_EQ(d.poll.overdue_after.mode, OverdueAfter::Mode::kAuto);
+  Config c = valid("poll:\n  strategy: Round_Robin\n  max_interval: 2h\n  overdue_after: 45m\n");
+  EXPECT_EQ(c.poll.strategy, PollStrategyName::kRoundRobin);
+  EXPECT_EQ(c.poll.max_interval, 2h);
+  EXPECT_EQ(c.poll.overdue_after, (OverdueAfter{OverdueAfter::Mode::kFixed, 45min}));
+  EXPECT_EQ(valid("poll:\n  overdue_after: off\n").poll.overdue_after.mode,
+            OverdueAfter::Mode::kOff);
+  expectOnlyIssue("poll:\n  strategy: fastest\n", "poll.strategy", 2, "adaptive or round_robin");
+  expectOnlyIssue("poll:\n  overdue_after: soon\n", "poll.overdue_after", 2,
+                  "expected auto, off or a duration");
+  expectOnlyIssue("poll:\n  max_interval: 7d\n", "poll.max_interval", 2, "less than 7d");
+  expectOnlyIssue("poll:\n  interval: 10s\n  max_interval: 5s\n", "poll.max_interval", 3,
+                  "at least poll.interval");
+}
+
 TEST(ConfigRanges, ShardIndexBelowCount) {
   expectOnlyIssue("shard:\n  index: 3\n  count: 3\n", "shard.index", 2,
                   "less than shard.count (3)");

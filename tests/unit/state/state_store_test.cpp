@@ -258,6 +258,7 @@ TEST_F(StateStoreTest, WithinABatchRemovalComesAfterUpsert) {
 TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   StoredJob job = sampleJob("job-1");
   job.labels = awkwardLabels();
+  job.overdue = true;  // schema 3: the overdue event is remembered with the job
   HookRun run = sampleRun("job-1", "completed", "notify");
   run.labels = awkwardLabels();
   run.body = R"({"id":"job-1","status":"COMPLETED","x":"ß"})";
@@ -277,6 +278,7 @@ TEST_F(StateStoreTest, EverythingPersistsAcrossReopenInWalMode) {
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 1u);
   expectSameJob(jobs->front(), job);
+  EXPECT_TRUE(jobs->front().overdue);
   auto runs = store->runsForJob("job-1");
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
