@@ -55,6 +55,13 @@ echo
 echo "== Prometheus metrics at $url (a few of them):"
 curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|polls_total\{result="ok"|api_up|requests_total|result_fetches_total\{result="ok")' | head -24
 echo
+echo "== The status page: ${url%/metrics}/ (open it in a browser while the daemon runs)"
+echo
+echo "== jobwatchd status, and one job's history (jobwatchd show), asked of the running daemon:"
+"$build/src/jobwatchd" status --config "$work/jobwatchd.yaml" || true
+echo
+"$build/src/jobwatchd" show --config "$work/jobwatchd.yaml" b2094b38-e432-44b6-a5d0-67bed07d5de1 || true
+echo
 echo "== Adding a job while it runs: jobwatchd add writes into the drop directory"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" add --config "$work/jobwatchd.yaml" \
   --label source=demo 0f2e4d6c-8b1a-4f3e-9d5c-7a6b5c4d3e2f
