@@ -20,6 +20,9 @@ UNIT=jobwatchd.service
 RUNS=/var/lib/jobwatchd/hook-runs.log
 WEDGE=/run/jobwatchd-test-wedge
 CONFIG=/etc/jobwatchd/jobwatchd.yaml
+SOCKET=/run/jobwatchd/control.sock # control.socket's default, in RuntimeDirectory=
+RESULT=/var/lib/jobwatchd/results/$JOB_HOOK.json # results.dir's default
+RESULT_HOOK_DIR=/var/lib/jobwatchd/result-hook   # what the result hook saw
 mkdir -p "$OUT"
 
 result() { echo "$*" >>"$RESULTS"; echo "probe: $*"; }
@@ -63,6 +66,29 @@ fake_set() {
   exec 3<&-
   [[ $reply == "HTTP/1.1 200"* ]]
 }
+# fake_get PATH FILE: the body of GET PATH (with the API key, as the daemon
+# sends it) into FILE; fails unless the answer is 200.
+fake_get() {
+  local key
+  key=$(tr -d '\n' </etc/jobwatchd/api-key)
+  exec 3<>"/dev/tcp/127.0.0.1/$FAKE_PORT" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: %s\r\nConnection: close\r\n\r\n' \
+    "$1" "$key" >&3
+  cat <&3 >"$2.http"
+  exec 3<&-
+  head -n 1 "$2.http" | grep -q '^HTTP/1.1 200' && sed '1,/^\r$/d' "$2.http" >"$2"
+}
+# cli OUT ARGS...: runs `jobwatchd ARGS` as root (the default --config);
+# stdout in $OUT.out, stderr in $OUT.err, returns its exit code.
+cli() {
+  local out=$1
+  shift
+  /usr/sbin/jobwatchd "$@" >"$out.out" 2>"$out.err"
+}
+# snip N FILE: the first N bytes of FILE on one line (for a CHECK's detail).
+snip() { head -c "$1" "$2" 2>&1 | tr '\n' ' '; }
+# The (from, to) pairs of a `show --json` answer, in order: "a>b c>d ".
+transitions_of() { grep -o '"from":"[^"]*","to":"[^"]*"' "$1" | sed 's/"from":"\([^"]*\)","to":"\([^"]*\)"/\1>\2/' | tr '\n' ' '; }
 
 step_boot() {
   result "BEGIN"
@@ -127,6 +153,60 @@ step_hook_and_journal() {
   check journal.by_job "JOBWATCH_JOB_ID=$JOB_HOOK entries carry: ${by_job:-nothing}" \
     eval '[[ $by_job == *JOBWATCH_HOOK=record* && $by_job == *JOBWATCH_STATUS=completed* &&
             $by_job == *JOBWATCH_STATUS=processing* ]]'
+}
+
+# The operator commands, as root, answered by the running unit over its
+# control socket in RuntimeDirectory=.
+step_control() {
+  local sock rc
+  sock=$(stat -c '%a %F %U' "$SOCKET" 2>&1)
+  check control.socket "$SOCKET: $sock; /run/jobwatchd: $(stat -c '%a %U' /run/jobwatchd 2>&1)" \
+    eval '[[ $sock == "660 socket "* ]]'
+  cli "$OUT/status" status --json
+  rc=$?
+  check control.status_live "jobwatchd status --json: rc=$rc $(snip 600 "$OUT/status.out") \
+stderr: $(snip 300 "$OUT/status.err")" \
+    eval '((rc == 0 || rc == 1)) && grep -q "\"live\":true" "$OUT/status.out" &&
+          grep -q "\"jobs\":4" "$OUT/status.out"'
+  cli "$OUT/show" show "$JOB_HOOK" --json
+  rc=$?
+  local pairs text_rc
+  pairs=$(transitions_of "$OUT/show.out")
+  cli "$OUT/show-text" show "$JOB_HOOK"
+  text_rc=$?
+  check control.show_transitions "show --json rc=$rc transitions: ${pairs:-none}; show rc=$text_rc \
+stderr: $(snip 300 "$OUT/show.err")" \
+    eval '((rc == 0 && text_rc == 0)) && [[ $pairs == "unknown>processing processing>completed " ]] &&
+          grep -q "\"live\":true" "$OUT/show.out" && grep -q "^Transitions" "$OUT/show-text.out"'
+}
+
+# jw-hook's with_result hook (run by step_hook_and_journal's completion):
+# the daemon fetched the result once into results.dir and handed it over.
+step_result() {
+  wait_for 30 test -s "$RESULT_HOOK_DIR/$JOB_HOOK.env"
+  local env fetches
+  env=$(cat "$RESULT_HOOK_DIR/$JOB_HOOK.env" 2>&1)
+  check result.hook_env "result hook saw: $env" \
+    test "$env" = "file=$RESULT error=none mode=640"
+  # The fake's count of /result requests for the job, before our own below.
+  fake_get "/_admin/requests?job=$JOB_HOOK" "$OUT/requests"
+  fetches=$(grep -o '"result_count":[0-9]*' "$OUT/requests" 2>/dev/null)
+  check result.one_fetch "fake API: ${fetches:-no count in $(snip 300 "$OUT/requests.http")}" \
+    test "$fetches" = '"result_count":1'
+  local served copy
+  fake_get "/jobs/$JOB_HOOK/result" "$OUT/served"
+  served=$(wc -c <"$OUT/served" 2>&1)
+  copy=$(wc -c <"$RESULT_HOOK_DIR/$JOB_HOOK.copy" 2>&1)
+  check result.content "fake served $served bytes ($(snip 60 "$OUT/served")...); \
+the hook read $copy bytes from JOBWATCH_RESULT_FILE; $RESULT: $(wc -c <"$RESULT" 2>&1) bytes" \
+    eval '[[ -s $OUT/served ]] && cmp -s "$OUT/served" "$RESULT_HOOK_DIR/$JOB_HOOK.copy" &&
+          cmp -s "$OUT/served" "$RESULT"'
+  # StateDirectory= with DynamicUser=: the real place is /var/lib/private.
+  local real mode
+  real=$(readlink -f "$RESULT")
+  mode=$(stat -c '%a %F' "$RESULT" 2>&1)
+  check result.file_mode "$RESULT -> $real: $mode; dir $(stat -c %a "$(dirname "$real")" 2>&1)" \
+    eval '[[ $mode == "640 regular file" && $real == /var/lib/private/jobwatchd/results/$JOB_HOOK.json ]]'
 }
 
 step_reload() {
@@ -195,7 +275,8 @@ step_watchdog() {
   dups=$(cut -d' ' -f1,2 "$RUNS" | sort | uniq -d | tr '\n' ';')
   check watchdog.no_hook_rerun "runs (hook job): $runs duplicates: ${dups:-none}" \
     test "$runs" = "$(printf '%s\n' "after-reload $JOB_RELOAD" "after-reload $JOB_WATCHDOG" \
-      "record $JOB_HOOK" "record $JOB_RELOAD" "record $JOB_WATCHDOG" | sort | tr '\n' ';')"
+      "record $JOB_HOOK" "record $JOB_RELOAD" "record $JOB_WATCHDOG" "result $JOB_HOOK" |
+      sort | tr '\n' ';')"
 }
 
 step_stop_with_hook() {
@@ -216,6 +297,37 @@ step_stop_with_hook() {
           $(prop ExecMainCode) == 1 && $(prop ActiveState) == inactive ]]'
   check stop.hook_gone "slow hook pid $hook_pid after stop: $([[ -d /proc/$hook_pid ]] && echo alive || echo gone)" \
     eval '[[ -n $hook_pid && ! -d /proc/$hook_pid ]]'
+}
+
+# With the unit stopped (RuntimeDirectory= and the socket gone): the
+# commands say so with exit 3 and read the state database read-only.
+step_fallback() {
+  local rc json_rc show_rc
+  cli "$OUT/fb-status" status
+  rc=$?
+  cli "$OUT/fb-status-json" status --json
+  json_rc=$?
+  check fallback.status_exit3 "unit $(prop ActiveState); $SOCKET $([[ -e $SOCKET ]] && echo exists || echo gone); \
+status rc=$rc (--json rc=$json_rc) stderr: $(snip 400 "$OUT/fb-status.err")" \
+    eval '((rc == 3 && json_rc == 3)) && grep -q "not running" "$OUT/fb-status.err"'
+  # The jobs as the state file has them: all four completed by now.
+  check fallback.reads_state "status --json: $(snip 600 "$OUT/fb-status-json.out") \
+stderr: $(snip 300 "$OUT/fb-status-json.err"); status: $(snip 400 "$OUT/fb-status.out")" \
+    eval 'grep -q "\"live\":false" "$OUT/fb-status-json.out" && grep -q "\"jobs\":4" "$OUT/fb-status-json.out" &&
+          grep -q "\"completed\":4" "$OUT/fb-status-json.out" && grep -q completed "$OUT/fb-status.out"'
+  cli "$OUT/fb-show" show "$JOB_HOOK" --json
+  show_rc=$?
+  local pairs
+  pairs=$(transitions_of "$OUT/fb-show.out")
+  check fallback.show "show --json rc=$show_rc transitions: ${pairs:-none} \
+stderr: $(snip 300 "$OUT/fb-show.err")" \
+    eval '((show_rc == 3)) && [[ $pairs == "unknown>processing processing>completed " ]]'
+  # Reading as root must leave nothing root-owned (a -shm, say) in the
+  # DynamicUser's state directory: the service could not open it again.
+  local owned
+  owned=$(find /var/lib/private/jobwatchd -user 0 2>&1 | tr '\n' ' ')
+  check fallback.no_root_owned_files "root-owned: ${owned:-none}; $(ls -ln /var/lib/private/jobwatchd | tr '\n' ';')" \
+    test -z "$owned"
 }
 
 step_broken_config() {
@@ -255,10 +367,13 @@ step_purge() {
 step_boot
 step_ready_order
 step_hook_and_journal
+step_control
+step_result
 step_reload
 step_bad_reload
 step_watchdog
 step_stop_with_hook
+step_fallback
 step_broken_config
 step_purge
 journalctl -b --no-pager -o short-monotonic >"$OUT/journal.txt" 2>&1

@@ -15,7 +15,11 @@ service running; journald fields filtering by job and status; a hook
 running under the sandbox writing to the state directory; a wedged
 scheduler killed by the watchdog and restarted once, with no hook run
 again; exit code 1 not restart-looping; `systemctl stop` exiting 0 within
-TimeoutStopSec while a hook runs; what `dpkg --purge` removes and keeps.
+TimeoutStopSec while a hook runs; the operator commands as root against the
+control socket (/run/jobwatchd/control.sock, 0660) and, once stopped, their
+read-only fallback on the state database; a with_result hook getting the
+fetched result (mode 0640 in the state directory); what `dpkg --purge`
+removes and keeps.
 Prints the boot-to-READY time.
 
 Needs root, debootstrap and systemd-container; skipped with the reason
@@ -44,10 +48,13 @@ BOOT_TIMEOUT = 420  # the probe needs ~2 min; this bounds a hung boot
 JOBS = {"JOB_HOOK": "jw-hook", "JOB_RELOAD": "jw-reload", "JOB_SLOW": "jw-slow",
         "JOB_WATCHDOG": "jw-watchdog"}
 
+# jw-hook's result: generated, streamed by the fake in 64 KiB chunks.
+RESULT_BYTES = 150000
+
 SCENARIO = f"""\
 api_key: {TEST_KEY}
 jobs:
-  - {{id: jw-hook, status: processing, type: extraction}}
+  - {{id: jw-hook, status: processing, type: with-result, result_bytes: {RESULT_BYTES}}}
   - {{id: jw-reload, status: processing, type: extraction}}
   - {{id: jw-slow, status: processing, type: slow}}
   - {{id: jw-watchdog, status: processing, type: extraction}}
@@ -61,6 +68,16 @@ if touch /etc/jobwatchd/hook-wrote-here 2>/dev/null; then etc=writable; else etc
 echo "$JOBWATCH_HOOK $JOBWATCH_JOB_ID attempt=$JOBWATCH_ATTEMPT uid=$(id -u) etc=$etc" \\
   >> /var/lib/jobwatchd/hook-runs.log
 echo "recorded $JOBWATCH_JOB_ID"
+"""
+# result (with_result: true): what it was given, and a copy of the result.
+RESULT_HOOK = """\
+#!/bin/sh
+d=/var/lib/jobwatchd/result-hook
+mkdir -p "$d"
+cat "$JOBWATCH_RESULT_FILE" >"$d/$JOBWATCH_JOB_ID.copy"
+printf 'file=%s error=%s mode=%s\\n' "${JOBWATCH_RESULT_FILE:-unset}" "${JOBWATCH_RESULT_ERROR:-none}" \\
+  "$(stat -c %a "$JOBWATCH_RESULT_FILE" 2>&1)" >"$d/$JOBWATCH_JOB_ID.env"
+echo "$JOBWATCH_HOOK $JOBWATCH_JOB_ID attempt=$JOBWATCH_ATTEMPT" >> /var/lib/jobwatchd/hook-runs.log
 """
 # slow: still running when the service is stopped.
 SLOW_HOOK = """\
@@ -81,6 +98,12 @@ def config(port, after_reload_hook):
       types: [slow]
       command: ["/etc/jobwatchd/hooks/probe-slow"]
       timeout: 10m
+      retries: 0
+    - name: result
+      on: [completed]
+      types: [with-result]
+      with_result: true
+      command: ["/etc/jobwatchd/hooks/probe-result"]
       retries: 0
 """
     if after_reload_hook:
@@ -234,6 +257,7 @@ class SystemdBootTest(unittest.TestCase):
         write(root, "/etc/jobwatchd/jobs.yaml", "jobs:\n" + "".join(f"  - {j}\n" for j in JOBS.values()))
         write(root, "/etc/jobwatchd/hooks/probe-record", RECORD_HOOK, 0o755)
         write(root, "/etc/jobwatchd/hooks/probe-slow", SLOW_HOOK, 0o755)
+        write(root, "/etc/jobwatchd/hooks/probe-result", RESULT_HOOK, 0o755)
         write(root, "/etc/jobwatch-probe/env",
               f"FAKE_PORT={port}\n" + "".join(f"{k}={v}\n" for k, v in JOBS.items()))
         with open(os.path.join(HERE, "systemd_boot_probe.sh")) as f:
@@ -333,6 +357,16 @@ class SystemdBootTest(unittest.TestCase):
     def test_stop_exits_0_with_a_hook_running(self):
         self.assert_checks("stop.hook_running", "stop.clean", "stop.hook_gone")
         print(f"systemctl stop with a hook running: {self.values.get('stop_ms')} ms")
+
+    def test_operator_commands_against_the_running_unit(self):
+        self.assert_checks("control.socket", "control.status_live", "control.show_transitions")
+
+    def test_with_result_hook_gets_the_fetched_result(self):
+        self.assert_checks("result.hook_env", "result.content", "result.file_mode", "result.one_fetch")
+
+    def test_operator_commands_fall_back_to_the_state_file_when_stopped(self):
+        self.assert_checks("fallback.status_exit3", "fallback.reads_state", "fallback.show",
+                           "fallback.no_root_owned_files")
 
     def test_purge(self):
         self.assert_checks("purge.removes", "purge.keeps_operator_files", "purge.unit_gone")
