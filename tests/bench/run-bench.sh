@@ -3,7 +3,7 @@
 # jobwatchd benchmark, one command: builds Release into build/bench-release,
 # then runs every figure on loopback in one run (tests/bench/bench.py, whose
 # last phase is results_rss.py: RSS while fetching large results) and prints
-# the table. Bounded (about 4 minutes after the build plus the results
+# the table. Bounded (about 4 minutes after the build plus ~45 s of results
 # phase; hard limit 15 minutes); every process it starts is stopped on every
 # exit path.
 # Exit status 0 when every target is met, 1 otherwise.
