@@ -26,7 +26,13 @@ import textwrap
 import time
 import urllib.request
 
+import results_rss
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The results RSS figure (results_rss.py): defaults sized for the run's time
+# limit; the documented full run is 100 x 50 MiB.
+RESULT_JOBS = 100
+RESULT_MIB = 50
 # Job IDs as long as the API's UUIDs (36 characters): memory per job depends
 # on it (short IDs would fit std::string's inline buffer).
 PREFIX = "b2094b38-e432-44b6-a5d0-67bed0"  # 30 characters + a number
@@ -606,6 +612,18 @@ class Bench:
 
         self.log(f"latency: {a.jobs:,} jobs at 1 s, {a.switches} switched to COMPLETED")
         self.r["delays"] = self.latency(a.jobs, a.switches, a.spacing)
+
+        if a.result_jobs > 0:
+            self.log(f"results: {a.result_jobs} x {a.result_mib} MiB fetched, RSS (results_rss.py)")
+            try:
+                res = results_rss.measure(self.args.build_dir, a.result_jobs, a.result_mib,
+                                          time_limit=a.time_limit)
+            except SystemExit as e:  # results_rss's own bounded waits ran out
+                self.r["results_failed"] = str(e)
+            else:
+                self.r["results"] = res
+                self.log(f"  {res['elapsed']:.1f} s; RSS idle {res['idle_kib'] / 1024:.1f} MiB, "
+                         f"peak {res['peak_kib'] / 1024:.1f} MiB")
         self.r["load_end"] = os.getloadavg()[0]
         self.r["elapsed"] = time.monotonic() - t_start
 
@@ -671,6 +689,17 @@ class Bench:
         row(f"GET /metrics, {r.get('scrape_series', 0):,} per-job series (median of "
             f"{len(r['scrapes'])})",
             f"{sc * 1000:,.0f} ms ({r['scrape_bytes'] / mib:.1f} MiB)", "<= 250 ms", sc <= 0.25)
+        if "results" in r:
+            res = r["results"]
+            total = res["jobs"] * res["mib"]
+            over = (res["peak_kib"] - res["idle_kib"]) / 1024
+            row(f"results fetched, {res['jobs']} x {res['mib']} MiB",
+                f"{res['elapsed']:,.1f} s ({total / res['elapsed']:,.0f} MiB/s)", "", None)
+            row("  RSS idle -> peak (VmHWM) while fetching",
+                f"{res['idle_kib'] / 1024:.1f} -> {res['peak_kib'] / 1024:.1f} MiB (+{over:.1f})",
+                "<= +64 MiB", over <= 64)
+        if "results_failed" in r:
+            row("results fetched", r["results_failed"], "", False)
 
         print()
         print("jobwatchd benchmark, " + time.strftime("%Y-%m-%d %H:%M:%S %Z"))
@@ -743,6 +772,10 @@ def main():
                     help="also measure this many jobwatchd processes sharing the jobs (1: off)")
     ap.add_argument("--nginx", action="store_true",
                     help="also measure against nginx serving static job files")
+    ap.add_argument("--result-jobs", type=int, default=RESULT_JOBS,
+                    help="results fetched for the results RSS figure (0: skip it)")
+    ap.add_argument("--result-mib", type=int, default=RESULT_MIB,
+                    help="size of each result; the full run is --result-jobs 100 --result-mib 50")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--time-limit", type=int, default=900, help="whole run, seconds")
     args = ap.parse_args()

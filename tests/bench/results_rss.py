@@ -53,24 +53,18 @@ def scrape(url, name):
     return 0.0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build-dir", required=True)
-    ap.add_argument("--jobs", type=int, default=100)
-    ap.add_argument("--mib", type=int, default=50, help="size of each result")
-    ap.add_argument("--budget", type=int, default=64, help="MiB over idle allowed at peak")
-    ap.add_argument("--time-limit", type=int, default=600)
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-
-    build = os.path.abspath(args.build_dir)
+def measure(build_dir, jobs=100, mib=50, time_limit=600, keep=False):
+    """Runs the benchmark; returns its figures (KiB, seconds) as a dict.
+    Every process it starts is stopped, and its work directory removed
+    (unless keep), on every exit path."""
+    build = os.path.abspath(build_dir)
     jobwatchd = os.path.join(build, "src", "jobwatchd")
     fakeapi = os.path.join(build, "tests", "fakeapi", "fakeapi")
     work = tempfile.mkdtemp(prefix="jobwatch-results-bench-")
     procs = []
     try:
-        size = args.mib * 1024 * 1024
-        ids = [f"result-{i:04d}" for i in range(args.jobs)]
+        size = mib * 1024 * 1024
+        ids = [f"result-{i:04d}" for i in range(jobs)]
         with open(os.path.join(work, "scenario.yaml"), "w") as f:
             f.write("timeline_start: first_request\njobs:\n")
             for i in ids:
@@ -104,7 +98,7 @@ metrics:
   listen: 127.0.0.1:0
 results:
   dir: {work}/results
-  max_size: {args.mib + 1}MiB
+  max_size: {mib + 1}MiB
 hooks:
   max_concurrent: 8
   definitions:
@@ -122,29 +116,20 @@ hooks:
         url = wait_for(lambda: next((l.split("url=", 1)[1].split()[0].strip('"')
                                      for l in open(log_path) if "metrics served" in l), None),
                        10, "the metrics endpoint")
-        wait_for(lambda: scrape(url, 'jobwatch_requests_total{kind="status"}') >= args.jobs, 10,
+        wait_for(lambda: scrape(url, 'jobwatch_requests_total{kind="status"}') >= jobs, 10,
                  "every job polled once")
         idle_kib = status_kib(daemon.pid, "VmRSS")
         started = time.monotonic()
-        wait_for(lambda: scrape(url, 'jobwatch_result_fetches_total{result="ok"}') >= args.jobs,
-                 args.time_limit, f"{args.jobs} results fetched", interval=0.2)
+        wait_for(lambda: scrape(url, 'jobwatch_result_fetches_total{result="ok"}') >= jobs,
+                 time_limit, f"{jobs} results fetched", interval=0.2)
         wait_for(lambda: scrape(url, "jobwatch_hooks_pending") == 0, 60, "the hooks")
         elapsed = time.monotonic() - started
         peak_kib = status_kib(daemon.pid, "VmHWM")
         end_kib = status_kib(daemon.pid, "VmRSS")
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
-        total_mib = args.jobs * args.mib
-        over = (peak_kib - idle_kib) / 1024
-        print(f"results fetched      {args.jobs} x {args.mib} MiB = {total_mib} MiB "
-              f"in {elapsed:.1f} s ({total_mib / elapsed:.0f} MiB/s)")
-        print(f"daemon RSS idle      {idle_kib / 1024:.1f} MiB")
-        print(f"daemon RSS peak      {peak_kib / 1024:.1f} MiB (VmHWM; +{over:.1f} MiB over idle, "
-              f"budget {args.budget} MiB)")
-        print(f"daemon RSS at end    {end_kib / 1024:.1f} MiB")
-        ok = over <= args.budget
-        print("results_rss:", "PASS" if ok else "FAIL")
-        return 0 if ok else 1
+        return {"jobs": jobs, "mib": mib, "elapsed": elapsed, "idle_kib": idle_kib,
+                "peak_kib": peak_kib, "end_kib": end_kib}
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -154,11 +139,33 @@ hooks:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        if args.keep:
+        if keep:
             print("kept", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
 
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--jobs", type=int, default=100)
+    ap.add_argument("--mib", type=int, default=50, help="size of each result")
+    ap.add_argument("--budget", type=int, default=64, help="MiB over idle allowed at peak")
+    ap.add_argument("--time-limit", type=int, default=600)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    r = measure(args.build_dir, args.jobs, args.mib, args.time_limit, args.keep)
+    total_mib = r["jobs"] * r["mib"]
+    over = (r["peak_kib"] - r["idle_kib"]) / 1024
+    print(f"results fetched      {r['jobs']} x {r['mib']} MiB = {total_mib} MiB "
+          f"in {r['elapsed']:.1f} s ({total_mib / r['elapsed']:.0f} MiB/s)")
+    print(f"daemon RSS idle      {r['idle_kib'] / 1024:.1f} MiB")
+    print(f"daemon RSS peak      {r['peak_kib'] / 1024:.1f} MiB (VmHWM; +{over:.1f} MiB over idle, "
+          f"budget {args.budget} MiB)")
+    print(f"daemon RSS at end    {r['end_kib'] / 1024:.1f} MiB")
+    ok = over <= args.budget
+    print("results_rss:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # jobwatchd benchmark, one command: builds Release into build/bench-release,
-# then runs every figure on loopback in one run (tests/bench/bench.py) and
-# prints the table. Bounded (about 4 minutes after the build; hard limit
-# 15 minutes); every process it starts is stopped on every exit path.
+# then runs every figure on loopback in one run (tests/bench/bench.py, whose
+# last phase is results_rss.py: RSS while fetching large results) and prints
+# the table. Bounded (about 4 minutes after the build plus ~45 s of results
+# phase; hard limit 15 minutes); every process it starts is stopped on every
+# exit path.
 # Exit status 0 when every target is met, 1 otherwise.
 #
-#   bash tests/bench/run-bench.sh [bench.py options: --rounds N, --nginx, --keep, --help]
+#   bash tests/bench/run-bench.sh [bench.py options: --rounds N, --nginx, --result-jobs N,
+#                                  --result-mib M, --keep, --help]
 #
 # Needs wrk and python3-requests (and nginx-light for --nginx); installed
 # with apt-get when missing and running as root.

@@ -7,6 +7,11 @@ transition and its ledger entry are committed. While the state cannot be
 written the daemon keeps running, says so in the log naming the file, and
 runs no hook; once writes succeed again each hook runs exactly once.
 
+The same for results (SPEC "Results", issue: Results): a result that does
+not fit in results.dir is logged, counted as write_error and retried, with
+no partial file left and its with_result hook waiting, bounded by
+results.give_up_after.
+
 Needs root: a 2 MiB tmpfs (full disk) and an ext4 image on a loop device
 (read-only). A running file system cannot be remounted read-only while a
 file on it is open for writing (`mount -o remount,ro` fails with EBUSY: the
@@ -28,6 +33,7 @@ import time
 import unittest
 
 from harness import DaemonTestCase, wait_for
+from test_results import RESULT_HOOK, generated_result
 
 HOOK = """#!/bin/sh
 echo "$JOBWATCH_EVENT_ID $JOBWATCH_ATTEMPT" >> "$1/journal"
@@ -216,6 +222,128 @@ class ReadOnlyTest(DiskFaultTestCase):
         self.assertEqual(d2.stop(), 0)
         self.assertEqual(sorted(self.journal()), sorted(f"{j}:completed" for j in JOBS),
                          "each hook ran exactly once")
+
+
+class ResultDiskFullTest(DiskFaultTestCase):
+    """results.dir on a 2 MiB tmpfs; the result is 3 MiB: it cannot fit."""
+
+    SIZE = 3 * 1024 * 1024
+
+    def setUp(self):
+        super().setUp()
+        self.result_hook = self.write("result-hook.sh", RESULT_HOOK)
+        os.chmod(self.result_hook, 0o755)
+        self.results = os.path.join(self.dir, "results")
+
+    def start(self, job_id, give_up_after="1h"):
+        self.mount(self.results, "-t", "tmpfs", "-o", "size=2m,mode=0750", "tmpfs",
+                   skip_reason="result disk-full test on a 2 MiB tmpfs")
+        self.assertLess(shutil.disk_usage(self.results).free, self.SIZE)
+        fake = self.start_fake(f"""
+            jobs:
+              - {{id: {job_id}, status: COMPLETED, result_bytes: {self.SIZE}}}
+            """)
+        cfg = self.write_config([job_id], poll={"interval": "200ms", "jitter": "0",
+                                                "backoff_max": "1s"},
+                                extra=f"""\
+                                    hooks:
+                                      definitions:
+                                        - name: fetch
+                                          on: [completed]
+                                          with_result: true
+                                          command: ["{self.result_hook}", "{self.hookdir}"]
+                                    results:
+                                      dir: {self.results}
+                                      give_up_after: {give_up_after}
+                                    """)
+        return fake, self.start_daemon(cfg)
+
+    def runs(self):
+        path = os.path.join(self.hookdir, "journal")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split()[1:] for line in f if line.strip()]
+
+    def env_of(self, job_id):
+        with open(os.path.join(self.hookdir, f"env.{job_id}:completed.fetch.1")) as f:
+            return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+    def write_errors(self, d):
+        return d.metric('jobwatch_result_fetches_total{result="write_error"}') or 0
+
+    def ledger(self):
+        db = sqlite3.connect(f"file:{os.path.join(self.dir, 'state.db')}?mode=ro", uri=True,
+                             timeout=10)
+        try:
+            return (db.execute("SELECT job_id, hook, state, attempts FROM hook_runs").fetchall(),
+                    db.execute("SELECT job_id, state FROM results").fetchall())
+        finally:
+            db.close()
+
+    def assert_failing_and_waiting(self, d, job_id):
+        """Writes fail, are counted and retried; nothing is left; the hook waits."""
+        wait_for(lambda: self.write_errors(d) >= 2, timeout=20,
+                 what="two failed writes counted (the first, and a retry)")
+        logged = d.lines("result could not be written")
+        self.assertTrue(logged, "the write error is logged")
+        print("\n  logged: " + logged[0], file=sys.stderr)
+        self.assertIn("No space left on device", logged[0])
+        self.assertIn(self.results, logged[0], "the log names the file")
+        self.assertIn("write_error", logged[0])
+        # Each attempt writes a new temporary file: a leak would accumulate
+        # (and hold the space); removed, the directory is empty between tries.
+        wait_for(lambda: os.listdir(self.results) == [], what="the temporary file removed")
+        self.assertLess(shutil.disk_usage(self.results).used, 64 * 1024)
+        self.assertFalse(os.path.exists(os.path.join(self.results, f"{job_id}.json")),
+                         "no partial file under the final name")
+        self.assertEqual(self.runs(), [], "the with_result hook waits")
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="ok"}'), 0)
+        self.assertEqual(d.metric('jobwatch_jobs{status="completed"}'), 1, "status unchanged")
+
+    def test_disk_full_result_is_retried_and_the_hook_runs_once_space_returns(self):
+        fake, d = self.start("job-full")
+        self.assert_failing_and_waiting(d, "job-full")
+
+        r = run("mount", "-o", "remount,size=8m", self.results)  # space returns
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: self.runs(), timeout=20, what="the hook once the result fits")
+        final = os.path.join(self.results, "job-full.json")
+        expected = generated_result("job-full", self.SIZE)
+        with open(final, "rb") as f:
+            self.assertEqual(f.read(), expected)
+        with open(os.path.join(self.hookdir, "result.job-full:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), expected, "the hook saw the full file")
+        env = self.env_of("job-full")
+        self.assertEqual(env["JOBWATCH_RESULT_FILE"], final)
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        self.assertEqual(os.listdir(self.results), ["job-full.json"], "no temporary file left")
+        errors = self.write_errors(d)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="ok"}'), 1)
+        self.assertEqual(fake.requests_for("job-full")["result_count"], errors + 1,
+                         "one request per failed write, then one that succeeded")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.runs(), [["job-full:completed", "fetch", "1"]], "ran exactly once")
+        self.assertEqual(self.ledger(), ([("job-full", "fetch", 2, 1)], [("job-full", 1)]))
+
+    def test_disk_full_past_give_up_after_runs_the_hook_once_with_the_error(self):
+        fake, d = self.start("job-nospace", give_up_after="4s")
+        self.assert_failing_and_waiting(d, "job-nospace")
+        wait_for(lambda: self.runs(), timeout=20, what="the hook after results.give_up_after")
+        env = self.env_of("job-nospace")
+        self.assertNotIn("JOBWATCH_RESULT_FILE", env)
+        error = env["JOBWATCH_RESULT_ERROR"]
+        print("\n  JOBWATCH_RESULT_ERROR=" + error, file=sys.stderr)
+        self.assertIn("results.give_up_after", error)
+        self.assertIn("No space left on device", error, "the error names the disk problem")
+        errors = self.write_errors(d)
+        self.assertGreaterEqual(errors, 2)
+        self.assertEqual(fake.requests_for("job-nospace")["result_count"], errors)
+        self.assertEqual(os.listdir(self.results), [], "no partial file, no temporary file")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.runs(), [["job-nospace:completed", "fetch", "1"]],
+                         "ran exactly once")
+        self.assertEqual(self.ledger(), ([("job-nospace", "fetch", 2, 1)], [("job-nospace", 2)]))
 
 
 if __name__ == "__main__":
