@@ -195,7 +195,7 @@ Result<std::vector<RecentTransition>> OperatorView::recentTransitions(size_t lim
   if (!read) return read.error();
   std::vector<RecentTransition> out;
   std::vector<std::string> ids;
-  for (auto& entry : *read) {
+  for (state::TransitionEntry& entry : std::move(read).value()) {
     ids.push_back(entry.job_id);
     out.push_back({std::move(entry), {}});
   }
