@@ -18,7 +18,6 @@
 #include "app/operator_view.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
-#include "app/status_board.h"
 #include "app/status_page_sources.h"
 #include "app/transition_log.h"
 #include "app/transition_recorder.h"
@@ -41,7 +40,6 @@ namespace {
 // How long the control thread waits for the scheduler thread to run a
 // posted command.
 constexpr auto kSchedulerAnswerWithin = 30s;
-constexpr auto kStatusPageReadGap = 500ms;
 
 std::string envOr(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
@@ -142,23 +140,17 @@ struct Daemon::Parts {
   std::unique_ptr<api::ResultDir> results;  // results.dir (SPEC "Results")
   std::unique_ptr<TransitionLog> transition_log;
   std::unique_ptr<TransitionRecorder> recorder;
-  std::unique_ptr<StatusBoard> board;  // what the status page shows besides the engine's jobs
   std::unique_ptr<scheduler::PollEventsFanout> fanout;
   std::unique_ptr<scheduler::PollEngine> engine;
   std::unique_ptr<scheduler::Roster> roster;
   std::unique_ptr<ServiceHeartbeat> heartbeat;
-  std::unique_ptr<OperatorFeed> operator_feed;
+  std::unique_ptr<OperatorFeed> operator_feed;  // API health, the vocabulary (operator, page)
   std::unique_ptr<scheduler::PollLoop> loop;
-  // Set once `loop` exists and runs, cleared when stop() begins: other
-  // threads (the status page) only post to the loop while it is set.
-  std::atomic<bool> scheduler_running{false};
-  // Status pages read the job list one at a time, at least
-  // kStatusPageReadGap apart: at 100,000 jobs a read holds the scheduler
-  // for ~5-7 ms optimised (~60-200 ms in a Debug build), and however many
-  // pages are asked for, they take a bounded share of it.
-  std::timed_mutex page_read;
-  std::chrono::steady_clock::time_point next_page_read{};  // guarded by page_read
   std::unique_ptr<OperatorView> operator_view;
+  // `operator_view` once it exists and the loop runs, null again when
+  // stop() begins: the status page (another thread) reads through it.
+  std::atomic<OperatorView*> page_view{nullptr};
+  std::unique_ptr<StatusPageSource> page_source;  // paces the status page's reads
   bool stopped = false;
 };
 
@@ -207,11 +199,10 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.results = std::move(results);
   p.transition_log = std::make_unique<TransitionLog>(log);
   p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
-  p.board = std::make_unique<StatusBoard>(clock, statusMapperFrom(config).knownStatuses());
-  p.operator_feed = std::make_unique<OperatorFeed>(clock);
+  p.operator_feed = std::make_unique<OperatorFeed>(clock, statusMapperFrom(config).knownStatuses());
+  p.page_source = std::make_unique<StatusPageSource>(clock);
   p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
-      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.board.get(),
-      p.operator_feed.get()});
+      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.operator_feed.get()});
   p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
                                                      statusMapperFrom(config), *p.transport, clock,
                                                      *p.fanout, log, std::random_device{}());
@@ -314,17 +305,17 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   p.loop = std::make_unique<scheduler::PollLoop>(*p.engine, *p.transport, clock_, log_,
                                                  std::move(options));
   p.loop->start();
-  p.scheduler_running = true;
   p.operator_view = std::make_unique<OperatorView>(
       OperatorParts{*p.loop, *p.engine, *p.roster, *p.operator_feed, *p.store, p.reader.get(),
                     *p.writer, *p.runner, *p.metrics_feed, clock_});
+  p.page_view = p.operator_view.get();
 }
 
 void Daemon::stop() {
   if (!parts_ || parts_->stopped) return;
   Parts& p = *parts_;
   p.stopped = true;
-  p.scheduler_running = false;
+  p.page_view = nullptr;
   if (p.loop) p.loop->stop();
   if (!p.writer->stop(10s)) {
     log_.error(
@@ -385,22 +376,23 @@ bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
 bool Daemon::reload(const config::Config& next, const std::string& api_key) {
   Parts& p = *parts_;
   p.metrics->hooksConfigured(hookNames(next.hooks));
-  p.board->setKnownStatuses(statusMapperFrom(next).knownStatuses());
   scheduler::PollEngine& engine = *p.engine;
   api::CurlMultiTransport& transport = *p.transport;
   TransitionRecorder& recorder = *p.recorder;
   hooks::HookRunner& runner = *p.runner;
   api::ResultDir& results = *p.results;
+  OperatorFeed& feed = *p.operator_feed;
   // One step: the recorder and the runner switch hooks together, so no
   // ledger row is written for a hook the runner does not know.
   // results.dir applies at start only; its size cap and give-up time here.
-  return onScheduler([&engine, &transport, &recorder, &runner, &results,
+  return onScheduler([&engine, &transport, &recorder, &runner, &results, &feed,
                       settings = scheduleSettingsFrom(next), mapper = statusMapperFrom(next),
                       transport_options = transportOptionsFrom(next, api_key), hooks = next.hooks,
                       results_config = next.results]() mutable {
     results.setMaxSize(results_config.max_size);
     engine.setResults(&results, results_config.give_up_after);
     engine.updateSettings(std::move(settings));
+    feed.setKnownStatuses(mapper.knownStatuses());
     engine.setStatusMapper(std::move(mapper));
     transport.reconfigure(std::move(transport_options));
     runner.setHooks(hooks);
@@ -464,7 +456,6 @@ void Daemon::refreshMetrics() {
 
 void Daemon::configReloaded(bool successful) {
   parts_->metrics->configReloaded(successful);
-  parts_->board->configReloaded(successful);
   if (parts_->operator_view) parts_->operator_view->reloaded(successful);
 }
 
@@ -475,44 +466,7 @@ std::shared_ptr<prometheus::Collectable> Daemon::metricsCollectable() {
 }
 
 StatusPageModel Daemon::statusPage(const PageQuery& query, Millis within) {
-  Parts& p = *parts_;
-  StatusPageModel model;
-  model.version = kVersion;
-  model.now = clock_.wallNow();
-  model.query = query;
-  p.board->fill(model);
-  readHookLedger(*p.store, kStatusPageFailedHooks, model);
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  std::unique_lock turn(p.page_read, std::defer_lock);
-  if (!turn.try_lock_until(deadline)) {
-    model.notes.push_back("busy: other status pages are being made; no job list this time");
-    return model;
-  }
-  std::this_thread::sleep_until(std::min(p.next_page_read, deadline));
-  // The engine is read on its own thread; the answer comes back through a
-  // promise the posted work owns, so a late answer is simply dropped.
-  auto answer = std::make_shared<std::promise<JobsSnapshot>>();
-  std::future<JobsSnapshot> snapshot = answer->get_future();
-  const scheduler::PollEngine& engine = *p.engine;
-  const bool posted = p.scheduler_running && p.loop->post([&engine, answer, query] {
-    answer->set_value(snapshotJobs(engine, query, kStatusPageRows));
-  });
-  const bool answered = posted && snapshot.wait_until(deadline) == std::future_status::ready;
-  p.next_page_read = std::chrono::steady_clock::now() + kStatusPageReadGap;
-  turn.unlock();
-  if (!posted) {
-    model.notes.push_back("the scheduler is not running: no job list");
-  } else if (!answered) {
-    model.notes.push_back("the scheduler did not answer within " + formatDuration(within) +
-                          ": no job list this time");
-  } else {
-    JobsSnapshot jobs = snapshot.get();
-    model.status_counts = std::move(jobs.status_counts);
-    model.job_count = jobs.job_count;
-    model.jobs = std::move(jobs.rows);
-    model.jobs_matching = jobs.matching;
-  }
-  return model;
+  return parts_->page_source->read(parts_->page_view.load(), query, within);
 }
 
 size_t Daemon::committedRows() const { return parts_->writer->committedRows(); }

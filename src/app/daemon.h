@@ -111,10 +111,11 @@ class Daemon {
   void configReloaded(bool successful);
   std::shared_ptr<prometheus::Collectable> metricsCollectable();
 
-  // The status page's data for `query`. Any thread (the metrics server's):
-  // jobs and counts come from the scheduler thread within `within`; when it
-  // does not answer in time (or is not running) the model says so in its
-  // notes and has no counts.
+  // The status page's data for `query`, from operatorView()'s reports.
+  // Any thread (the metrics server's): pages read the scheduler one at a
+  // time (status_page_sources.h); one that gets no turn within `within`,
+  // or finds the scheduler not answering or not running, says so in its
+  // notes and has no job list.
   StatusPageModel statusPage(const PageQuery& query, Millis within);
 
   // Rows committed so far, and whether none wait (for trimming the heap

@@ -15,6 +15,7 @@ void OperatorFeed::onPollFinished(const scheduler::PollFinished& poll) {
     count_[i] = 0;
   }
   ++count_[i];
+  polled_ = true;
   if (poll.result == api::PollResultKind::kOk) last_success_ = clock_.wallNow();
 }
 

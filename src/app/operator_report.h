@@ -32,6 +32,7 @@ struct AccountStatus {
   double budget_per_minute = 0;  // 0: unlimited
   size_t requests_last_minute = 0;
   std::optional<WallTime> last_success;  // last poll the API answered
+  bool polled = false;                   // a poll has finished since start
 };
 
 struct HookCounts {
@@ -44,7 +45,13 @@ struct StatusReport {
   bool live = false;  // from the running daemon; false: read from the state store
   std::string version;
   std::optional<std::chrono::milliseconds> uptime;  // live only
-  std::vector<AccountStatus> accounts;              // live only
+  std::optional<WallTime> started_at;               // live only
+  // Live: the scheduler answered within OperatorView::kSchedulerWait; the
+  // fields it fills (accounts, jobs, known_statuses) are empty otherwise.
+  bool scheduler_answered = false;
+  std::vector<AccountStatus> accounts;  // live only
+  // Live: the configured status vocabulary (canonical words).
+  std::vector<std::string> known_statuses;
   std::map<std::string, size_t> jobs_by_status;
   size_t jobs = 0;
   HookCounts hooks;
@@ -71,6 +78,9 @@ struct JobRow {
 struct JobsFilter {
   std::vector<std::string> statuses;  // empty: all
   std::string account;                // empty: all
+  // Live only: 0, every match; else only the newest `newest` matches (by
+  // added_at, then ID), and JobsReport::matching counts them all.
+  size_t newest = 0;
   bool matches(const std::string& status, const std::string& account_name) const;
 };
 
@@ -78,6 +88,7 @@ struct JobsReport {
   bool live = false;
   WallTime now{};
   std::vector<JobRow> jobs;  // by ID
+  size_t matching = 0;       // jobs that matched (more than jobs.size() when capped)
 };
 
 // `show`: one job with its history.
@@ -103,6 +114,13 @@ struct HooksReport {
 inline constexpr size_t kMaxHookRows = 1000;  // per state, in `hooks`
 // Recent transitions across jobs, for the status page.
 inline constexpr size_t kRecentTransitions = 50;
+
+// One of the recent transitions: the job's PDF name when it is still
+// watched (empty otherwise).
+struct RecentTransition {
+  state::TransitionEntry entry;
+  std::string pdf_name;
+};
 
 std::string_view sourceName(status::JobSource source);
 std::string_view runStateName(state::HookRunState state);

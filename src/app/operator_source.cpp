@@ -76,6 +76,7 @@ Result<JobsReport> jobsFromStore(state::StateReader& reader, const JobsFilter& f
   }
   std::sort(report.jobs.begin(), report.jobs.end(),
             [](const JobRow& a, const JobRow& b) { return a.id < b.id; });
+  report.matching = report.jobs.size();
   return report;
 }
 
@@ -108,7 +109,8 @@ Result<std::optional<JobDetail>> jobFromStore(state::StateReader& reader, const 
   return std::optional<JobDetail>(std::move(detail));
 }
 
-Result<HooksReport> hooksFromStore(state::StateReader& reader, bool failed_only, WallTime now) {
+Result<HooksReport> hooksFromStore(state::StateReader& reader, bool failed_only, WallTime now,
+                                   size_t limit) {
   HooksReport report;
   report.now = now;
   std::vector<state::HookRunState> states = {state::HookRunState::kFailed};
@@ -117,12 +119,12 @@ Result<HooksReport> hooksFromStore(state::StateReader& reader, bool failed_only,
               state::HookRunState::kFailed};
   }
   for (auto s : states) {
-    auto read = reader.runsInState(s, kMaxHookRows + 1);
+    auto read = reader.runsInState(s, limit + 1);
     if (!read) return read.error();
     std::vector<state::HookRun> runs = std::move(read).value();
-    if (runs.size() > kMaxHookRows) {
+    if (runs.size() > limit) {
       report.truncated = true;
-      runs.resize(kMaxHookRows);
+      runs.resize(limit);
     }
     for (auto& run : runs) {
       run.body.clear();
@@ -130,6 +132,35 @@ Result<HooksReport> hooksFromStore(state::StateReader& reader, bool failed_only,
     }
   }
   return report;
+}
+
+bool NewestJobs::Newer::operator()(const scheduler::JobRecord* a,
+                                   const scheduler::JobRecord* b) const {
+  if (a->added_at != b->added_at) return a->added_at > b->added_at;
+  return a->id < b->id;
+}
+
+void NewestJobs::offer(const scheduler::JobRecord& job) {
+  if (!filter_.matches(job.status, "default")) return;
+  ++matching_;
+  if (cap_ == 0) return;
+  if (kept_.size() < cap_) {
+    kept_.push(&job);
+  } else if (Newer{}(&job, kept_.top())) {
+    kept_.pop();
+    kept_.push(&job);
+  }
+}
+
+std::vector<const scheduler::JobRecord*> NewestJobs::take() {
+  std::vector<const scheduler::JobRecord*> rows;
+  rows.reserve(kept_.size());
+  while (!kept_.empty()) {
+    rows.push_back(kept_.top());
+    kept_.pop();
+  }
+  std::reverse(rows.begin(), rows.end());  // popped oldest first
+  return rows;
 }
 
 }  // namespace jobwatch::app

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <future>
+#include <utility>
 
 #include "app/metrics_feed.h"
 #include "app/operator_feed.h"
@@ -33,11 +34,13 @@ struct LiveCounts {
   std::map<std::string, size_t> by_status;
   size_t jobs = 0;
   AccountStatus account;
+  std::vector<std::string> known_statuses;
 };
 
 }  // namespace
 
-OperatorView::OperatorView(OperatorParts parts) : p_(parts), started_(parts.clock.now()) {}
+OperatorView::OperatorView(OperatorParts parts)
+    : p_(parts), started_(parts.clock.now()), started_at_(parts.clock.wallNow()) {}
 
 template <typename T>
 std::optional<T> OperatorView::onScheduler(std::function<T()> fn) {
@@ -59,6 +62,7 @@ StatusReport OperatorView::status() {
   r.live = true;
   r.version = kVersion;
   r.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(p_.clock.now() - started_);
+  r.started_at = started_at_;
   scheduler::PollEngine& engine = p_.engine;
   OperatorFeed& feed = p_.feed;
   auto live = onScheduler<LiveCounts>([&engine, &feed] {
@@ -70,12 +74,16 @@ StatusReport OperatorView::status() {
     c.account.budget_per_minute = std::max(0.0, engine.settings().rate_per_second * 60);
     c.account.requests_last_minute = feed.requestsLastMinute();
     c.account.last_success = feed.lastSuccess();
+    c.account.polled = feed.polled();
+    c.known_statuses = feed.knownStatuses();
     return c;
   });
   if (live) {
-    r.jobs_by_status = live->by_status;
+    r.scheduler_answered = true;
+    r.jobs_by_status = std::move(live->by_status);
     r.jobs = live->jobs;
     r.accounts.push_back(live->account);
+    r.known_statuses = std::move(live->known_statuses);
     if (!live->account.api_up) r.problems.push_back("API unreachable or failing");
     if (live->account.auth_failing) r.problems.push_back("API refuses the key (401/403)");
   } else {
@@ -94,29 +102,50 @@ StatusReport OperatorView::status() {
   return r;
 }
 
-Result<JobsReport> OperatorView::jobs(const JobsFilter& filter) {
-  scheduler::PollEngine& engine = p_.engine;
-  auto rows = onScheduler<std::vector<JobRow>>([&engine, filter] {
-    std::vector<JobRow> out;
+namespace {
+
+JobRow rowOf(const scheduler::JobRecord& job) {
+  JobRow row;
+  row.id = job.id;
+  row.status = job.status;
+  row.type = job.facts.type;
+  row.pdf_name = job.facts.pdf_name;
+  row.source = job.source;
+  row.added_at = job.added_at;
+  if (job.polled) row.last_poll = job.last_poll_at;
+  return row;
+}
+
+// On the scheduler: the matching rows (the newest filter.newest of them
+// when set) and how many matched.
+std::pair<std::vector<JobRow>, size_t> matchingRows(const scheduler::PollEngine& engine,
+                                                    const JobsFilter& filter) {
+  std::vector<JobRow> out;
+  if (filter.newest == 0) {
     engine.forEachJob([&](const scheduler::JobRecord& job) {
-      if (!filter.matches(job.status, "default")) return;
-      JobRow row;
-      row.id = job.id;
-      row.status = job.status;
-      row.type = job.facts.type;
-      row.pdf_name = job.facts.pdf_name;
-      row.source = job.source;
-      row.added_at = job.added_at;
-      if (job.polled) row.last_poll = job.last_poll_at;
-      out.push_back(std::move(row));
+      if (filter.matches(job.status, "default")) out.push_back(rowOf(job));
     });
-    return out;
-  });
+    const size_t matching = out.size();
+    return {std::move(out), matching};
+  }
+  NewestJobs newest(filter, filter.newest);
+  engine.forEachJob([&newest](const scheduler::JobRecord& job) { newest.offer(job); });
+  for (const scheduler::JobRecord* job : newest.take()) out.push_back(rowOf(*job));
+  return {std::move(out), newest.matching()};
+}
+
+}  // namespace
+
+Result<JobsReport> OperatorView::jobs(const JobsFilter& filter) {
+  const scheduler::PollEngine& engine = p_.engine;
+  auto rows = onScheduler<std::pair<std::vector<JobRow>, size_t>>(
+      [&engine, filter] { return matchingRows(engine, filter); });
   if (!rows) return schedulerSilent();
   JobsReport r;
   r.live = true;
   r.now = p_.clock.wallNow();
-  r.jobs = std::move(*rows);
+  r.jobs = std::move(rows->first);
+  r.matching = rows->second;
   std::sort(r.jobs.begin(), r.jobs.end(),
             [](const JobRow& a, const JobRow& b) { return a.id < b.id; });
   return r;
@@ -151,18 +180,39 @@ Result<std::optional<JobDetail>> OperatorView::job(const std::string& id) {
   return std::optional<JobDetail>(std::move(d));
 }
 
-Result<HooksReport> OperatorView::hooks(bool failed_only) {
+Result<HooksReport> OperatorView::hooks(bool failed_only, size_t limit) {
   if (p_.reader == nullptr) return noReader();
-  auto read = hooksFromStore(*p_.reader, failed_only, p_.clock.wallNow());
+  auto read = hooksFromStore(*p_.reader, failed_only, p_.clock.wallNow(), limit);
   if (!read) return read.error();
   HooksReport r = std::move(read).value();
   r.live = true;
   return r;
 }
 
-Result<std::vector<state::TransitionEntry>> OperatorView::recentTransitions(size_t limit) {
+Result<std::vector<RecentTransition>> OperatorView::recentTransitions(size_t limit, bool names) {
   if (p_.reader == nullptr) return noReader();
-  return p_.reader->recentTransitions(limit);
+  auto read = p_.reader->recentTransitions(limit);
+  if (!read) return read.error();
+  std::vector<RecentTransition> out;
+  std::vector<std::string> ids;
+  for (state::TransitionEntry& entry : std::move(read).value()) {
+    ids.push_back(entry.job_id);
+    out.push_back({std::move(entry), {}});
+  }
+  if (!names || ids.empty()) return out;
+  const scheduler::PollEngine& engine = p_.engine;
+  auto found = onScheduler<std::vector<std::string>>([&engine, ids = std::move(ids)] {
+    std::vector<std::string> pdf_names;
+    for (const auto& id : ids) {
+      const scheduler::JobRecord* job = engine.find(id);
+      pdf_names.push_back(job != nullptr ? job->facts.pdf_name : std::string());
+    }
+    return pdf_names;
+  });
+  if (found) {
+    for (size_t i = 0; i < out.size(); ++i) out[i].pdf_name = std::move((*found)[i]);
+  }
+  return out;
 }
 
 Result<std::vector<state::HookRun>> OperatorView::retry(const std::vector<std::string>& events) {

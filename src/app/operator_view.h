@@ -8,7 +8,8 @@
 // state writer; retry writes through the store (committed before it
 // answers) and wakes the hook runner.
 //
-// The status page (metrics listener, GET /) builds on the same reports.
+// The status page (metrics listener, GET /) builds on the same reports
+// (status_page_sources.h paces its reads).
 //
 // Thread-safety: every method may be called from any thread but the
 // scheduler's (the control server calls them on its own).
@@ -75,13 +76,20 @@ class OperatorView {
   // Errors: the scheduler did not answer in time, or the store failed.
   Result<JobsReport> jobs(const JobsFilter& filter);
   Result<std::optional<JobDetail>> job(const std::string& id);
-  Result<HooksReport> hooks(bool failed_only);
+  // At most `limit` runs per state.
+  Result<HooksReport> hooks(bool failed_only, size_t limit = kMaxHookRows);
   // The newest transitions of all jobs, newest first (the status page).
-  Result<std::vector<state::TransitionEntry>> recentTransitions(size_t limit = kRecentTransitions);
+  // With `names`, the PDF names of the jobs still watched are looked up on
+  // the scheduler (left empty if it does not answer in time).
+  Result<std::vector<RecentTransition>> recentTransitions(size_t limit = kRecentTransitions,
+                                                          bool names = true);
   // Failed runs of these events (all when empty) pending again, committed.
   Result<std::vector<state::HookRun>> retry(const std::vector<std::string>& event_ids);
   Result<std::vector<JobOutcome>> pollNow(const std::vector<std::string>& ids);
   Result<std::vector<JobOutcome>> forget(const std::vector<std::string>& ids);
+
+  // When this view (the running scheduler) started. Any thread.
+  WallTime startedAt() const { return started_at_; }
 
   // For `status`: the last reload.
   void reloaded(bool ok);
@@ -92,6 +100,7 @@ class OperatorView {
 
   OperatorParts p_;
   const SteadyTime started_;
+  const WallTime started_at_;
   std::mutex mu_;
   std::optional<WallTime> last_reload_;  // guarded by mu_
   bool last_reload_ok_ = true;           // guarded by mu_

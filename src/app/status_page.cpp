@@ -373,35 +373,4 @@ metrics::PageResponse serveStatusPage(
   return {200, "text/html; charset=utf-8", renderStatusPage(m)};
 }
 
-bool JobTableBuilder::Newer::operator()(const scheduler::JobRecord* a,
-                                        const scheduler::JobRecord* b) const {
-  if (a->added_at != b->added_at) return a->added_at > b->added_at;
-  return a->id < b->id;
-}
-
-void JobTableBuilder::offer(const scheduler::JobRecord& job) {
-  if (!query_.statuses.empty() && !query_.statuses.contains(job.status)) return;
-  ++matching_;
-  if (cap_ == 0) return;
-  if (kept_.size() < cap_) {
-    kept_.push(&job);
-  } else if (Newer{}(&job, kept_.top())) {
-    kept_.pop();
-    kept_.push(&job);
-  }
-}
-
-std::vector<StatusPageJob> JobTableBuilder::take() {
-  std::vector<StatusPageJob> rows;
-  rows.reserve(kept_.size());
-  while (!kept_.empty()) {
-    const scheduler::JobRecord& job = *kept_.top();
-    kept_.pop();
-    rows.push_back(
-        {job.id, job.status, job.facts.type, job.facts.pdf_name, job.added_at, job.last_poll_at});
-  }
-  std::reverse(rows.begin(), rows.end());  // popped oldest first
-  return rows;
-}
-
 }  // namespace jobwatch::app

@@ -6,23 +6,22 @@
 // every value put in a link is percent-encoded, because job fields and
 // status words come from the API and are untrusted. The jobs table is
 // capped (the model carries at most the rows to show plus how many
-// matched); JobTableBuilder picks those rows.
+// matched); status_page_sources.h fills the model from the operator's
+// reports.
 //
-// Thread-safety: pure functions and a plain builder; no shared state.
+// Thread-safety: pure functions; no shared state.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
-#include <queue>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "metrics/metrics_server.h"
-#include "scheduler/poll_events.h"
 #include "util/clock.h"
 #include "util/duration.h"
 #include "util/result.h"
@@ -110,28 +109,5 @@ std::optional<std::string> unknownFilterStatus(const StatusPageModel& model);
 // 400 when the filter names a status nobody has or knows; else the page.
 metrics::PageResponse serveStatusPage(
     std::string_view query, const std::function<StatusPageModel(const PageQuery&)>& model);
-
-// Picks the rows of the jobs table: the newest `cap` jobs (by added_at,
-// then ID) among those matching `query`, without copying the others.
-// Offered pointers must stay valid until take().
-class JobTableBuilder {
- public:
-  JobTableBuilder(const PageQuery& query, size_t cap) : query_(query), cap_(cap) {}
-  void offer(const scheduler::JobRecord& job);
-  // The chosen rows, newest first, and how many matched.
-  std::vector<StatusPageJob> take();
-  size_t matching() const { return matching_; }
-
- private:
-  struct Newer {
-    bool operator()(const scheduler::JobRecord* a, const scheduler::JobRecord* b) const;
-  };
-  const PageQuery& query_;
-  size_t cap_;
-  size_t matching_ = 0;
-  // Min-heap by age: the top is the oldest row kept.
-  std::priority_queue<const scheduler::JobRecord*, std::vector<const scheduler::JobRecord*>, Newer>
-      kept_;
-};
 
 }  // namespace jobwatch::app

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the operator sees: requests counted over a sliding minute, and
-// untrusted text kept harmless in tables and JSON.
+// What the operator sees: requests counted over a sliding minute, API
+// health and the status vocabulary, and untrusted text kept harmless in
+// tables and JSON.
 #include <gtest/gtest.h>
 
 #include "app/operator_feed.h"
@@ -14,7 +15,7 @@ using namespace std::chrono_literals;
 
 TEST(OperatorFeed, CountsRequestsOfTheLastMinuteAndTheLastSuccess) {
   ManualClock clock;
-  OperatorFeed feed(clock);
+  OperatorFeed feed(clock, {});
   scheduler::JobRecord job;
   job.id = "a";
   auto poll = [&](api::PollResultKind kind) {
@@ -22,7 +23,9 @@ TEST(OperatorFeed, CountsRequestsOfTheLastMinuteAndTheLastSuccess) {
   };
   EXPECT_EQ(feed.requestsLastMinute(), 0u);
   EXPECT_FALSE(feed.lastSuccess().has_value());
+  EXPECT_FALSE(feed.polled());
   poll(api::PollResultKind::kOk);
+  EXPECT_TRUE(feed.polled());
   const WallTime first_ok = clock.wallNow();
   clock.advance(30s);
   poll(api::PollResultKind::kNetworkError);
@@ -33,6 +36,14 @@ TEST(OperatorFeed, CountsRequestsOfTheLastMinuteAndTheLastSuccess) {
   EXPECT_EQ(feed.requestsLastMinute(), 2u) << "the first is older than a minute";
   clock.advance(10min);
   EXPECT_EQ(feed.requestsLastMinute(), 0u);
+}
+
+TEST(OperatorFeed, KeepsTheStatusVocabularyAcrossReloads) {
+  ManualClock clock;
+  OperatorFeed feed(clock, {"queued", "completed"});
+  EXPECT_EQ(feed.knownStatuses(), (std::vector<std::string>{"queued", "completed"}));
+  feed.setKnownStatuses({"x"});
+  EXPECT_EQ(feed.knownStatuses(), std::vector<std::string>{"x"});
 }
 
 TEST(OperatorText, EscapesControlCharactersAndCutsLongText) {

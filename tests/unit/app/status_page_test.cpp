@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The status page renderer: query parsing, escaping of untrusted job
-// fields, the status filter, the row cap, and the StatusBoard that feeds
-// it transitions and API health.
+// fields, the status filter, the row cap (NewestJobs picks the rows), and
+// how the operator's reports become the page's model.
 #include "app/status_page.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-#include "app/status_board.h"
+#include "app/operator_source.h"
+#include "app/status_page_sources.h"
 
 namespace jobwatch::app {
 namespace {
@@ -211,75 +212,137 @@ scheduler::JobRecord record(const std::string& id, const std::string& status, Wa
   return job;
 }
 
-TEST(JobTableBuilderTest, KeepsTheNewestMatchingRowsUpToTheCap) {
+TEST(NewestJobsTest, KeepsTheNewestMatchingRowsUpToTheCap) {
   std::vector<scheduler::JobRecord> jobs;
   for (int i = 0; i < 20; ++i) {
     jobs.push_back(record("job-" + std::to_string(i), i % 2 ? "completed" : "queued",
                           kNow - std::chrono::minutes(i * 7 % 20)));
   }
-  PageQuery all;
-  JobTableBuilder everything(all, 100);
+  JobsFilter all;
+  NewestJobs everything(all, 100);
   for (const auto& job : jobs) everything.offer(job);
   EXPECT_EQ(everything.matching(), 20u);
   const auto rows = everything.take();
   ASSERT_EQ(rows.size(), 20u);
-  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GE(rows[i - 1].added_at, rows[i].added_at);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GE(rows[i - 1]->added_at, rows[i]->added_at);
 
-  PageQuery completed;
+  JobsFilter completed;
   completed.statuses = {"completed"};
-  JobTableBuilder capped(completed, 3);
+  NewestJobs capped(completed, 3);
   for (const auto& job : jobs) capped.offer(job);
   EXPECT_EQ(capped.matching(), 10u);
   const auto top = capped.take();
   ASSERT_EQ(top.size(), 3u);
   // Odd i, newest = smallest (i * 7 % 20) among odd i: 1->7, 3->1, 5->15, 7->9, 9->3, 11->17,
   // 13->11, 15->5, 17->19, 19->13: minutes 1 (job-3), 3 (job-9), 5 (job-15).
-  EXPECT_EQ(top[0].id, "job-3");
-  EXPECT_EQ(top[1].id, "job-9");
-  EXPECT_EQ(top[2].id, "job-15");
-  EXPECT_EQ(top[2].pdf_name, "job-15.pdf");
-  EXPECT_EQ(top[0].status, "completed");
+  EXPECT_EQ(top[0]->id, "job-3");
+  EXPECT_EQ(top[1]->id, "job-9");
+  EXPECT_EQ(top[2]->id, "job-15");
+  EXPECT_EQ(top[2]->facts.pdf_name, "job-15.pdf");
+  EXPECT_EQ(top[0]->status, "completed");
 
-  JobTableBuilder none(completed, 0);
+  NewestJobs none(completed, 0);
   for (const auto& job : jobs) none.offer(job);
   EXPECT_EQ(none.matching(), 10u);
   EXPECT_TRUE(none.take().empty());
 }
 
-TEST(StatusBoardTest, KeepsApiHealthTheLastSuccessAndABoundedRingOfTransitions) {
-  ManualClock clock;
-  const WallTime start = clock.wallNow();
-  StatusBoard board(clock, {"queued", "completed"});
+TEST(StatusPageSourcesTest, TheSummaryComesFromTheStatusReport) {
+  const WallTime start = kNow - 90s;
+  StatusReport report;
+  report.live = true;
+  report.started_at = start;
+  report.scheduler_answered = true;
+  report.jobs_by_status = {{"queued", 2}};
+  report.jobs = 2;
+  report.known_statuses = {"queued", "completed"};
+  report.hooks = {3, 1, 2};
+  AccountStatus account;
+  report.accounts.push_back(account);  // not polled yet
   StatusPageModel empty;
-  board.fill(empty);
+  addStatus(report, empty);
   EXPECT_EQ(empty.started_at, start);
   EXPECT_FALSE(empty.api_up.has_value());
   EXPECT_FALSE(empty.last_successful_poll.has_value());
+  EXPECT_FALSE(empty.last_reload_at.has_value());
   EXPECT_EQ(empty.known_statuses, (std::vector<std::string>{"queued", "completed"}));
+  EXPECT_EQ(empty.status_counts, (std::map<std::string, size_t>{{"queued", 2}}));
+  EXPECT_EQ(empty.job_count, 2u);
+  EXPECT_EQ(empty.hooks_pending, 3u);
+  EXPECT_EQ(empty.hooks_running, 1u);
+  EXPECT_EQ(empty.hooks_failed, 2u);
 
-  scheduler::JobRecord job = record("job-1", "queued", kNow);
-  clock.advance(5s);
-  board.onPollFinished({job, api::PollResultKind::kOk, 200, 1ms, ""});
-  clock.advance(5s);
-  board.onPollFinished({job, api::PollResultKind::kNetworkError, 0, 1ms, "refused"});
-  for (size_t i = 0; i < StatusBoard::kRecentTransitions + 5; ++i) {
-    job.status = "s" + std::to_string(i);
-    board.onTransition({job, "from", job.status, "", kNow + std::chrono::seconds(i), 0ms});
-  }
-  board.configReloaded(false);
-  board.setKnownStatuses({"x"});
-
+  report.accounts.front().polled = true;
+  report.accounts.front().api_up = false;
+  report.accounts.front().last_success = start + 5s;
+  report.last_reload = start + 10s;
+  report.last_reload_ok = false;
   StatusPageModel m;
-  board.fill(m);
+  addStatus(report, m);
   EXPECT_EQ(m.api_up, false);
   EXPECT_EQ(m.last_successful_poll, start + 5s);
-  ASSERT_EQ(m.transitions.size(), StatusBoard::kRecentTransitions);
-  EXPECT_EQ(m.transitions.front().to, "s54");  // newest first
-  EXPECT_EQ(m.transitions.back().to, "s5");
-  EXPECT_EQ(m.transitions.front().pdf_name, "job-1.pdf");
   EXPECT_EQ(m.last_reload_at, start + 10s);
   EXPECT_FALSE(m.last_reload_ok);
-  EXPECT_EQ(m.known_statuses, std::vector<std::string>{"x"});
+
+  // A scheduler that did not answer: no counts, so any filter is shown.
+  report.scheduler_answered = false;
+  StatusPageModel silent;
+  addStatus(report, silent);
+  EXPECT_FALSE(silent.status_counts.has_value());
+}
+
+TEST(StatusPageSourcesTest, JobsTransitionsAndFailedHooksComeFromTheReports) {
+  JobsReport jobs;
+  jobs.matching = 7;
+  for (const auto& [id, minutes] : {std::pair{"a", 30}, {"b", 10}, {"c", 20}}) {
+    JobRow row;
+    row.id = id;
+    row.status = "queued";
+    row.pdf_name = std::string(id) + ".pdf";
+    row.added_at = kNow - std::chrono::minutes(minutes);
+    if (row.id == "b") row.last_poll = kNow - 5s;
+    jobs.jobs.push_back(row);
+  }
+  StatusPageModel m;
+  addJobs(jobs, m);
+  ASSERT_EQ(m.jobs.size(), 3u);
+  EXPECT_EQ(m.jobs[0].id, "b");  // newest first
+  EXPECT_EQ(m.jobs[1].id, "c");
+  EXPECT_EQ(m.jobs[2].id, "a");
+  EXPECT_EQ(m.jobs[0].last_poll_at, kNow - 5s);
+  EXPECT_EQ(m.jobs[1].last_poll_at, WallTime{});  // never polled
+  EXPECT_EQ(m.jobs[2].pdf_name, "a.pdf");
+  EXPECT_EQ(m.jobs_matching, 7u);
+
+  std::vector<RecentTransition> transitions;
+  for (int i = 0; i < 3; ++i) {
+    state::TransitionEntry entry{"job-1", "from", "s" + std::to_string(i),
+                                 kNow - std::chrono::seconds(i), ""};
+    transitions.push_back({entry, "job-1.pdf"});
+  }
+  addTransitions(transitions, m);
+  ASSERT_EQ(m.transitions.size(), 3u);
+  EXPECT_EQ(m.transitions.front().to, "s0");  // as read: newest first
+  EXPECT_EQ(m.transitions.front().at, kNow);
+  EXPECT_EQ(m.transitions.back().to, "s2");
+  EXPECT_EQ(m.transitions.front().pdf_name, "job-1.pdf");
+
+  HooksReport hooks;
+  state::HookRun run;
+  run.run_id = 9;
+  run.job_id = "job-1";
+  run.hook = "notify";
+  run.status = "failed";
+  run.attempts = 4;
+  run.last_error = "exit 4";
+  run.state = state::HookRunState::kFailed;
+  hooks.runs.push_back(run);
+  addFailedHooks(hooks, m);
+  ASSERT_EQ(m.failed_hooks.size(), 1u);
+  EXPECT_EQ(m.failed_hooks[0].run_id, 9);
+  EXPECT_EQ(m.failed_hooks[0].hook, "notify");
+  EXPECT_EQ(m.failed_hooks[0].attempts, 4);
+  EXPECT_EQ(m.failed_hooks[0].last_error, "exit 4");
 }
 
 }  // namespace
