@@ -72,7 +72,9 @@ class ManyLabelsTest(HostileInputTestCase):
         stopped_in = time.monotonic() - stop_started
         print(f"\n60,000 labels ({len(content)} bytes): taken in {took:.2f} s, "
               f"SIGTERM exit in {stopped_in:.2f} s", file=sys.stderr)
-        self.assertLess(stopped_in, 2.0)
+        # Unstalled it is 0.2-2.3 s (ASan on a loaded 2-core machine the top);
+        # a loop held by the labels took 37-45 s.
+        self.assertLess(stopped_in, 5.0)
 
     def test_sigterm_right_after_the_drop_is_not_held_up_for_long(self):
         self.start_fake("jobs: []\n")
