@@ -21,7 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& warning : load.warnings) (void)warning.toString();
   if (load.config) {
     const auto& config = *load.config;
-    FUZZ_CHECK(config.poll.interval.count() > 0);
+    // 0ms is valid: as fast as the budget allows (the throughput benchmark).
+    FUZZ_CHECK(config.poll.interval.count() >= 0);
+    FUZZ_CHECK(config.poll.max_interval >= config.poll.interval);
     FUZZ_CHECK(config.api.max_concurrent_requests > 0);
   }
   return 0;
