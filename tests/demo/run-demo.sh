@@ -57,10 +57,12 @@ curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|p
 echo
 echo "== The status page: ${url%/metrics}/ (open it in a browser while the daemon runs)"
 echo
-echo "== jobwatchd status, and one job's history (jobwatchd show), asked of the running daemon:"
+echo "== jobwatchd status, one job's history (jobwatchd show) and jobwatchd jobs, asked of the running daemon:"
 "$build/src/jobwatchd" status --config "$work/jobwatchd.yaml" || true
 echo
 "$build/src/jobwatchd" show --config "$work/jobwatchd.yaml" b2094b38-e432-44b6-a5d0-67bed07d5de1 || true
+echo
+"$build/src/jobwatchd" jobs --config "$work/jobwatchd.yaml" || true
 echo
 echo "== Adding a job while it runs: jobwatchd add writes into the drop directory"
 UNSILOED_API_KEY=demo-key "$build/src/jobwatchd" add --config "$work/jobwatchd.yaml" \
