@@ -17,16 +17,9 @@ using namespace std::chrono_literals;
 using testing::at;
 using testing::sampleJob;
 using testing::sampleRun;
-using testing::TempDir;
 
-class JobHistoryTest : public ::testing::Test {
+class JobHistoryTest : public testing::StoreFixture {
  protected:
-  std::filesystem::path dbPath() const { return dir_.path() / "state.db"; }
-  std::unique_ptr<StateStore> open() {
-    auto store = StateStore::open(dbPath());
-    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
-    return store.ok() ? std::move(store).value() : nullptr;
-  }
   std::unique_ptr<StateReader> reader() {
     auto r = StateReader::open(dbPath());
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
@@ -58,7 +51,6 @@ class JobHistoryTest : public ::testing::Test {
     a.output = "line one\nline " + std::to_string(n);
     return a;
   }
-  TempDir dir_;
 };
 
 TEST_F(JobHistoryTest, TransitionsAreKeptInOrderAndBoundedPerJob) {

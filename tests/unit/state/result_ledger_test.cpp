@@ -16,18 +16,9 @@ using namespace std::chrono_literals;
 using testing::at;
 using testing::sampleJob;
 using testing::sampleRun;
-using testing::TempDir;
 
-class ResultLedgerTest : public ::testing::Test {
+class ResultLedgerTest : public testing::StoreFixture {
  protected:
-  std::filesystem::path dbPath() const { return dir_.path() / "state.db"; }
-
-  std::unique_ptr<StateStore> open() {
-    auto store = StateStore::open(dbPath());
-    if (!store) ADD_FAILURE() << store.error().message;
-    return store ? std::move(store).value() : nullptr;
-  }
-
   static void apply(StateStore& store, WriteBatch batch) {
     std::vector<WriteBatch> batches;
     batches.push_back(std::move(batch));
@@ -87,8 +78,6 @@ class ResultLedgerTest : public ::testing::Test {
     for (const auto& run : runs) out.push_back(run.job_id + "/" + run.hook);
     return out;
   }
-
-  TempDir dir_;
 };
 
 TEST_F(ResultLedgerTest, AWithResultRunWaitsForItsResultAndPlainRunsDoNot) {

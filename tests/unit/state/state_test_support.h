@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -20,6 +21,19 @@ namespace jobwatch::state::testing {
 
 // A fresh directory under TMPDIR, removed with its contents.
 using TempDir = testing_support::TempDir;
+
+// A fixture with a state database in its own temporary directory.
+class StoreFixture : public ::testing::Test {
+ protected:
+  std::filesystem::path dbPath() const { return dir_.path() / "state.db"; }
+  std::unique_ptr<StateStore> open() {
+    auto store = StateStore::open(dbPath());
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  TempDir dir_;
+};
 
 inline std::string readBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
