@@ -169,19 +169,7 @@ SteadyTime PollEngine::step() {
     const std::optional<DueEntry> next = nextDue(now, wake);
     if (!next) break;
     JobRecord& job = slots_[next->slot].job;
-    if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) break;  // woken by an answer
-    if (now < paused_until_) {
-      wake = std::min(wake, paused_until_);
-      break;
-    }
-    if (may_start_ && !may_start_()) {
-      wake = std::min(wake, now + kAdmissionRecheck);
-      break;
-    }
-    if (!bucket_.tryTake(now)) {
-      wake = std::min(wake, bucket_.nextTokenAt(now));
-      break;
-    }
+    if (!takeRequestSlot(now, wake)) break;
     takeDue();
     slots_[next->slot].last_started = now;
     job.in_flight = true;
@@ -190,6 +178,24 @@ SteadyTime PollEngine::step() {
         {makeTag(next->slot, next->generation), api::jobUrl(settings_.base_url, job.id)});
   }
   return wake;
+}
+
+bool PollEngine::takeRequestSlot(SteadyTime now, SteadyTime& wake) {
+  if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight))
+    return false;  // woken by an answer
+  if (now < paused_until_) {
+    wake = std::min(wake, paused_until_);
+    return false;
+  }
+  if (may_start_ && !may_start_()) {
+    wake = std::min(wake, now + kAdmissionRecheck);
+    return false;
+  }
+  if (!bucket_.tryTake(now)) {
+    wake = std::min(wake, bucket_.nextTokenAt(now));
+    return false;
+  }
+  return true;
 }
 
 bool PollEngine::timedOut(JobRecord& job, WallTime wall_now) {

@@ -252,6 +252,10 @@ class PollEngine {
   // Starts due result fetches while the shared limits allow; false when a
   // limit (not the queue) stopped it, with `wake` lowered to when to retry.
   bool startDueResults(SteadyTime now, SteadyTime& wake);
+  // Whether one more request (poll or result) may start now: a free
+  // in-flight slot, no Retry-After pause, the writer has room, and a token
+  // (taken). Otherwise false, with `wake` lowered to when to look again.
+  bool takeRequestSlot(SteadyTime now, SteadyTime& wake);
   void startResult(ResultTask& task);
   void handleResult(const api::HttpResponse& response);
   void resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,

@@ -12,8 +12,6 @@ using api::ResultFetchKind;
 
 namespace {
 
-constexpr auto kAdmissionRecheck = 10ms;
-
 SteadyTime::duration untilWall(WallTime when, WallTime wall_now) {
   const auto left = std::chrono::duration_cast<SteadyTime::duration>(when - wall_now);
   return std::max(left, SteadyTime::duration::zero());
@@ -73,19 +71,7 @@ bool PollEngine::startDueResults(SteadyTime now, SteadyTime& wake) {
       settleResult(task, state::ResultState::kGaveUp, std::move(why), std::nullopt, 0, 0us);
       continue;
     }
-    if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) return false;
-    if (now < paused_until_) {
-      wake = std::min(wake, paused_until_);
-      return false;
-    }
-    if (may_start_ && !may_start_()) {
-      wake = std::min(wake, now + kAdmissionRecheck);
-      return false;
-    }
-    if (!bucket_.tryTake(now)) {
-      wake = std::min(wake, bucket_.nextTokenAt(now));
-      return false;
-    }
+    if (!takeRequestSlot(now, wake)) return false;
     result_due_.pop();
     startResult(task);
   }
