@@ -306,6 +306,9 @@ class ApiKeyTest(SecurityTestCase):
             text = f.read().replace("state.db", f"{name}.db")
         with open(config, "w") as f:
             f.write(text)
+        # The fake API is shared by both runs: count only this run's requests.
+        before = len(self.api.paths())
+        ours = lambda: self.api.paths()[before:]
         d = self.start_daemon(config, env=env, name=name)
         if log_format == "json":  # harness.Daemon.metrics_url() reads the text form
             url = json.loads(d.wait_log('"metrics served"')[0])["url"]
@@ -313,12 +316,12 @@ class ApiKeyTest(SecurityTestCase):
         marker = "run.sec-key-ok:completed.argv"
         wait_for(lambda: os.path.exists(os.path.join(self.hookdir, marker)), timeout=20,
                  what=f"{name}: the hook")
-        wait_for(lambda: all(any(p == f"/jobs/{j}" for p in self.api.paths())
+        wait_for(lambda: all(any(p == f"/jobs/{j}" for p in ours())
                              for j in ("sec-echo-401", "sec-echo-500", "sec-echo-302",
                                                        "sec-echo-html")),
                  what=f"{name}: the misbehaving endpoints polled")
         # A few more error polls (backoff 1 s) for the log.
-        wait_for(lambda: all(self.api.paths().count(f"/jobs/{j}") >= 3
+        wait_for(lambda: all(ours().count(f"/jobs/{j}") >= 3
                              for j in ("sec-echo-401", "sec-echo-500", "sec-echo-html")),
                  what=f"{name}: more polls of the misbehaving endpoints")
         metrics = d.scrape()
