@@ -38,7 +38,12 @@ PollEngine::PollEngine(ScheduleSettings settings, status::StatusMapper mapper,
       events_(events),
       log_(log),
       rng_(seed),
-      bucket_(settings_.rate_per_second, clock.now()) {}
+      budget_(std::make_shared<AccountBudget>(settings_.rate_per_second, clock.now())) {}
+
+void PollEngine::shareBudget(std::shared_ptr<AccountBudget> budget) {
+  budget_ = std::move(budget);
+  budget_->setRate(settings_.rate_per_second, clock_.now());
+}
 
 std::uint32_t PollEngine::allocateSlot(JobRecord record) {
   std::uint32_t slot;
@@ -87,7 +92,7 @@ bool PollEngine::restoreJob(JobRecord record) {
 
 void PollEngine::updateSettings(ScheduleSettings settings) {
   if (settings.rate_per_second != settings_.rate_per_second) {
-    bucket_.setRate(settings.rate_per_second, clock_.now());
+    budget_->setRate(settings.rate_per_second, clock_.now());
   }
   const bool was_adaptive = adaptive();
   settings_ = std::move(settings);
@@ -183,19 +188,11 @@ SteadyTime PollEngine::step() {
 bool PollEngine::takeRequestSlot(SteadyTime now, SteadyTime& wake) {
   if (in_flight_ >= static_cast<size_t>(settings_.max_in_flight))
     return false;  // woken by an answer
-  if (now < paused_until_) {
-    wake = std::min(wake, paused_until_);
-    return false;
-  }
   if (may_start_ && !may_start_()) {
     wake = std::min(wake, now + kAdmissionRecheck);
     return false;
   }
-  if (!bucket_.tryTake(now)) {
-    wake = std::min(wake, bucket_.nextTokenAt(now));
-    return false;
-  }
-  return true;
+  return budget_->tryTake(now, wake);  // the account's pause and token bucket
 }
 
 bool PollEngine::timedOut(JobRecord& job, WallTime wall_now) {
@@ -303,8 +300,7 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
       next = now + jitteredInterval(settings_.interval, settings_.jitter, rng_);
       break;
     case PollResultKind::kRateLimited:
-      notePause(result.retry_after, result.http_status, now);
-      next = paused_until_;
+      next = notePause(result.retry_after, result.http_status, now);
       break;
     case PollResultKind::kAuthError:
       ++job.consecutive_errors;
@@ -325,18 +321,16 @@ void PollEngine::applyFailure(std::uint32_t slot, const api::PollResult& result,
   if (!single_pass_) schedule(slot, next);
 }
 
-void PollEngine::notePause(std::optional<std::chrono::seconds> retry_after, long http_status,
-                           SteadyTime now) {
+SteadyTime PollEngine::notePause(std::optional<std::chrono::seconds> retry_after, long http_status,
+                                 SteadyTime now) {
   const Millis pause = rateLimitPause(retry_after, settings_.interval, settings_.backoff_max);
-  if (now + pause > paused_until_) {
-    if (now >= paused_until_) {
-      log_.warn("API is rate limiting; pausing all polls",
-                {{"http_status", std::to_string(http_status)},
-                 {"pause", formatDuration(pause)},
-                 {"retry_after", retry_after ? "yes" : "no"}});
-    }
-    paused_until_ = now + pause;
+  if (budget_->pauseUntil(now + pause, now)) {
+    log_.warn("API is rate limiting; pausing all polls",
+              {{"http_status", std::to_string(http_status)},
+               {"pause", formatDuration(pause)},
+               {"retry_after", retry_after ? "yes" : "no"}});
   }
+  return budget_->pausedUntil();
 }
 
 void PollEngine::warnUnrecognised(const std::string& word, const std::string& job_id,

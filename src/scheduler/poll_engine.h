@@ -34,6 +34,7 @@
 #include "api/http_transport.h"
 #include "api/job_snapshot.h"
 #include "api/result_file.h"
+#include "scheduler/account_budget.h"
 #include "scheduler/duration_model.h"
 #include "scheduler/poll_events.h"
 #include "scheduler/poll_strategy.h"
@@ -107,6 +108,11 @@ class PollEngine {
   // Live reload: new settings and status words apply from the next poll of
   // each job (due times already set stay; the rate limit applies at once).
   void updateSettings(ScheduleSettings settings);
+  // The account's budget (SPEC "Accounts"): engines of one account given the
+  // same one draw every request's token from it and pause together on a
+  // 429/503 (account_budget.h). Its rate follows these settings' (set here
+  // and by updateSettings). Before the first step.
+  void shareBudget(std::shared_ptr<AccountBudget> budget);
   void setStatusMapper(status::StatusMapper mapper) { mapper_ = std::move(mapper); }
   const ScheduleSettings& settings() const { return settings_; }
 
@@ -130,7 +136,7 @@ class PollEngine {
   bool apiDown() const { return api_down_; }
   bool authFailing() const { return auth_failing_; }
   // The time until which a Retry-After pause holds every poll.
-  SteadyTime pausedUntil() const { return paused_until_; }
+  SteadyTime pausedUntil() const { return budget_->pausedUntil(); }
   // How long jobs take, learned from restored and newly finished jobs.
   const DurationModels& durationModels() const { return models_; }
 
@@ -264,7 +270,9 @@ class PollEngine {
   void settleResult(ResultTask& task, state::ResultState state, std::string file_or_error,
                     std::optional<api::ResultFetchKind> fetch, long http_status,
                     std::chrono::microseconds elapsed);
-  void notePause(std::optional<std::chrono::seconds> retry_after, long http_status, SteadyTime now);
+  // Pauses the account's requests for a 429/503; returns the pause's end.
+  SteadyTime notePause(std::optional<std::chrono::seconds> retry_after, long http_status,
+                       SteadyTime now);
 
   ScheduleSettings settings_;
   status::StatusMapper mapper_;
@@ -274,7 +282,9 @@ class PollEngine {
   Log& log_;
   Rng rng_;
   api::JobResponseParser parser_;
-  TokenBucket bucket_;
+  // The account's token bucket and Retry-After pause: the engine's own
+  // unless shared with the account's other engines (shareBudget).
+  std::shared_ptr<AccountBudget> budget_;
 
   SlotTable slots_;
   std::vector<std::uint32_t> free_slots_;
@@ -293,7 +303,6 @@ class PollEngine {
 
   std::function<bool()> may_start_;
   size_t in_flight_ = 0;
-  SteadyTime paused_until_{};
   bool stopping_ = false;
   bool single_pass_ = false;
   size_t single_pass_left_ = 0;

@@ -40,8 +40,7 @@ std::optional<PollEngine::DueEntry> PollEngine::pickReady(SteadyTime now) {
   if (ready_.empty()) return std::nullopt;
   // Nothing can start now (step() will find out and wait): choosing would
   // cost a pass over every due job for nothing.
-  if (bucket_.nextTokenAt(now) > now || now < paused_until_ ||
-      in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) {
+  if (!budget_->available(now) || in_flight_ >= static_cast<size_t>(settings_.max_in_flight)) {
     picked_ = 0;
     return ready_.front();
   }

@@ -145,8 +145,7 @@ void PollEngine::resultFailed(ResultTask& task, const api::ResultFetchOutcome& o
   SteadyTime next = now;
   switch (outcome.kind) {
     case ResultFetchKind::kRateLimited:
-      notePause(outcome.retry_after, outcome.http_status, now);
-      next = paused_until_;
+      next = notePause(outcome.retry_after, outcome.http_status, now);
       break;
     case ResultFetchKind::kNotReady:
       next = now + jitteredInterval(settings_.interval, settings_.jitter, rng_);

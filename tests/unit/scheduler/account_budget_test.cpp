@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+// AccountBudget: the engines of one account share one rate limit exactly
+// and pause together; another account's engine is never slowed by them.
+#include "scheduler/account_budget.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "fake_transport.h"
+#include "scheduler/poll_engine.h"
+
+namespace jobwatch::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeTransport;
+using testing::jsonResponse;
+
+struct NoEvents final : PollEvents {
+  void onPollFinished(const PollFinished&) override {}
+  void onTransition(const StatusTransition&) override {}
+};
+
+api::HttpResponse processing(const std::string& id) {
+  return jsonResponse(200, R"({"id":")" + id + R"(","status":"processing","type":"x"})");
+}
+
+// One engine thread's parts, driven step by step by the test.
+struct Lane {
+  Lane(const ScheduleSettings& s, const ManualClock& clock, Log& log, std::uint64_t seed)
+      : engine(s, status::StatusMapper(), transport, clock, events, log, seed) {}
+  FakeTransport transport;
+  NoEvents events;
+  PollEngine engine;
+
+  void addJobs(const std::string& prefix, int n) {
+    for (int i = 0; i < n; ++i) engine.addJob({prefix + std::to_string(i), {}}, true);
+  }
+  // Delivers answers and starts what is due.
+  void turn(const std::function<api::HttpResponse(const std::string&)>& answer) {
+    transport.answerAll(answer);
+    engine.wait(SteadyTime{});
+    engine.step();
+  }
+};
+
+class AccountBudgetTest : public ::testing::Test {
+ protected:
+  AccountBudgetTest() : log(LogFormat::kText, LogLevel::kWarn, log_text) {}
+  static ScheduleSettings settings(double rate) {
+    ScheduleSettings s;
+    s.base_url = "http://127.0.0.1:1";
+    s.interval = 100ms;  // every job always due: only the budget limits
+    s.jitter = 0;
+    s.rate_per_second = rate;
+    s.strategy = PollStrategy::kRoundRobin;
+    return s;
+  }
+  ManualClock clock;
+  std::ostringstream log_text;
+  Log log;
+};
+
+TEST(AccountBudget, TakesAtMostTheRatePlusOneSecondsBurst) {
+  ManualClock clock;
+  AccountBudget budget(10, clock.now());
+  int taken = 0;
+  for (int ms = 0; ms <= 60000; ms += 10) {
+    SteadyTime wake = SteadyTime::max();
+    while (budget.tryTake(clock.now(), wake)) ++taken;
+    EXPECT_GT(wake, clock.now());
+    clock.advance(10ms);
+  }
+  // 10/s for 60 s, plus the bucket's initial second's worth.
+  EXPECT_LE(taken, 610);
+  EXPECT_GE(taken, 609);
+}
+
+TEST(AccountBudget, ThreadsTakingAtOnceNeverExceedTheRate) {
+  ManualClock clock;
+  AccountBudget budget(50, clock.now());
+  std::atomic<bool> stop{false};
+  std::atomic<int> taken{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        SteadyTime wake = SteadyTime::max();
+        if (budget.tryTake(clock.now(), wake)) taken.fetch_add(1);
+      }
+    });
+  }
+  // The first second's burst is taken before the clock moves (bounded wait).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (taken.load() < 50 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_EQ(taken.load(), 50);
+  for (int ms = 0; ms < 10000; ms += 10) {  // 10 s in steps, the threads racing
+    clock.advance(10ms);
+    std::this_thread::yield();
+  }
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  EXPECT_LE(taken.load(), 50 * 10 + 50);
+}
+
+TEST(AccountBudget, APauseHoldsEveryTakeAndReportsOnlyItsStart) {
+  ManualClock clock;
+  AccountBudget budget(0, clock.now());  // unlimited: only the pause holds
+  EXPECT_TRUE(budget.pauseUntil(clock.now() + 2s, clock.now()));
+  EXPECT_FALSE(budget.pauseUntil(clock.now() + 1s, clock.now()));  // shorter: no change
+  EXPECT_EQ(budget.pausedUntil(), clock.now() + 2s);
+  SteadyTime wake = SteadyTime::max();
+  EXPECT_FALSE(budget.tryTake(clock.now(), wake));
+  EXPECT_EQ(wake, clock.now() + 2s);
+  EXPECT_FALSE(budget.available(clock.now()));
+  clock.advance(2s);
+  EXPECT_TRUE(budget.available(clock.now()));
+  EXPECT_TRUE(budget.tryTake(clock.now(), wake));
+}
+
+TEST_F(AccountBudgetTest, TwoEnginesOfOneAccountShareItsRateExactly) {
+  auto budget = std::make_shared<AccountBudget>(20, clock.now());
+  Lane a(settings(20), clock, log, 1), b(settings(20), clock, log, 2);
+  a.engine.shareBudget(budget);
+  b.engine.shareBudget(budget);
+  a.addJobs("a", 200);
+  b.addJobs("b", 200);
+  // 30 simulated seconds in 5 ms steps, the two engines taking turns in a
+  // random order, as two threads would race; every answer comes back at
+  // once, so only the budget binds.
+  std::mt19937 order(7);
+  for (int step = 0; step < 6000; ++step) {
+    if (order() % 2 == 0) {
+      a.turn(processing);
+      b.turn(processing);
+    } else {
+      b.turn(processing);
+      a.turn(processing);
+    }
+    clock.advance(5ms);
+  }
+  const size_t sum = a.transport.started.size() + b.transport.started.size();
+  // 20/s over 30 s plus the initial burst of one second's worth: never more.
+  EXPECT_LE(sum, 20u * 30 + 20);
+  EXPECT_GE(sum, 20u * 30);
+  // Shared, not one engine starving the other.
+  EXPECT_GT(a.transport.started.size(), sum / 3);
+  EXPECT_GT(b.transport.started.size(), sum / 3);
+}
+
+TEST_F(AccountBudgetTest, A429SeenByOneEnginePausesTheOtherOfItsAccountOnly) {
+  auto shared = std::make_shared<AccountBudget>(0, clock.now());
+  Lane a(settings(0), clock, log, 1), b(settings(0), clock, log, 2),
+      other(settings(0), clock, log, 3);
+  a.engine.shareBudget(shared);
+  b.engine.shareBudget(shared);  // `other` keeps a budget of its own: another account
+  a.addJobs("a", 5);
+  b.addJobs("b", 5);
+  other.addJobs("o", 5);
+  for (Lane* lane : {&a, &b, &other}) lane->engine.step();
+  // a's answers are 429 with Retry-After: 10 s.
+  a.turn([](const std::string&) { return jsonResponse(429, "{}", 10s); });
+  b.turn(processing);
+  other.turn(processing);
+  const size_t b_before = b.transport.started.size();
+  const size_t other_before = other.transport.started.size();
+  for (int i = 0; i < 90; ++i) {  // 9 s: inside the pause
+    clock.advance(100ms);
+    for (Lane* lane : {&a, &b, &other}) lane->turn(processing);
+  }
+  EXPECT_EQ(b.transport.started.size(), b_before) << "b shares a's account: paused";
+  // Each of its 5 jobs answered one turn after it started, due again 100 ms
+  // later: at least every 200 ms.
+  EXPECT_GE(other.transport.started.size(), other_before + 5 * 40) << "another account: not slowed";
+  for (int i = 0; i < 20; ++i) {  // past the pause
+    clock.advance(100ms);
+    for (Lane* lane : {&a, &b, &other}) lane->turn(processing);
+  }
+  EXPECT_GT(b.transport.started.size(), b_before);
+  EXPECT_NE(log_text.str().find("pausing all polls"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jobwatch::scheduler
