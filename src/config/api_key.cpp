@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "config/names.h"
+#include "util/account_name.h"
 #include "util/bounded_file.h"
 #include "util/job_id.h"
 
@@ -88,6 +89,12 @@ Result<std::filesystem::path> resolveApiKeyFile(const std::filesystem::path& con
 Result<std::string> readApiKey(const ApiConfig& api) {
   if (api.api_key_file) return readKeyFile(*api.api_key_file);
   return readKeyVariable(api.api_key_env);
+}
+
+Result<std::string> readApiKey(const AccountConfig& account) {
+  auto key = readApiKey(account.api);
+  if (key.ok() || account.name.empty() || account.name == kDefaultAccount) return key;
+  return Error{"account `" + account.name + "`: " + key.error().message, key.error().kind};
 }
 
 }  // namespace jobwatch::config

@@ -22,7 +22,8 @@
 
 namespace jobwatch::config {
 
-struct ApiConfig;  // config/config.h
+struct ApiConfig;      // config/config.h
+struct AccountConfig;  // config/config.h
 
 inline constexpr std::string_view kCredentialsDirPrefix = "${CREDENTIALS_DIRECTORY}/";
 inline constexpr std::string_view kCredentialsDirPrefixBare = "$CREDENTIALS_DIRECTORY/";
@@ -41,5 +42,11 @@ std::optional<Result<std::filesystem::path>> credentialReference(std::string_vie
 // trailing whitespace) or from the environment variable api_key_env. Errors
 // name the file or variable, never the key. An empty key is an error.
 [[nodiscard]] Result<std::string> readApiKey(const ApiConfig& api);
+
+// The same for one account (SPEC "Accounts"): for an account other than
+// "default" each error starts with "account `NAME`: ", so a log line or
+// --check-config says whose key is missing. The default account's errors
+// read exactly as readApiKey(api)'s.
+[[nodiscard]] Result<std::string> readApiKey(const AccountConfig& account);
 
 }  // namespace jobwatch::config

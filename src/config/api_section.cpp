@@ -86,35 +86,39 @@ void readName(SchemaReader& r, const Value& v, std::string_view expected,
 
 }  // namespace
 
-void parseApiSection(SchemaReader& r, const Value& section, ApiConfig& api, DeferredChecks& later) {
-  r.walkMap(
-      section,
-      {
-          {"base_url",
-           [&](const Value& v) {
-             if (auto s = r.text(v, "an https:// URL")) later.base_url = *s;
-           }},
-          {"api_key_file", [&](const Value& v) { readApiKeyFile(r, v, api.api_key_file); }},
-          {"api_key_env",
-           [&](const Value& v) {
-             readName(r, v, "an environment variable name", isEnvName,
-                      " is not a valid environment variable name (letters, digits and _, not "
-                      "starting with a digit)",
-                      api.api_key_env);
-           }},
-          {"key_header",
-           [&](const Value& v) {
-             readName(r, v, "an HTTP header name", isHeaderName,
-                      " is not a valid HTTP header name (letters, digits and -)", api.key_header);
-           }},
-          {"rate_limit", [&](const Value& v) { readRateLimit(r, v, api.rate_limit); }},
-          {"request_timeout", [&](const Value& v) { r.positiveDuration(v, api.request_timeout); }},
-          {"connect_timeout", [&](const Value& v) { r.positiveDuration(v, api.connect_timeout); }},
-          {"max_concurrent_requests",
-           [&](const Value& v) { r.integerInRange(v, api.max_concurrent_requests, 1, 1024); }},
-          {"allow_insecure_http", [&](const Value& v) { r.boolean(v, api.allow_insecure_http); }},
-      },
-      "API settings");
+std::vector<Field> apiFields(SchemaReader& r, ApiConfig& api, int& threads,
+                             std::optional<std::string>& base_url) {
+  return {
+      {"base_url",
+       [&](const Value& v) {
+         if (auto s = r.text(v, "an https:// URL")) base_url = *s;
+       }},
+      {"api_key_file", [&](const Value& v) { readApiKeyFile(r, v, api.api_key_file); }},
+      {"api_key_env",
+       [&](const Value& v) {
+         readName(r, v, "an environment variable name", isEnvName,
+                  " is not a valid environment variable name (letters, digits and _, not "
+                  "starting with a digit)",
+                  api.api_key_env);
+       }},
+      {"key_header",
+       [&](const Value& v) {
+         readName(r, v, "an HTTP header name", isHeaderName,
+                  " is not a valid HTTP header name (letters, digits and -)", api.key_header);
+       }},
+      {"rate_limit", [&](const Value& v) { readRateLimit(r, v, api.rate_limit); }},
+      {"request_timeout", [&](const Value& v) { r.positiveDuration(v, api.request_timeout); }},
+      {"connect_timeout", [&](const Value& v) { r.positiveDuration(v, api.connect_timeout); }},
+      {"max_concurrent_requests",
+       [&](const Value& v) { r.integerInRange(v, api.max_concurrent_requests, 1, 1024); }},
+      {"allow_insecure_http", [&](const Value& v) { r.boolean(v, api.allow_insecure_http); }},
+      {"threads", [&](const Value& v) { r.integerInRange(v, threads, 1, kMaxAccountThreads); }},
+  };
+}
+
+void parseApiSection(SchemaReader& r, const Value& section, ApiConfig& api, int& threads,
+                     DeferredChecks& later) {
+  r.walkMap(section, apiFields(r, api, threads, later.base_url), "API settings");
 }
 
 }  // namespace jobwatch::config

@@ -9,6 +9,7 @@
 #include "config/schema_reader.h"
 #include "config/sections.h"
 #include "status/job_status.h"
+#include "util/account_name.h"
 #include "util/bounded_file.h"
 #include "util/yaml_node.h"
 
@@ -21,30 +22,41 @@ constexpr std::size_t kMaxConfigBytes = std::size_t{4} * 1024 * 1024;
 void readSections(SchemaReader& r, const YAML::Node& root, Config& cfg) {
   if (!root.IsNull() && !root.IsMap()) {
     r.error("", yamlLine(root, 1),
-            "the top level must be a map of sections (api, poll, watch, state, hooks, metrics, "
-            "logging, shard, results, control), got " +
+            "the top level must be a map of sections (api, accounts, poll, watch, state, hooks, "
+            "metrics, logging, shard, results, control), got " +
                 yamlKind(root));
     return;
   }
   DeferredChecks later;
-  r.walkMap(Value{root, "", 1},
-            {
-                {"api", [&](const Value& v) { parseApiSection(r, v, cfg.api, later); }},
-                {"poll", [&](const Value& v) { parsePollSection(r, v, cfg.poll); }},
-                {"watch", [&](const Value& v) { parseWatchSection(r, v, cfg.watch); }},
-                {"state", [&](const Value& v) { parseStateSection(r, v, cfg.state); }},
-                {"hooks", [&](const Value& v) { parseHooksSection(r, v, cfg.hooks, later); }},
-                {"metrics", [&](const Value& v) { parseMetricsSection(r, v, cfg.metrics); }},
-                {"logging", [&](const Value& v) { parseLoggingSection(r, v, cfg.logging); }},
-                {"shard", [&](const Value& v) { parseShardSection(r, v, cfg.shard); }},
-                {"results", [&](const Value& v) { parseResultsSection(r, v, cfg.results); }},
-                {"control", [&](const Value& v) { parseControlSection(r, v, cfg.control); }},
-            },
-            "sections");
+  r.walkMap(
+      Value{root, "", 1},
+      {
+          {"api",
+           [&](const Value& v) { parseApiSection(r, v, cfg.api, later.default_threads, later); }},
+          {"accounts", [&](const Value& v) { later.accounts = v; }},
+          {"poll", [&](const Value& v) { parsePollSection(r, v, cfg.poll); }},
+          {"watch", [&](const Value& v) { parseWatchSection(r, v, cfg.watch); }},
+          {"state", [&](const Value& v) { parseStateSection(r, v, cfg.state); }},
+          {"hooks", [&](const Value& v) { parseHooksSection(r, v, cfg.hooks, later); }},
+          {"metrics", [&](const Value& v) { parseMetricsSection(r, v, cfg.metrics); }},
+          {"logging", [&](const Value& v) { parseLoggingSection(r, v, cfg.logging); }},
+          {"shard", [&](const Value& v) { parseShardSection(r, v, cfg.shard); }},
+          {"results", [&](const Value& v) { parseResultsSection(r, v, cfg.results); }},
+          {"control", [&](const Value& v) { parseControlSection(r, v, cfg.control); }},
+      },
+      "sections");
   checkAcrossKeys(r, later, cfg);
+  parseAccountsSection(r, later.accounts, later.default_threads, cfg);
 }
 
 }  // namespace
+
+const AccountConfig* Config::account(std::string_view name) const {
+  for (const AccountConfig& a : accounts) {
+    if (sameAccount(a.name, name)) return &a;
+  }
+  return nullptr;
+}
 
 std::string ConfigIssue::toString() const {
   std::string out;
@@ -78,6 +90,8 @@ ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& 
   } catch (const YAML::Exception& e) {
     reader.error("", e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg);
   }
+  // An empty file: the default account alone.
+  if (cfg.accounts.empty()) cfg.accounts.push_back(AccountConfig{"default", cfg.api, 1});
   return reader.finish(std::move(cfg));
 }
 

@@ -3,10 +3,11 @@
 //
 // loadConfigFile() parses YAML, rejects unknown keys and bad values, and
 // reports every problem with file, line and key. Relative paths inside the
-// config (watch.file, watch.drop_dir, state.path, api.api_key_file) are
-// resolved against the config file's directory - except an api_key_file
-// under ${CREDENTIALS_DIRECTORY}/ (see config/api_key.h, which this header
-// includes: readApiKey, resolveApiKeyFile).
+// config (watch.file, watch.drop_dir, state.path, api.api_key_file and
+// accounts[].api_key_file) are resolved against the config file's directory
+// - except an api_key_file under ${CREDENTIALS_DIRECTORY}/ (see
+// config/api_key.h, which this header includes: readApiKey,
+// resolveApiKeyFile).
 //
 // Thread-safety: Config is a plain value; share it as shared_ptr<const Config>.
 #pragma once
@@ -47,6 +48,14 @@ struct ApiConfig {
   Millis connect_timeout = seconds(5);
   int max_concurrent_requests = 32;
   bool allow_insecure_http = false;
+};
+
+// One API account (SPEC "Accounts"): `api:` is the account named "default";
+// each `accounts:` entry another, every key it leaves unset taken from `api:`.
+struct AccountConfig {
+  std::string name;  // ^[a-z0-9_-]{1,32}$; "default" for api:
+  ApiConfig api;     // resolved (inherited keys filled in)
+  int threads = 1;   // engine threads for this account's jobs, 1..16
 };
 
 // poll.strategy (SPEC "Polling strategy").
@@ -129,8 +138,9 @@ struct ControlConfig {
 };
 
 struct Config {
-  std::filesystem::path source;  // the file it was loaded from
-  ApiConfig api;
+  std::filesystem::path source;         // the file it was loaded from
+  ApiConfig api;                        // the default account's (accounts[0].api equals it)
+  std::vector<AccountConfig> accounts;  // [0] is "default" (api:), then accounts: in file order
   PollConfig poll;
   WatchConfig watch;
   StateConfig state;
@@ -140,6 +150,10 @@ struct Config {
   ShardConfig shard;
   ResultsConfig results;
   ControlConfig control;
+
+  // The account called `name`; "" (a watch entry that names none) is
+  // "default". nullptr when unknown.
+  const AccountConfig* account(std::string_view name) const;
 };
 
 // One problem found in a config file.

@@ -18,22 +18,43 @@ namespace {
 constexpr mode_t kDropFileMode = 0640;
 constexpr int kMaxRenameAttempts = 5;
 
+// The account every entry names, when they all name the same one; else "".
+std::string commonAccount(const std::vector<WatchEntry>& entries) {
+  if (entries.empty()) return {};
+  const std::string& first = entries.front().account;
+  for (const auto& e : entries) {
+    if (e.account != first) return {};
+  }
+  return first;
+}
+
 std::string emitDropYaml(const std::vector<WatchEntry>& entries) {
   // Every scalar the caller supplies is double-quoted: a plain `null`, `~`,
   // `yes`, `- x` or ` x` would not read back as the same string.
   YAML::Emitter out;
-  out << YAML::BeginMap << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
+  out << YAML::BeginMap;
+  // One account for all (jobwatchd add --account): the file's `account:`.
+  const std::string common = commonAccount(entries);
+  if (!common.empty()) out << YAML::Key << "account" << YAML::Value << YAML::DoubleQuoted << common;
+  out << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
   for (const auto& e : entries) {
-    if (e.labels.empty()) {
+    const bool own_account = common.empty() && !e.account.empty();
+    if (e.labels.empty() && !own_account) {
       out << YAML::DoubleQuoted << e.id;
       continue;
     }
     out << YAML::BeginMap << YAML::Key << "id" << YAML::Value << YAML::DoubleQuoted << e.id;
-    out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-    for (const auto& [key, value] : e.labels) {
-      out << YAML::Key << YAML::DoubleQuoted << key << YAML::Value << YAML::DoubleQuoted << value;
+    if (own_account) {
+      out << YAML::Key << "account" << YAML::Value << YAML::DoubleQuoted << e.account;
     }
-    out << YAML::EndMap << YAML::EndMap;
+    if (!e.labels.empty()) {
+      out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+      for (const auto& [key, value] : e.labels) {
+        out << YAML::Key << YAML::DoubleQuoted << key << YAML::Value << YAML::DoubleQuoted << value;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
@@ -57,7 +78,7 @@ std::vector<WatchEntry> mergedLikeParser(const std::vector<WatchEntry>& entries)
 
 bool sameEntries(const std::vector<WatchEntry>& a, const std::vector<WatchEntry>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-    return x.id == y.id && x.labels == y.labels;
+    return x.id == y.id && x.labels == y.labels && x.account == y.account;
   });
 }
 

@@ -24,6 +24,9 @@ namespace jobwatch::watchlist {
 // rather than a rejected file later. No entries: an error. Run as root on a
 // directory owned by someone else (the service's user, e.g. systemd
 // DynamicUser=), the file is given to the directory's owner and group.
+// Accounts: when every entry names the same account, the file carries it
+// as its top-level `account:`; otherwise each entry that names one has its
+// own `account:`. WatchEntry::line is ignored.
 [[nodiscard]] Result<std::filesystem::path> writeDropFile(const std::filesystem::path& dir,
                                                           const std::vector<WatchEntry>& entries);
 [[nodiscard]] Result<std::filesystem::path> writeDropFile(const std::filesystem::path& dir,

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "util/account_name.h"
 #include "util/bounded_file.h"
 #include "util/job_id.h"
 #include "util/label_limits.h"
@@ -92,27 +93,38 @@ std::string labelCapProblem(const Labels& labels) {
 // Collects entries in first-seen order, merging duplicates.
 class EntryCollector {
  public:
-  // Adds the entry, or says why it cannot be: merged with an earlier entry
-  // of the same job, its labels would exceed the caps.
-  std::string add(std::string id, Labels labels) {
+  // Adds the entry, or says why it cannot be: listed earlier under another
+  // account, or merged with an earlier entry of the same job, its labels
+  // would exceed the caps.
+  std::string add(std::string id, Labels labels, std::string account, int line) {
     auto [it, fresh] = index_.emplace(id, entries_.size());
     if (fresh) {
-      entries_.push_back(WatchEntry{std::move(id), std::move(labels)});
+      entries_.push_back(WatchEntry{std::move(id), std::move(labels), std::move(account), line});
       return {};
     }
+    WatchEntry& earlier = entries_[it->second];
+    if (!sameAccount(earlier.account, account)) {
+      return "job " + excerpt(id) + " is listed on line " + std::to_string(earlier.line) +
+             " under account " + shownAccount(earlier.account) + " and here under account " +
+             shownAccount(account) + "; a job belongs to one account";
+    }
     // A later entry's labels win per key; keys it does not mention are kept.
-    Labels merged = entries_[it->second].labels;
+    Labels merged = earlier.labels;
     for (auto& [key, value] : labels) merged[key] = std::move(value);
     if (std::string problem = labelCapProblem(merged); !problem.empty()) {
       return "job entry rejected: merged with the earlier entry of " + excerpt(id) +
              " it would have " + problem;
     }
-    entries_[it->second].labels = std::move(merged);
+    earlier.labels = std::move(merged);
     return {};
   }
   std::vector<WatchEntry> take() { return std::move(entries_); }
 
  private:
+  static std::string shownAccount(std::string_view account) {
+    return "`" + std::string(account.empty() ? kDefaultAccount : account) + "`";
+  }
+
   std::vector<WatchEntry> entries_;
   std::unordered_map<std::string, std::size_t> index_;
 };
@@ -152,22 +164,64 @@ class YamlWatchParser {
             "the top level must be a map with a `jobs` list, got " + yamlKind(root));
       return;
     }
-    bool seen_jobs = false;
+    std::optional<std::pair<YAML::Node, int>> jobs;
+    bool seen_account = false;
+    bool account_ok = true;
     for (auto it = root.begin(); it != root.end(); ++it) {
       const int line = yamlLine(it->first, 1);
-      if (!it->first.IsScalar() || it->first.Scalar() != "jobs") {
+      const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
+      if (!it->first.IsScalar() || (key != "jobs" && key != "account")) {
         std::string shown =
             it->first.IsScalar() ? excerpt(it->first.Scalar()) : yamlKind(it->first);
-        issue(line, "unknown key " + shown + " at the top level (the only key is `jobs`)");
+        issue(line, "unknown key " + shown +
+                        " at the top level (the keys are `jobs` and an optional `account`)");
         continue;
       }
-      if (seen_jobs) {
-        issue(line, "duplicate key `jobs`");
+      if (key == "jobs" ? jobs.has_value() : seen_account) {
+        issue(line, "duplicate key `" + key + "`");
         continue;
       }
-      seen_jobs = true;
-      parseJobs(it->second, line);
+      if (key == "jobs") {
+        jobs.emplace(it->second, line);
+        continue;
+      }
+      seen_account = true;
+      account_ok = readAccount(it->second, line, " (no job of this file is taken)", top_account_);
+      top_account_line_ = line;
     }
+    if (jobs && account_ok) parseJobs(jobs->first, jobs->second);
+  }
+
+  // An `account:` value: a valid account name, or an issue (ending with
+  // `consequence`) and false.
+  bool readAccount(const YAML::Node& node, int line, std::string_view consequence,
+                   std::string& out) {
+    if (!node.IsScalar()) {
+      issue(yamlLine(node, line),
+            "`account` must be an account name, got " + yamlKind(node) + std::string(consequence));
+      return false;
+    }
+    if (!isAccountName(node.Scalar())) {
+      issue(yamlLine(node, line), "invalid account name " + excerpt(node.Scalar()) +
+                                      std::string(kAccountNameRule) + std::string(consequence));
+      return false;
+    }
+    out = node.Scalar();
+    return true;
+  }
+
+  // The account of an entry that names `own` ("" for none) on `line`:
+  // nullopt after an issue when it contradicts the top-level `account:`.
+  std::optional<std::string> entryAccount(std::string own, int line) {
+    if (own.empty()) return top_account_;
+    if (top_account_line_ > 0 && !sameAccount(own, top_account_)) {
+      issue(line, "job entry names account " + excerpt(own) +
+                      ", but this file's `account:` (line " + std::to_string(top_account_line_) +
+                      ") is " + excerpt(top_account_) +
+                      "; a file's jobs all belong to its account");
+      return std::nullopt;
+    }
+    return own;
   }
 
   void parseJobs(const YAML::Node& jobs, int key_line) {
@@ -181,17 +235,21 @@ class YamlWatchParser {
 
   void parseEntry(const YAML::Node& entry, int line) {
     if (entry.IsScalar()) {
-      addIfValid(entry.Scalar(), line, {});
+      addIfValid(entry.Scalar(), line, {}, top_account_);
       return;
     }
     if (!entry.IsMap()) {
-      issue(line, "each job must be an ID or a map with `id` and optional `labels`, got " +
-                      yamlKind(entry));
+      issue(line,
+            "each job must be an ID or a map with `id` and optional `labels` and `account`, got " +
+                yamlKind(entry));
       return;
     }
     std::optional<std::string> id;
     int id_line = line;
     bool id_unusable = false;  // present but not a scalar: already reported
+    std::string account;       // as named by the entry
+    int account_line = line;
+    bool account_ok = true;
     std::map<std::string, std::string> labels;
     std::set<std::string> seen;
     for (auto it = entry.begin(); it != entry.end(); ++it) {
@@ -215,12 +273,15 @@ class YamlWatchParser {
         id_line = yamlLine(it->second, key_line);
       } else if (key == "labels") {
         parseLabels(it->second, key_line, labels);
+      } else if (key == "account") {
+        account_ok = readAccount(it->second, key_line, "", account);
+        account_line = key_line;
       } else {
         issue(key_line, "unknown key " + excerpt(key) +
-                            " in a job entry (expected `id` and optional `labels`)");
+                            " in a job entry (expected `id`, optional `labels` and `account`)");
       }
     }
-    if (id_unusable) return;
+    if (id_unusable || !account_ok) return;
     if (!id) {
       issue(line, "job entry has no `id`");
       return;
@@ -229,7 +290,9 @@ class YamlWatchParser {
       issue(line, "job entry rejected: it has " + problem);
       return;
     }
-    addIfValid(*id, id_line, std::move(labels));
+    auto resolved = entryAccount(std::move(account), account_line);
+    if (!resolved) return;
+    addIfValid(*id, id_line, std::move(labels), std::move(*resolved));
   }
 
   void parseLabels(const YAML::Node& node, int key_line,
@@ -287,17 +350,21 @@ class YamlWatchParser {
     }
   }
 
-  void addIfValid(const std::string& id, int line, std::map<std::string, std::string> labels) {
+  void addIfValid(const std::string& id, int line, std::map<std::string, std::string> labels,
+                  std::string account) {
     if (!isValidJobId(id)) {
       issue(line, describeInvalidJobId(id));
       return;
     }
-    if (std::string problem = collector_.add(id, std::move(labels)); !problem.empty()) {
+    if (std::string problem = collector_.add(id, std::move(labels), std::move(account), line);
+        !problem.empty()) {
       issue(line, std::move(problem));
     }
   }
 
   fs::path source_;
+  std::string top_account_;   // the file's `account:`; "" when none
+  int top_account_line_ = 0;  // its line; 0 when none
   EntryCollector collector_;
   std::vector<WatchIssue> issues_;
 };
@@ -345,7 +412,8 @@ WatchParse parseWatchText(const std::string& text, const std::filesystem::path& 
       out.issues.push_back(WatchIssue{source, line, describeInvalidJobId(current)});
       continue;
     }
-    (void)collector.add(std::string(current), {});  // no labels: always fits
+    // No labels, no account: always fits.
+    (void)collector.add(std::string(current), {}, {}, line);
   }
   out.entries = collector.take();
   return out;

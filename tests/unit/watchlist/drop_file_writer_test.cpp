@@ -20,6 +20,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace jobwatch::watchlist::test_support;  // NOLINT(google-build-using-namespace)
@@ -86,6 +87,45 @@ TEST(WriteDropFile, ErrorsNameTheDirectory) {
   ASSERT_FALSE(bad_label.ok());
   EXPECT_THAT(bad_label.error().message, HasSubstr("control characters"));
   EXPECT_THAT(topLevel(tmp.path()), IsEmpty());
+}
+
+WatchEntry entry(const std::string& id, const std::string& account) {
+  WatchEntry e;
+  e.id = id;
+  e.account = account;
+  return e;
+}
+
+TEST(WriteDropFile, OneAccountForAllIsTheFilesAccount) {
+  TempDir tmp;
+  auto written = writeDropFile(tmp.path(), {entry("job-1", "team-b"), entry("job-2", "team-b")});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  const std::string text = readFile(written.value());
+  EXPECT_THAT(text, HasSubstr("account: \"team-b\"\njobs:"));
+  WatchParse back = parseWatchYaml(text, written.value());
+  ASSERT_THAT(back.issues, IsEmpty()) << text;
+  ASSERT_EQ(back.entries.size(), 2u);
+  EXPECT_EQ(back.entries[0].account, "team-b");
+  EXPECT_EQ(back.entries[1].account, "team-b");
+}
+
+TEST(WriteDropFile, MixedAccountsArePerEntryAndConflictsAreRefused) {
+  TempDir tmp;
+  auto written = writeDropFile(tmp.path(), {entry("job-1", "team-b"), entry("job-2", "")});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  const std::string text = readFile(written.value());
+  EXPECT_THAT(text, Not(HasSubstr("\naccount:")));
+  WatchParse back = parseWatchYaml(text, written.value());
+  ASSERT_THAT(back.issues, IsEmpty()) << text;
+  ASSERT_EQ(back.entries.size(), 2u);
+  EXPECT_EQ(back.entries[0].account, "team-b");
+  EXPECT_EQ(back.entries[1].account, "");
+
+  TempDir other;
+  auto conflict = writeDropFile(other.path(), {entry("job-1", "team-b"), entry("job-1", "c")});
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_THAT(conflict.error().message, HasSubstr("a job belongs to one account"));
+  EXPECT_THAT(topLevel(other.path()), IsEmpty());
 }
 
 }  // namespace
