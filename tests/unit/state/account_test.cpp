@@ -1,22 +1,186 @@
 // SPDX-License-Identifier: Apache-2.0
-// Accounts in the state store (SPEC "Accounts"): a version-5 database
-// migrates with every row 'default'.
+// Accounts in the state store (SPEC "Accounts"): a job's account is bound
+// by its first row and never changed by a later write (in the store, and
+// in the writer's queue); hook runs keep the account they were recorded
+// with, in every query that returns runs; pending results name their
+// job's account; a version-5 database migrates with every row 'default'.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <iostream>
 #include <string>
+#include <vector>
 
+#include "state/state_reader.h"
 #include "state/state_schema.h"
 #include "state/state_store.h"
+#include "state/state_writer.h"
 #include "state_test_support.h"
 
 namespace jobwatch::state {
 namespace {
 
+using namespace std::chrono_literals;
+using testing::at;
 using testing::rawExec;
 using testing::rawScalar;
+using testing::sampleJob;
+using testing::sampleRun;
 
-class AccountTest : public testing::StoreFixture {};
+class AccountTest : public testing::StoreFixture {
+ protected:
+  static void apply(StateStore& store, WriteBatch batch) {
+    std::vector<WriteBatch> batches;
+    batches.push_back(std::move(batch));
+    auto applied = store.apply(batches);
+    ASSERT_TRUE(applied.ok()) << applied.error().message;
+  }
+
+  static StoredJob jobOf(const std::string& id, const std::string& account) {
+    StoredJob job = sampleJob(id);
+    job.account = account;
+    return job;
+  }
+
+  static HookRun runOf(const std::string& job_id, const std::string& hook,
+                       const std::string& account) {
+    HookRun run = sampleRun(job_id, "completed", hook);
+    run.account = account;
+    run.not_before = at(0ms);
+    return run;
+  }
+
+  static std::string accountOf(StateStore& store, const std::string& id) {
+    auto jobs = store.loadJobs();
+    EXPECT_TRUE(jobs.ok()) << jobs.error().message;
+    for (const auto& job : jobs.value()) {
+      if (job.id == id) return job.account;
+    }
+    ADD_FAILURE() << "no job " << id;
+    return {};
+  }
+};
+
+TEST_F(AccountTest, AJobKeepsTheAccountOfItsFirstRow) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  apply(*store, WriteBatch{{jobOf("a", "team-b"), sampleJob("d")}, {}, {}, {}});
+  EXPECT_EQ(accountOf(*store, "a"), "team-b");
+  EXPECT_EQ(accountOf(*store, "d"), "default") << "a job without one belongs to default";
+
+  // A later write of the job (a status change, by a writer that carries
+  // another account) changes the job but never its account.
+  StoredJob moved = jobOf("a", "team-c");
+  moved.status = "completed";
+  moved.terminal = true;
+  moved.terminal_at = at(5s);
+  apply(*store, WriteBatch{{moved}, {}, {}, {}});
+  auto jobs = store->loadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ(jobs->front().status, "completed");
+  EXPECT_EQ(jobs->front().account, "team-b");
+
+  store.reset();
+  store = open();  // across a restart
+  ASSERT_TRUE(store);
+  EXPECT_EQ(accountOf(*store, "a"), "team-b");
+
+  // A job removed from the watch list and added again binds afresh.
+  apply(*store, WriteBatch{{}, {}, {"a"}, {}});
+  apply(*store, WriteBatch{{jobOf("a", "team-c")}, {}, {}, {}});
+  EXPECT_EQ(accountOf(*store, "a"), "team-c");
+}
+
+TEST_F(AccountTest, TheWritersQueueKeepsTheFirstAccountOfAMergedRow) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  Log log{LogFormat::kText, LogLevel::kError, std::cerr};
+  ManualClock clock;
+  StateWriter writer(*store, log, clock, nullptr);  // not started: rows stay queued
+  writer.enqueue(WriteBatch{{jobOf("a", "team-b")}, {}, {}, {}});
+  StoredJob later = jobOf("a", "default");
+  later.status = "completed";
+  writer.enqueue(WriteBatch{{later}, {}, {}, {}});
+  EXPECT_EQ(writer.queuedRows(), 1u) << "merged into one row";
+  EXPECT_TRUE(writer.stop(10s));
+  auto jobs = store->loadJobs();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ(jobs->front().status, "completed");
+  EXPECT_EQ(jobs->front().account, "team-b");
+}
+
+TEST_F(AccountTest, HookRunsKeepTheirAccountInEveryQuery) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  apply(*store, WriteBatch{{jobOf("a", "team-b"), sampleJob("d")},
+                           {runOf("a", "notify", "team-b"), runOf("d", "notify", "default")},
+                           {},
+                           {}});
+  // An existing (job, status, hook) row stands, account included.
+  apply(*store, WriteBatch{{}, {runOf("a", "notify", "team-c")}, {}, {}});
+
+  auto for_job = store->runsForJob("a");
+  ASSERT_TRUE(for_job.ok()) << for_job.error().message;
+  ASSERT_EQ(for_job->size(), 1u);
+  EXPECT_EQ(for_job->front().account, "team-b");
+
+  auto claimed = store->claimDueRuns(at(1s), 10);
+  ASSERT_TRUE(claimed.ok()) << claimed.error().message;
+  ASSERT_EQ(claimed->size(), 2u);
+  for (const HookRun& run : *claimed) {
+    EXPECT_EQ(run.account, run.job_id == "a" ? "team-b" : "default") << run.job_id;
+    ASSERT_TRUE(store->finishRun(run.run_id, RunOutcome::kFailed, {}, "exit 1").ok());
+  }
+  auto failed = store->recentRuns(HookRunState::kFailed, 10);
+  ASSERT_TRUE(failed.ok());
+  ASSERT_EQ(failed->size(), 2u);
+  for (const HookRun& run : *failed) {
+    EXPECT_EQ(run.account, run.job_id == "a" ? "team-b" : "default") << run.job_id;
+  }
+
+  {
+    auto reader = StateReader::open(dbPath());
+    ASSERT_TRUE(reader.ok()) << reader.error().message;
+    EXPECT_EQ((*reader)->runsForJob("a")->front().account, "team-b");
+    auto in_state = (*reader)->runsInState(HookRunState::kFailed, 10);
+    ASSERT_EQ(in_state->size(), 2u);
+    for (const HookRun& run : *in_state) {
+      EXPECT_EQ(run.account, run.job_id == "a" ? "team-b" : "default") << run.job_id;
+    }
+    auto jobs = (*reader)->jobs();
+    ASSERT_EQ(jobs->size(), 2u);
+    EXPECT_EQ(jobs->front().account, "team-b");
+    EXPECT_EQ(jobs->back().account, "default");
+  }
+
+  auto retried = store->retryFailedRuns({"a:completed"});
+  ASSERT_TRUE(retried.ok());
+  ASSERT_EQ(retried->size(), 1u);
+  EXPECT_EQ(retried->front().account, "team-b");
+}
+
+TEST_F(AccountTest, PendingResultsNameTheirJobsAccount) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ResultRecord wanted;
+  wanted.since = at(0ms);
+  wanted.next_try = at(0ms);
+  WriteBatch batch{{jobOf("a", "team-b"), sampleJob("d")}, {}, {}, {}};
+  for (const char* id : {"a", "d", "gone"}) {
+    wanted.job_id = id;
+    wanted.account = "ignored";  // not stored with the result: the job's row says
+    batch.results.push_back(wanted);
+  }
+  apply(*store, std::move(batch));
+  auto pending = store->loadPendingResults();
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  ASSERT_EQ(pending->size(), 3u);
+  for (const ResultRecord& r : *pending) {
+    EXPECT_EQ(r.account, r.job_id == "a" ? "team-b" : "default") << r.job_id;
+  }
+  EXPECT_EQ(store->resultFor("a").value()->account, "team-b");
+}
 
 // A state database as jobwatchd with schema version 5 wrote it.
 constexpr const char* kVersion5Database = R"sql(
@@ -81,16 +245,31 @@ TEST_F(AccountTest, AVersion5DatabaseIsMigratedWithEveryRowInDefault) {
     auto jobs = store->loadJobs();
     ASSERT_TRUE(jobs.ok()) << jobs.error().message;
     ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ(jobs->front().id, "job-1");
+    EXPECT_EQ(jobs->front().account, "default");
     EXPECT_TRUE(jobs->front().overdue);
+    EXPECT_EQ(jobs->front().labels, (status::Labels{{"customer", "acme"}}));
     auto runs = store->runsForJob("job-1");
     ASSERT_TRUE(runs.ok()) << runs.error().message;
     ASSERT_EQ(runs->size(), 1u);
+    EXPECT_EQ(runs->front().run_id, 7);
+    EXPECT_EQ(runs->front().account, "default");
+    EXPECT_EQ(runs->front().last_error, "exit 1");
+    auto pending = store->loadPendingResults();
+    ASSERT_EQ(pending->size(), 1u);
+    EXPECT_EQ(pending->front().account, "default");
+    EXPECT_EQ(pending->front().error, "HTTP 503");
+    // Written after the migration: the account is kept.
+    apply(*store, WriteBatch{{jobOf("job-2", "team-b")}, {runOf("job-2", "n", "team-b")}, {}, {}});
   }
   EXPECT_EQ(rawScalar(dbPath(), "PRAGMA user_version"), std::to_string(schema::kVersion));
   EXPECT_EQ(schema::kVersion, 6);
-  EXPECT_EQ(rawScalar(dbPath(), "SELECT account FROM jobs WHERE id = 'job-1'"), "default");
-  EXPECT_EQ(rawScalar(dbPath(), "SELECT account FROM hook_runs WHERE run_id = 7"), "default");
-  ASSERT_TRUE(open());  // a second open: nothing left to migrate
+  EXPECT_EQ(rawScalar(dbPath(), "SELECT count(*) FROM jobs WHERE account = 'default'"), "1");
+  EXPECT_EQ(rawScalar(dbPath(), "SELECT account FROM hook_runs WHERE job_id = 'job-2'"), "team-b");
+  auto store = open();  // a second open: nothing left to migrate
+  ASSERT_TRUE(store);
+  EXPECT_EQ(accountOf(*store, "job-2"), "team-b");
+  EXPECT_EQ(accountOf(*store, "job-1"), "default");
 }
 
 TEST_F(AccountTest, AFreshDatabaseHasTheSameAccountColumnsAsAMigratedOne) {
