@@ -18,6 +18,7 @@ bool TransitionRecorder::wantsResult(const std::string& hook) const {
 void TransitionRecorder::onTransition(const scheduler::StatusTransition& t) {
   state::WriteBatch batch;
   batch.jobs.push_back(scheduler::toStoredJob(t.job, t.body));
+  batch.jobs.back().account = account_;
   batch.transitions.push_back({t.job.id, t.from, t.to, t.at, t.job.facts.updated_at});
   bool result_wanted = false;
   for (const std::string& hook : hooks::matchingHooks(hooks_, t.to, t.job.facts.type)) {
@@ -33,6 +34,7 @@ void TransitionRecorder::onTransition(const scheduler::StatusTransition& t) {
     // Only a completed job has a result; a with_result hook on another
     // status runs at once and is told (JOBWATCH_RESULT_ERROR) there is none.
     run.with_result = wantsResult(hook);
+    run.account = account_;
     result_wanted = result_wanted || (run.with_result && t.to == status::kCompleted);
     batch.new_runs.push_back(std::move(run));
   }
@@ -42,6 +44,7 @@ void TransitionRecorder::onTransition(const scheduler::StatusTransition& t) {
     wanted->job_id = t.job.id;
     wanted->since = t.at;
     wanted->next_try = t.at;
+    wanted->account = account_;
     batch.results.push_back(*wanted);
   }
   writer_.enqueue(std::move(batch));
@@ -58,6 +61,7 @@ void TransitionRecorder::onOverdue(const scheduler::JobRecord& job) {
   static const std::string kOverdue = "overdue";
   state::WriteBatch batch;
   batch.jobs.push_back(scheduler::toStoredJob(job, {}));
+  batch.jobs.back().account = account_;
   for (const std::string& hook : hooks::matchingHooks(hooks_, kOverdue, job.facts.type)) {
     state::HookRun run;
     run.job_id = job.id;
@@ -66,6 +70,7 @@ void TransitionRecorder::onOverdue(const scheduler::JobRecord& job) {
     run.previous_status = job.status;
     run.facts = job.facts;
     run.labels = job.labels;
+    run.account = account_;
     batch.new_runs.push_back(std::move(run));
   }
   writer_.enqueue(std::move(batch));

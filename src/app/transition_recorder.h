@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,8 +24,12 @@ namespace jobwatch::app {
 
 class TransitionRecorder final : public scheduler::PollEvents {
  public:
-  TransitionRecorder(state::StateWriter& writer, std::vector<config::HookDefinition> hooks)
-      : writer_(writer), hooks_(std::move(hooks)) {}
+  // `account`: the account whose jobs this recorder sees (SPEC
+  // "Accounts"); written on every job row (kept by the store from the
+  // job's first row), run and wanted result it records.
+  TransitionRecorder(state::StateWriter& writer, std::vector<config::HookDefinition> hooks,
+                     std::string account = "default")
+      : writer_(writer), hooks_(std::move(hooks)), account_(std::move(account)) {}
 
   void onPollFinished(const scheduler::PollFinished&) override {}
   void onTransition(const scheduler::StatusTransition& t) override;
@@ -44,6 +49,7 @@ class TransitionRecorder final : public scheduler::PollEvents {
   state::StateWriter& writer_;
   std::vector<config::HookDefinition> hooks_;
   std::function<void(const state::ResultRecord&)> want_result_;
+  std::string account_;
 };
 
 }  // namespace jobwatch::app

@@ -33,10 +33,13 @@ constexpr std::array<std::string_view, kFixedHookVariables> kFixedNames = {
     "JOBWATCH_CREATED_AT",
     "JOBWATCH_UPDATED_AT",
     "JOBWATCH_ATTEMPT",
+    "JOBWATCH_ACCOUNT",  // the only one bounded by kMaxAccountNameBytes
 };
 static_assert(std::all_of(kFixedNames.begin(), kFixedNames.end(),
                           [](std::string_view n) { return n.size() <= kMaxFixedNameLength; }),
               "kMaxFixedNameLength must bound every fixed name");
+static_assert(kFixedNames.back() == "JOBWATCH_ACCOUNT",
+              "kMaxHookEnvironmentBytes counts the last fixed value as an account name");
 
 // An environment string cannot carry NUL: execve would cut it there, and a
 // cut value could masquerade as something else. The inputs never contain
@@ -106,11 +109,13 @@ std::vector<std::string> hookEnvironment(const state::HookRun& run, int attempt,
       run.facts.created_at,
       run.facts.updated_at,
       std::to_string(attempt),
+      run.account,
   };
   std::vector<std::string> env;
   env.reserve(kFixedHookVariables + std::min(run.labels.size(), kMaxLabelsPerJob));
   for (std::size_t i = 0; i < kFixedHookVariables; ++i) {
-    add(env, kFixedNames[i], values[i], kMaxHookValueBytes);
+    const bool account = i + 1 == kFixedHookVariables;
+    add(env, kFixedNames[i], values[i], account ? kMaxAccountNameBytes : kMaxHookValueBytes);
   }
   addLabels(env, run.labels);
   if (run.with_result) {

@@ -8,9 +8,11 @@
 // environment exceeds MAX_ARG_STRLEN (128 KiB) or all of them together
 // exceed ARG_MAX (2 MiB with the default 8 MiB stack; strings, their NULs
 // and one pointer each count). So every value is bounded here:
-//  - the 15 fixed variables: each value is cut to kMaxHookValueBytes (the
+//  - the 16 fixed variables: each value is cut to kMaxHookValueBytes (the
 //    API client already refuses fields over 64 KiB, status over 256 bytes;
-//    PATH and LANG come from the daemon's environment);
+//    PATH and LANG come from the daemon's environment), except
+//    JOBWATCH_ACCOUNT, the last, cut to kMaxAccountNameBytes (config
+//    refuses account names over 32 bytes, SPEC "Accounts");
 //  - labels: at most kMaxLabelsPerJob of them, with names of at most
 //    kMaxLabelKeyLength and values of at most kMaxLabelValueBytes, at most
 //    kMaxLabelBytesPerJob together (util/label_limits.h; the watch-list
@@ -37,7 +39,7 @@ namespace jobwatch::hooks {
 inline constexpr std::size_t kKernelMaxArgStrlen = std::size_t{128} * 1024;
 inline constexpr std::size_t kKernelArgMax = std::size_t{2} * 1024 * 1024;
 
-inline constexpr std::size_t kFixedHookVariables = 15;
+inline constexpr std::size_t kFixedHookVariables = 16;  // the last is JOBWATCH_ACCOUNT
 // The longest fixed name: JOBWATCH_PREVIOUS_STATUS (checked in the .cpp).
 inline constexpr std::size_t kMaxFixedNameLength = 24;
 inline constexpr std::size_t kMaxHookValueBytes = std::size_t{64} * 1024;
@@ -46,13 +48,16 @@ inline constexpr std::size_t kLabelPrefixLength = 15;  // "JOBWATCH_LABEL_"
 // (SPEC "Results"): at most one of them, its name at most 21 bytes.
 inline constexpr std::size_t kMaxResultNameLength = 21;
 inline constexpr std::size_t kMaxResultValueBytes = std::size_t{8} * 1024;
+// An account's name: `^[a-z0-9_-]{1,32}$` (SPEC "Accounts").
+inline constexpr std::size_t kMaxAccountNameBytes = 32;
 
 // What one "NAME=value" string costs the kernel: its bytes, its NUL, its
 // pointer.
 constexpr std::size_t hookStringCost(std::size_t bytes) { return bytes + 1 + sizeof(char*); }
 
 inline constexpr std::size_t kMaxHookEnvironmentBytes =
-    kFixedHookVariables * hookStringCost(kMaxFixedNameLength + 1 + kMaxHookValueBytes) +
+    (kFixedHookVariables - 1) * hookStringCost(kMaxFixedNameLength + 1 + kMaxHookValueBytes) +
+    hookStringCost(kMaxFixedNameLength + 1 + kMaxAccountNameBytes) +
     kMaxLabelsPerJob * hookStringCost(kLabelPrefixLength + 1) + kMaxLabelBytesPerJob +
     hookStringCost(kMaxResultNameLength + 1 + kMaxResultValueBytes) +
     sizeof(char*);  // the terminating null pointer

@@ -16,8 +16,8 @@ namespace {
 constexpr const char* kColumns =
     "run_id, job_id, status, hook, previous_status, status_raw, type, pdf_name, pdf_hash, "
     "error, created_at, updated_at, body, state, attempts, not_before_ms, last_error, "
-    "with_result";
-constexpr int kLabelColumn = 21;  // after kColumns and the result's, in the joined selects
+    "with_result, account";
+constexpr int kLabelColumn = 22;  // after kColumns and the result's, in the joined selects
 
 // A with_result run waits while its job's result is pending (SPEC "Results").
 constexpr const char* kResultSettled =
@@ -29,7 +29,7 @@ std::string joinedSelect(const std::string& runs, const std::string& order) {
   return "SELECT r.run_id, r.job_id, r.status, r.hook, r.previous_status, r.status_raw, r.type, "
          "r.pdf_name, r.pdf_hash, r.error, r.created_at, r.updated_at, r.body, r.state, "
          "r.attempts, r.not_before_ms, r.last_error, r.with_result, res.state, res.file, "
-         "res.error, l.key, l.value FROM (" +
+         "res.error, r.account, l.key, l.value FROM (" +
          runs +
          ") AS r LEFT JOIN results AS res ON res.job_id = r.job_id "
          "LEFT JOIN run_labels AS l ON l.run_id = r.run_id ORDER BY " +
@@ -94,10 +94,10 @@ Status HookLedger::prepare(sqlite::Connection& db, LabelTable& labels) {
       {&insert_,
        "INSERT INTO hook_runs (job_id, status, hook, previous_status, status_raw, type, "
        "pdf_name, pdf_hash, error, created_at, updated_at, body, state, attempts, "
-       "not_before_ms, last_error, created_ms, updated_ms, with_result) VALUES (?1, ?2, ?3, ?4, "
-       "?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+       "not_before_ms, last_error, created_ms, updated_ms, with_result, account) VALUES (?1, ?2, "
+       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
        "COALESCE(NULLIF(?12, ''), (SELECT last_body FROM jobs WHERE id = ?1), ''), "
-       "0, ?13, ?14, ?15, ?16, ?16, ?17) "
+       "0, ?13, ?14, ?15, ?16, ?16, ?17, ?18) "
        "ON CONFLICT (job_id, status, hook) DO NOTHING"},
       {&recover_,
        "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = ?1 WHERE state = 1"},
@@ -158,7 +158,8 @@ Status HookLedger::insert(const HookRun& run, std::int64_t now_ms) {
         .bind(ceilMs(run.not_before))
         .bind(run.last_error)
         .bind(now_ms)
-        .bind(std::int64_t{run.with_result ? 1 : 0});
+        .bind(std::int64_t{run.with_result ? 1 : 0})
+        .bind(run.account);
     if (auto done = q.run(); !done) return done;
   }
   if (db_->changes() == 0) return Ok{};  // recorded before: the first one stands
@@ -319,6 +320,7 @@ Result<HookRun> HookLedger::read(const Query& q) const {
   run.not_before = fromMs(q.int64(15));
   run.last_error = q.text(16);
   run.with_result = q.int64(17) != 0;
+  run.account = q.text(21);
   if (run.with_result) {
     // No row at all (a hook that became with_result by a reload, say):
     // the hook still runs, and is told why it has no file.

@@ -15,8 +15,9 @@ namespace {
 
 constexpr const char* kColumns =
     "id, source, status, terminal, status_raw, type, pdf_name, pdf_hash, error, "
-    "created_at, updated_at, last_body, added_at_ms, terminal_at_ms, consecutive_errors, overdue";
-constexpr int kLabelColumn = 16;  // after kColumns, in select_all_
+    "created_at, updated_at, last_body, added_at_ms, terminal_at_ms, consecutive_errors, overdue, "
+    "account";
+constexpr int kLabelColumn = 17;  // after kColumns, in select_all_
 
 }  // namespace
 
@@ -31,7 +32,7 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
   const Entry entries[] = {
       {&upsert_,
        "INSERT INTO jobs (" + cols +
-           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
            "ON CONFLICT (id) DO UPDATE SET source = excluded.source, "
            "status = excluded.status, terminal = excluded.terminal, "
            "status_raw = excluded.status_raw, type = excluded.type, "
@@ -41,12 +42,14 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
            "ELSE excluded.last_body END, added_at_ms = excluded.added_at_ms, "
            "terminal_at_ms = excluded.terminal_at_ms, "
            "consecutive_errors = excluded.consecutive_errors, overdue = excluded.overdue"},
+      // (account is not updated: the first binding stays, see StoredJob)
       {&delete_, "DELETE FROM jobs WHERE id = ?1"},
       // One row per label (one with NULLs for a job without labels).
       {&select_all_,
        "SELECT j.id, j.source, j.status, j.terminal, j.status_raw, j.type, "
        "j.pdf_name, j.pdf_hash, j.error, j.created_at, j.updated_at, j.last_body, "
-       "j.added_at_ms, j.terminal_at_ms, j.consecutive_errors, j.overdue, l.key, l.value "
+       "j.added_at_ms, j.terminal_at_ms, j.consecutive_errors, j.overdue, j.account, l.key, "
+       "l.value "
        "FROM jobs AS j LEFT JOIN job_labels AS l ON l.job_id = j.id "
        "ORDER BY j.id, l.key"},
       {&insert_tombstone_,
@@ -90,6 +93,7 @@ Result<StoredJob> JobTable::read(const Query& q) const {
   if (auto terminal_at = q.optionalInt64(13)) job.terminal_at = fromMs(*terminal_at);
   job.consecutive_errors = static_cast<int>(q.int64(14));
   job.overdue = q.int64(15) != 0;
+  job.account = q.text(16);
   return job;
 }
 
@@ -107,7 +111,8 @@ Status JobTable::upsert(const StoredJob& job) {
         .bind(floorMs(job.added_at))
         .bind(terminal_at)
         .bind(std::int64_t{job.consecutive_errors})
-        .bind(std::int64_t{job.overdue ? 1 : 0});
+        .bind(std::int64_t{job.overdue ? 1 : 0})
+        .bind(job.account);
     if (auto done = q.run(); !done) return done;
   }
   return labels_->replaceForJob(job.id, job.labels);

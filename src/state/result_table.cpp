@@ -13,7 +13,13 @@ using stored::fromMs;
 
 namespace {
 
-constexpr const char* kColumns = "job_id, state, file, error, attempts, since_ms, next_try_ms";
+// With the job's account (not stored with the result: the job's row holds it).
+std::string joinedSelect(const std::string& where) {
+  return "SELECT r.job_id, r.state, r.file, r.error, r.attempts, r.since_ms, r.next_try_ms, "
+         "COALESCE(j.account, 'default') FROM results AS r LEFT JOIN jobs AS j ON j.id = r.job_id "
+         "WHERE " +
+         where;
+}
 
 std::optional<ResultState> stateFromCode(std::int64_t code) {
   switch (code) {
@@ -44,7 +50,6 @@ std::int64_t resultStateCode(ResultState state) {
 
 Status ResultTable::prepare(sqlite::Connection& db) {
   db_ = &db;
-  const std::string cols(kColumns);
   struct Entry {
     sqlite::Statement* stmt;
     std::string sql;
@@ -58,8 +63,8 @@ Status ResultTable::prepare(sqlite::Connection& db) {
        "next_try_ms = excluded.next_try_ms, updated_ms = excluded.updated_ms "
        "WHERE results.state = 0"},
       {&remove_, "DELETE FROM results WHERE job_id = ?1"},
-      {&pending_, "SELECT " + cols + " FROM results WHERE state = 0 ORDER BY next_try_ms, job_id"},
-      {&find_, "SELECT " + cols + " FROM results WHERE job_id = ?1"},
+      {&pending_, joinedSelect("r.state = 0 ORDER BY r.next_try_ms, r.job_id")},
+      {&find_, joinedSelect("r.job_id = ?1")},
   };
   for (const auto& entry : entries) {
     auto stmt = db.prepare(entry.sql);
@@ -129,6 +134,7 @@ Result<ResultRecord> ResultTable::read(const Query& q) const {
   record.attempts = static_cast<int>(q.int64(4));
   record.since = fromMs(q.int64(5));
   record.next_try = fromMs(q.int64(6));
+  record.account = q.text(7);
   return record;
 }
 

@@ -29,7 +29,8 @@ CREATE TABLE jobs (
   added_at_ms        INTEGER NOT NULL,             -- ms since the epoch
   terminal_at_ms     INTEGER,
   consecutive_errors INTEGER NOT NULL,
-  overdue            INTEGER NOT NULL DEFAULT 0 CHECK (overdue IN (0, 1))  -- event raised
+  overdue            INTEGER NOT NULL DEFAULT 0 CHECK (overdue IN (0, 1)),  -- event raised
+  account            TEXT NOT NULL DEFAULT 'default'  -- first binding stays (SPEC "Accounts")
 );
 CREATE INDEX jobs_terminal_at ON jobs (terminal_at_ms) WHERE terminal = 1;
 CREATE TABLE hook_runs (
@@ -52,6 +53,7 @@ CREATE TABLE hook_runs (
   last_error      TEXT NOT NULL,
   created_ms      INTEGER NOT NULL,
   updated_ms      INTEGER NOT NULL,
+  account         TEXT NOT NULL DEFAULT 'default',  -- the job's, when the run was recorded
   UNIQUE (job_id, status, hook)
 );
 CREATE INDEX hook_runs_due ON hook_runs (state, not_before_ms);
@@ -142,6 +144,13 @@ ALTER TABLE hook_runs DROP COLUMN labels;
 // 4 -> 5: jobs remember whether they raised the `overdue` event.
 constexpr const char* kMigrate4To5 = R"sql(
 ALTER TABLE jobs ADD COLUMN overdue INTEGER NOT NULL DEFAULT 0 CHECK (overdue IN (0, 1));
+)sql";
+
+// 5 -> 6: jobs and hook runs name their account (SPEC "Accounts"); every
+// row written before accounts existed belongs to `default`.
+constexpr const char* kMigrate5To6 = R"sql(
+ALTER TABLE jobs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE hook_runs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
 )sql";
 
 // What the file is, read without writing anything.
@@ -270,6 +279,8 @@ std::string migrationSql(std::int64_t from) {
       return kHistoryTables;
     case 4:
       return kMigrate4To5;
+    case 5:
+      return kMigrate5To6;
     default:
       return {};
   }

@@ -15,6 +15,8 @@
 //      hook_runs.with_result
 //   4  per-job history: job_transitions and hook_attempts
 //   5  jobs.overdue: the job raised the `overdue` event (once per job)
+//   6  jobs.account and hook_runs.account (SPEC "Accounts"; older rows
+//      become 'default')
 //
 // Thread-safety: none; called once per connection, by its owner.
 #pragma once
@@ -29,7 +31,7 @@ namespace jobwatch::state::schema {
 // PRAGMA application_id: "JWch" (`file state.db` shows it too).
 constexpr std::int64_t kApplicationId = 0x4A576368;
 // PRAGMA user_version this build writes. Bump with a migration.
-constexpr std::int64_t kVersion = 5;
+constexpr std::int64_t kVersion = 6;
 
 // Checks the file, switches to WAL with synchronous=FULL, then creates the
 // schema (empty file) or migrates it to kVersion.

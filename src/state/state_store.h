@@ -50,6 +50,11 @@ struct StoredJob : status::Job {
   // statuses, such as timed_out, carry no body) it keeps the stored one.
   std::string last_body;
   int consecutive_errors = 0;
+  // The account whose key polls the job (SPEC "Accounts"). Bound when the
+  // job's row is first written: upserting an existing job never changes
+  // it (a job cannot silently change account; loadJobs returns the stored
+  // one, whatever a later write carried).
+  std::string account = "default";
 };
 
 enum class HookRunState { kPending, kRunning, kSucceeded, kFailed };
@@ -77,6 +82,8 @@ struct HookRun {
   bool with_result = false;
   std::string result_file = {};
   std::string result_error = {};
+  // The job's account when the run was recorded (JOBWATCH_ACCOUNT).
+  std::string account = "default";
 };
 
 enum class ResultState { kPending, kDone, kGaveUp };
@@ -92,6 +99,9 @@ struct ResultRecord {
   int attempts = 0;   // fetches finished so far
   WallTime since{};   // when the result was first wanted (give_up_after counts from here)
   WallTime next_try{};
+  // Read from the job's row (not stored with the result; "default" when
+  // the job has none): which account's engine fetches it.
+  std::string account = "default";
 };
 
 // One status change in a job's history (kept bounded per job:

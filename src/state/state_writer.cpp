@@ -89,6 +89,7 @@ void StateWriter::append(WriteBatch batch) {
     StoredJob& older =
         slot.batch == here ? kept.jobs[slot.index] : queued_[slot.batch].jobs[slot.index];
     if (job.last_body.empty()) job.last_body = std::move(older.last_body);
+    job.account = std::move(older.account);  // the first binding stays, as in the store
     older = std::move(job);
     ++merged_rows_;
   }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -204,6 +205,9 @@ class FakeApiServer::Session {
     if (!reply.fault && reply.code == 200 && reply.stream_bytes > 0) {
       return streamResult(id, reply.stream_bytes, reply.stream_rate);
     }
+    if (reply.retry_after_s) {
+      return respond(reply.code, body_, kJson, std::to_string(*reply.retry_after_s));
+    }
     if (!reply.fault) return respond(reply.code, body_);
     return actOut(reply.code, *reply.fault);
   }
@@ -342,6 +346,7 @@ class FakeApiServer::Session {
                                          std::get<FaultSpec>(std::move(parsed)));
       return added ? respond(200, kOk) : respond(404, detailJson("Job not found"));
     }
+    if (what == "rate_limit") return method == "POST" ? setRateLimit(params) : wrongMethod();
     if (what == "key") {
       if (method != "POST") return wrongMethod();
       const std::string* value = findParam(params, "value");
@@ -349,6 +354,21 @@ class FakeApiServer::Session {
       return respond(200, kOk);
     }
     return respond(404, detailJson("Not found"));
+  }
+
+  // POST /_admin/rate_limit?key=K&per_window=N (0: no limit).
+  bool setRateLimit(const std::vector<QueryParam>& params) {
+    const std::string* key = findParam(params, "key");
+    const std::string* per_window = findParam(params, "per_window");
+    std::uint64_t n = 0;
+    if (key == nullptr || key->empty() || per_window == nullptr ||
+        std::from_chars(per_window->data(), per_window->data() + per_window->size(), n).ptr !=
+            per_window->data() + per_window->size() ||
+        per_window->empty()) {
+      return respond(400, detailJson("key=K and per_window=N (a whole number) are required"));
+    }
+    store_.setRateLimit(*key, n);
+    return respond(200, kOk);
   }
 
   FakeApiServer& server_;

@@ -9,6 +9,7 @@ Waits are bounded polling loops on a condition, never sleeps that hope.
 
 import http.client
 import json
+import math
 import os
 import re
 import signal
@@ -417,7 +418,10 @@ class FakeApiTest(unittest.TestCase):
     def test_request_log_reset(self):
         self.api.request("GET", "/jobs/gen-14")
         self.assertEqual(self.api.admin("POST", "reset"), {"ok": True})
-        self.assertEqual(self.api.admin("GET", "requests"), {"total": 0, "jobs": {}})
+        log = self.api.admin("GET", "requests")
+        self.assertEqual({k: log[k] for k in ("total", "jobs")}, {"total": 0, "jobs": {}})
+        self.assertEqual(log["keys"][KEY]["count"], 0, "per-key counts are reset too")
+        self.assertEqual(log["other_keys"], {"count": 0})
         self.api.request("GET", "/jobs/gen-14")
         self.assertEqual(self.api.admin("GET", "requests?job=gen-14")["count"], 1)
 
@@ -528,6 +532,133 @@ class ScenarioFaultsTest(unittest.TestCase):
             self.assertEqual(api.stop(), 0)
 
 
+RATE_SCENARIO = """\
+    api_key: key-a
+    api_keys: [key-b, key-c]
+    rate_window: 3s
+    rate_limits:
+      - {key: key-a, per_window: 3}
+      - {key: key-b, per_window: 5}
+    jobs:
+      - {id: job-1, status: COMPLETED}
+"""
+
+
+class RateLimitTest(unittest.TestCase):
+    """Per-key sliding-window limits, per-key counts and per-key faults, each
+    test on a server of its own (the windows are the server's memory)."""
+
+    def setUp(self):
+        self.api = FakeApi(RATE_SCENARIO)
+        self.addCleanup(lambda: self.assertEqual(self.api.stop(), 0))
+
+    def get(self, key, path="/jobs/job-1"):
+        return self.api.request("GET", path, key=key)
+
+    def test_each_key_has_its_own_limit_and_both_endpoints_count(self):
+        codes_a = [self.get("key-a", p)[0] for p in ("/jobs/job-1", "/jobs/job-1/result",
+                                                     "/jobs/job-1", "/jobs/job-1")]
+        self.assertEqual(codes_a, [200, 200, 200, 429])
+        # key-a's limit leaves key-b (5) and key-c (no limit) alone.
+        self.assertEqual([self.get("key-b")[0] for _ in range(6)], [200] * 5 + [429])
+        self.assertEqual([self.get("key-c")[0] for _ in range(12)], [200] * 12)
+        status, headers, data = self.get("key-a")
+        self.assertEqual(status, 429)
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertIn("Rate limit exceeded", json.loads(data)["detail"])
+        self.assertNotIn("key-a", data.decode(), "the key is never echoed")
+        self.assertEqual(self.get("wrong")[0], 401, "an unknown key is not rate limited: refused")
+
+    def test_retry_after_is_whole_seconds_until_the_oldest_leaves(self):
+        start = time.monotonic()
+        self.assertEqual(self.get("key-a")[0], 200)
+        first_done = time.monotonic()  # the server saw it in [start, first_done]
+        for _ in range(2):
+            self.assertEqual(self.get("key-a")[0], 200)
+
+        def retry_after_now():
+            sent = time.monotonic()
+            status, headers, _ = self.get("key-a")
+            answered = time.monotonic()
+            self.assertEqual(status, 429)
+            # The first request leaves the 3 s window 3 s after the server saw it.
+            low = max(1, math.ceil(start + 3 - answered))
+            high = max(1, math.ceil(first_done + 3 - sent))
+            value = int(headers["retry-after"])
+            self.assertTrue(low <= value <= high, (low, value, high))
+            return value
+
+        retry_after_now()
+        wait_until(lambda: time.monotonic() - start >= 1.2, what="1.2 s to pass")
+        retry_after_now()
+        wait_until(lambda: time.monotonic() - start >= 2.2, what="2.2 s to pass")
+        retry_after_now()  # under a second left: 1
+
+    def test_the_window_slides_and_429s_do_not_count(self):
+        for _ in range(3):
+            self.assertEqual(self.get("key-a")[0], 200)
+        first_rejected = time.monotonic()
+        self.assertEqual(self.get("key-a")[0], 429)
+        # Refused requests while waiting: they must not extend the wait.
+        while self.get("key-a")[0] == 429:
+            self.assertLess(time.monotonic() - first_rejected, 5.0, "the window never slid")
+            time.sleep(0.05)
+        waited = time.monotonic() - first_rejected
+        self.assertLess(waited, 3.5, "the 429s would have kept the key out if they counted")
+        # One admitted just now (and at most the two others left since): the
+        # limit binds again within three more requests.
+        codes = [self.get("key-a")[0] for _ in range(3)]
+        self.assertIn(429, codes)
+        self.assertLessEqual(codes.count(200), 2)
+
+    def test_per_key_counts_never_echo_unknown_keys(self):
+        for _ in range(4):
+            self.get("key-a")
+        self.get("key-c")
+        self.get("hostile<script>")
+        self.get(None)
+        log = self.api.admin("GET", "requests")
+        self.assertEqual(set(log["keys"]), {"key-a", "key-b", "key-c"})
+        self.assertEqual(log["keys"]["key-a"], {"count": 4, "rejected_429": 1, "per_window": 3})
+        self.assertEqual(log["keys"]["key-b"], {"count": 0, "rejected_429": 0, "per_window": 5})
+        self.assertEqual(log["keys"]["key-c"], {"count": 1, "rejected_429": 0, "per_window": None})
+        self.assertEqual(log["other_keys"], {"count": 2})
+        self.assertNotIn("hostile", json.dumps(log))
+        self.assertEqual(log["total"], 7)
+
+    def test_admin_changes_a_limit_at_run_time(self):
+        self.api.admin("POST", "rate_limit?key=key-c&per_window=2")
+        self.assertEqual([self.get("key-c")[0] for _ in range(3)], [200, 200, 429])
+        self.api.admin("POST", "rate_limit?key=key-c&per_window=0")
+        self.assertEqual(self.get("key-c")[0], 200, "0 removes the limit")
+        self.assertEqual(self.api.request("POST", "/_admin/rate_limit?key=key-c&per_window=x",
+                                          key=None)[0], 400)
+        self.assertEqual(self.api.admin("GET", "requests")["keys"]["key-c"]["per_window"], None)
+
+    def test_a_fault_for_one_key_is_an_outage_of_that_account_only(self):
+        self.api.admin("POST", "faults?kind=http&code=503&key=key-b")
+        self.assertEqual([self.get("key-b")[0] for _ in range(3)], [503] * 3)
+        self.assertEqual(self.get("key-a")[0], 200)
+        self.assertEqual(self.get("key-c", "/jobs/job-1/result")[0], 200)
+        # The outage's answers count toward key-b's window (not 429s).
+        self.api.admin("DELETE", "faults")
+        self.assertEqual([self.get("key-b")[0] for _ in range(3)], [200, 200, 429])
+        log = self.api.admin("GET", "requests")
+        self.assertEqual(log["keys"]["key-b"]["count"], 6)
+
+    def test_a_scenario_fault_by_key(self):
+        api = FakeApi("""\
+            api_keys: [k1, k2]
+            jobs:
+              - {id: j, status: queued, faults: [{kind: http, code: 500, key: k2, count: 2}]}
+        """)
+        try:
+            self.assertEqual([api.request("GET", "/jobs/j", key=k)[0] for k in ("k1", "k2", "k2", "k2")],
+                             [200, 500, 500, 200])
+        finally:
+            self.assertEqual(api.stop(), 0)
+
+
 class ProcessTest(unittest.TestCase):
     """The binary's command line, exit codes and shutdown."""
 
@@ -612,6 +743,19 @@ class ProcessTest(unittest.TestCase):
         finally:
             for s in sockets:
                 s.close()
+
+    def test_bad_rate_limits_exit_1_naming_line(self):
+        for text, line, word in (
+                ("rate_limits:\n  - {key: k, per_window: 0}\njobs: []\n", 2, "per_window"),
+                ("rate_limits:\n  - {key: k}\njobs: []\n", 2, "per_window"),
+                ("rate_limits:\n  - {key: k, per_window: 1}\n  - {key: k, per_window: 2}\n", 3,
+                 "same key"),
+                ("rate_window: soon\njobs: []\n", 1, "duration"),
+                ("api_keys: [a, '']\n", 1, "api_keys")):
+            rc, err, path = self.run_fakeapi(text)
+            self.assertEqual(rc, 1, err)
+            self.assertIn(f"{path}:{line}:", err)
+            self.assertIn(word, err)
 
     def test_demo_scenario_loads(self):
         demo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios", "demo.yaml")

@@ -28,11 +28,18 @@ bool endpointMatches(const FaultSpec& fault, JobEndpoint endpoint) {
   return fault.endpoint == (endpoint == JobEndpoint::kResult ? "result" : "status");
 }
 
+bool keyMatches(const FaultSpec& fault, const std::string_view* presented) {
+  return !fault.key || (presented != nullptr && *presented == *fault.key);
+}
+
 // Takes the first fault that applies now; a counted fault is used up by it.
 std::optional<FaultSpec> takeFault(std::vector<FaultSpec>& faults, Millis since_start,
-                                   JobEndpoint endpoint) {
+                                   JobEndpoint endpoint, const std::string_view* presented) {
   for (auto it = faults.begin(); it != faults.end(); ++it) {
-    if (!windowMatches(*it, since_start) || !endpointMatches(*it, endpoint)) continue;
+    if (!windowMatches(*it, since_start) || !endpointMatches(*it, endpoint) ||
+        !keyMatches(*it, presented)) {
+      continue;
+    }
     FaultSpec taken = *it;
     if (it->count && --*it->count == 0) faults.erase(it);
     return taken;
@@ -150,7 +157,8 @@ JobStore::JobStore(const Scenario& scenario, Now start)
     : start_(start),
       timeline_start_(scenario.timeline_start),
       key_header_(scenario.key_header),
-      global_faults_(scenario.faults) {
+      global_faults_(scenario.faults),
+      key_ledger_(scenario.api_keys, scenario.rate_limits, scenario.rate_window) {
   jobs_.reserve(scenario.jobs.size());
   for (const JobSpec& spec : scenario.jobs) {
     auto job = std::make_unique<Job>(spec.id, spec.job);
@@ -158,7 +166,11 @@ JobStore::JobStore(const Scenario& scenario, Now start)
     jobs_.emplace(spec.id, std::move(job));
   }
   have_global_faults_ = !global_faults_.empty();
-  if (scenario.api_key) setApiKey(*scenario.api_key);
+  std::vector<std::string> keys = scenario.api_keys;
+  if (scenario.api_key) keys.insert(keys.begin(), *scenario.api_key);
+  if (scenario.api_key) key_ledger_.addKey(*scenario.api_key);
+  key_required_ = !keys.empty();
+  api_keys_ = std::move(keys);
 }
 
 JobStore::~JobStore() = default;
@@ -229,7 +241,8 @@ const std::string& JobStore::renderedJob(Job& job, const State& state) const {
 bool JobStore::keyAccepted(const std::string_view* presented) const {
   if (!key_required_.load(std::memory_order_acquire)) return true;
   std::shared_lock lock(key_mu_);
-  return api_key_.empty() || (presented != nullptr && *presented == api_key_);
+  return api_keys_.empty() || (presented != nullptr && std::find(api_keys_.begin(), api_keys_.end(),
+                                                                 *presented) != api_keys_.end());
 }
 
 void JobStore::logStray(std::string_view id, std::int64_t epoch_ms) {
@@ -259,7 +272,9 @@ JobReply JobStore::answerJobRequest(std::string_view id, JobEndpoint endpoint,
       job->clock_start = now.steady;
       job->clock_start_wall = now.wall;
     }
-    if (!job->faults.empty()) reply.fault = takeFault(job->faults, since_start, endpoint);
+    if (!job->faults.empty()) {
+      reply.fault = takeFault(job->faults, since_start, endpoint, presented_key);
+    }
     const State state = currentState(*job, now);
     if (endpoint == JobEndpoint::kStatus) {
       body.append(renderedJob(*job, state));
@@ -283,14 +298,16 @@ JobReply JobStore::answerJobRequest(std::string_view id, JobEndpoint endpoint,
 
   if (!reply.fault && have_global_faults_.load(std::memory_order_acquire)) {
     std::lock_guard lock(faults_mu_);
-    reply.fault = takeFault(global_faults_, since_start, endpoint);
+    reply.fault = takeFault(global_faults_, since_start, endpoint, presented_key);
     have_global_faults_.store(!global_faults_.empty(), std::memory_order_release);
   }
-  if (!keyAccepted(presented_key)) {
+  const bool accepted = keyAccepted(presented_key);
+  if (!accepted) {
     reply.code = 401;
     body.clear();
     appendDetail(body, "Invalid API key");
   }
+  applyRateLimit(reply, accepted, presented_key, now, body);
   return reply;
 }
 
@@ -349,11 +366,14 @@ std::string JobStore::requestLogJson(std::optional<std::string_view> job_filter)
     out.push_back(':');
     out.append(entry);
   }
-  out.append("}}");
+  out.push_back('}');
+  key_ledger_.appendJson(out);
+  out.push_back('}');
   return out;
 }
 
 void JobStore::resetRequestLog() {
+  key_ledger_.resetCounts();
   {
     std::shared_lock lock(jobs_mu_);
     for (const auto& [id, job] : jobs_) {
@@ -428,9 +448,35 @@ void JobStore::clearFaults() {
 }
 
 void JobStore::setApiKey(std::string key) {
+  key_ledger_.addKey(key);
   std::unique_lock lock(key_mu_);
   key_required_.store(!key.empty(), std::memory_order_release);
-  api_key_ = std::move(key);
+  api_keys_.clear();
+  if (!key.empty()) api_keys_.push_back(std::move(key));
+}
+
+void JobStore::setRateLimit(const std::string& key, std::uint64_t per_window) {
+  key_ledger_.setLimit(key, per_window);
+}
+
+void JobStore::applyRateLimit(JobReply& reply, bool accepted, const std::string_view* presented,
+                              Now now, std::string& body) {
+  using Prior = KeyLedger::Prior;
+  Prior prior = Prior::kNone;
+  if (!accepted) {
+    prior = Prior::kRefused;  // a 401 (or a fault), not the key's request
+  } else if (reply.fault) {
+    const bool is_429 = reply.fault->kind == FaultKind::kHttp && reply.fault->code == 429;
+    prior = is_429 ? Prior::kAnswered429 : Prior::kAnswered;
+  }
+  const auto retry_after = key_ledger_.admit(presented, prior, now.steady);
+  if (!retry_after) return;
+  reply.code = 429;
+  reply.retry_after_s = *retry_after;
+  reply.stream_bytes = 0;
+  body.clear();
+  appendDetail(body, "Rate limit exceeded for this API key; retry after " +
+                         std::to_string(*retry_after) + " s");
 }
 
 std::string JobStore::statusesJson(Now now) const {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "json_text.h"
+#include "key_ledger.h"
 #include "scenario.h"
 
 namespace fakeapi {
@@ -47,6 +48,8 @@ enum class JobEndpoint { kStatus, kResult };  // /jobs/{id} and /jobs/{id}/resul
 
 struct JobReply {
   int code = 200;
+  // A 429 of the key's rate limit: Retry-After seconds (with code 429).
+  std::optional<std::int64_t> retry_after_s;
   std::optional<FaultSpec> fault;  // act this out instead of (or around) the normal answer
   // A generated /result body (result_bytes): the server streams it with
   // appendResultBytes instead of sending the body it was given.
@@ -79,7 +82,8 @@ class JobStore {
   // (timeline_start: first_request), picks the first matching fault (job's
   // own first, then global), and writes the normal answer's body into `body`
   // (cleared first; reuse it across calls to avoid allocating). Faults are
-  // chosen before the key check, so an outage answers even bad-key requests.
+  // chosen before the key check, so an outage answers even bad-key requests;
+  // the key's rate limit (KeyLedger) comes last, for accepted keys only.
   [[nodiscard]] JobReply answerJobRequest(std::string_view id, JobEndpoint endpoint,
                                           const std::string_view* presented_key, Now now,
                                           std::string& body);
@@ -92,7 +96,9 @@ class JobStore {
   // Adds a global fault, or one for `job`. False when that job does not exist.
   [[nodiscard]] bool addFault(std::optional<std::string_view> job, FaultSpec fault);
   void clearFaults();
-  void setApiKey(std::string key);  // empty disables the check
+  void setApiKey(std::string key);  // the only valid key from now on; empty disables the check
+  // A key's limit from now on (0: none); the key is reported from now on.
+  void setRateLimit(const std::string& key, std::uint64_t per_window);
   [[nodiscard]] std::string statusesJson(Now now) const;
 
  private:
@@ -112,6 +118,9 @@ class JobStore {
   const std::string& renderedJob(Job& job, const State& state) const;  // requires job.mu
   bool keyAccepted(const std::string_view* presented) const;
   void logStray(std::string_view id, std::int64_t epoch_ms);
+  // Counts the request for its key; past the key's limit, makes `reply` a 429.
+  void applyRateLimit(JobReply& reply, bool accepted, const std::string_view* presented, Now now,
+                      std::string& body);
 
   const Now start_;
   const TimelineStart timeline_start_;
@@ -125,13 +134,14 @@ class JobStore {
   std::atomic<bool> have_global_faults_{false};
 
   mutable std::shared_mutex key_mu_;
-  std::string api_key_;  // guarded by key_mu_
+  std::vector<std::string> api_keys_;  // guarded by key_mu_; empty: no check
   std::atomic<bool> key_required_{false};
 
   mutable std::mutex stray_mu_;
   StringMap<std::unique_ptr<Tally>> stray_;  // requests for unknown ids; guarded by stray_mu_
 
   std::atomic<std::uint64_t> total_requests_{0};
+  KeyLedger key_ledger_;
 };
 
 }  // namespace fakeapi

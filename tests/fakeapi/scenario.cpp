@@ -146,7 +146,7 @@ std::variant<FaultSpec, FieldError> parseFault(std::span<const FaultField> field
     if (!seen.insert(f.name).second) return error("duplicate fault key '" + key + "'");
     const std::string_view v = f.value;
     const bool common = f.name == "kind" || f.name == "count" || f.name == "from" ||
-                        f.name == "until" || f.name == "endpoint";
+                        f.name == "until" || f.name == "endpoint" || f.name == "key";
     if (!common && !contains(info->params, f.name)) {
       bool known = false;
       for (const KindInfo& k : kKinds) known = known || contains(k.params, f.name);
@@ -154,6 +154,11 @@ std::variant<FaultSpec, FieldError> parseFault(std::span<const FaultField> field
       return error("'" + key + "' does not apply to a " + std::string(info->name) + " fault");
     }
     if (f.name == "kind") continue;
+    if (f.name == "key") {
+      if (hasLineBreakOrNul(v) || v.empty()) return error("key must be a non-empty single line");
+      spec.key = std::string(v);
+      continue;
+    }
     if (f.name == "endpoint") {
       if (v != "status" && v != "result") return error("endpoint must be status or result");
       spec.endpoint = std::string(v);
@@ -301,11 +306,13 @@ Millis durationOf(const Entry& e) {
 }
 
 constexpr std::string_view kFaultKeys[] = {
-    "kind",     "count",        "from", "until", "code",  "retry_after", "body",
-    "location", "content_type", "raw",  "ms",    "every", "bytes",       "endpoint"};
+    "kind",         "count", "from", "until", "code",  "retry_after", "body", "location",
+    "content_type", "raw",   "ms",   "every", "bytes", "endpoint",    "key"};
 constexpr std::string_view kStepKeys[] = {"at", "status"};
-constexpr std::string_view kScenarioKeys[] = {"api_key", "key_header", "timeline_start",
-                                              "jobs",    "generate",   "faults"};
+constexpr std::string_view kScenarioKeys[] = {"api_key",        "api_keys",    "key_header",
+                                              "timeline_start", "jobs",        "generate",
+                                              "faults",         "rate_limits", "rate_window"};
+constexpr std::string_view kRateLimitKeys[] = {"key", "per_window"};
 constexpr std::string_view kJobKeys[] = {
     "id",       "type",   "pdf_name", "pdf_hash", "user_id",      "created_at", "error",
     "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate"};
@@ -423,6 +430,8 @@ class ScenarioBuilder {
         auto key = optionalString(e);
         if (key && hasLineBreakOrNul(*key)) fail(e.key_node, "api_key must be a single line");
         if (key && !key->empty()) scenario_.api_key = std::move(key);
+      } else if (e.key == "api_keys" || e.key == "rate_limits" || e.key == "rate_window") {
+        addKeyRule(e);
       } else if (e.key == "key_header") {
         scenario_.key_header = requiredWord(e);
         for (char c : scenario_.key_header) {
@@ -453,6 +462,45 @@ class ScenarioBuilder {
   }
 
  private:
+  // api_keys, rate_limits and rate_window.
+  void addKeyRule(const Entry& e) {
+    if (e.key == "rate_window") {
+      scenario_.rate_window = durationOf(e);
+      if (scenario_.rate_window <= Millis(0)) fail(e.key_node, "rate_window must be positive");
+      return;
+    }
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) fail(e.key_node, "'" + e.key + "' must be a list");
+    for (const auto& item : e.value) {
+      if (e.key == "api_keys") {
+        if (!item.IsScalar() || item.Scalar().empty() || hasLineBreakOrNul(item.Scalar())) {
+          fail(item, "each of api_keys must be a non-empty single-line key");
+        }
+        scenario_.api_keys.push_back(item.Scalar());
+        continue;
+      }
+      RateLimit limit;
+      bool have_per_window = false;
+      for (const Entry& f : entriesOf(item, "rate limit", kRateLimitKeys)) {
+        if (f.key == "key") {
+          limit.key = requiredWord(f);
+          if (hasLineBreakOrNul(limit.key)) fail(f.key_node, "key must be a single line");
+        } else {
+          const auto n = parseUnsigned(requiredWord(f), UINT64_MAX / 2);
+          if (!n || *n == 0) fail(f.key_node, "per_window must be a whole number of at least 1");
+          limit.per_window = *n;
+          have_per_window = true;
+        }
+      }
+      if (limit.key.empty() || !have_per_window)
+        fail(item, "a rate limit needs key and per_window");
+      for (const RateLimit& earlier : scenario_.rate_limits) {
+        if (earlier.key == limit.key) fail(item, "a second rate limit for the same key");
+      }
+      scenario_.rate_limits.push_back(std::move(limit));
+    }
+  }
+
   void addJob(const YAML::Node& node) {
     const auto entries = entriesOf(node, "job", kJobKeys);
     auto job = std::make_shared<const JobTemplate>(jobOf(node, "job", entries));

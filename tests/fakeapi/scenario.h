@@ -38,6 +38,9 @@ struct FaultSpec {
   // Selection. `endpoint`: "status" (/jobs/{id}) or "result"
   // (/jobs/{id}/result) only; empty: both.
   std::string endpoint;
+  // Only requests presenting this key (an outage of one account); unset:
+  // every request.
+  std::optional<std::string> key;
   // Neither count nor window: permanent until cleared.
   std::optional<std::uint64_t> count;  // the next N matching requests
   std::optional<Millis> from;          // since server start
@@ -73,12 +76,21 @@ struct JobSpec {
 
 enum class TimelineStart { kServerStart, kFirstRequest };
 
+// A key's limit: at most `per_window` requests in any Scenario::rate_window.
+struct RateLimit {
+  std::string key;
+  std::uint64_t per_window = 0;
+};
+
 struct Scenario {
-  std::optional<std::string> api_key;  // absent: no key check
+  std::optional<std::string> api_key;  // absent (and api_keys empty): no key check
+  std::vector<std::string> api_keys;   // more valid keys besides api_key
   std::string key_header = "X-API-Key";
   TimelineStart timeline_start = TimelineStart::kServerStart;
   std::vector<JobSpec> jobs;
   std::vector<FaultSpec> faults;  // global
+  std::vector<RateLimit> rate_limits;
+  Millis rate_window{60'000};  // the sliding window of every rate limit
 };
 
 struct ScenarioError {

@@ -105,7 +105,7 @@ class HookDeliveryTest(HookTestCase):
             "JOBWATCH_JOB_TYPE": "extraction", "JOBWATCH_PDF_NAME": "report.pdf",
             "JOBWATCH_PDF_HASH": "sha256:abc", "JOBWATCH_ERROR": "",
             "JOBWATCH_CREATED_AT": "2024-01-15T10:30:00.000Z",
-            "JOBWATCH_ATTEMPT": "1",
+            "JOBWATCH_ATTEMPT": "1", "JOBWATCH_ACCOUNT": "default",
             "JOBWATCH_LABEL_CUSTOMER": "acme", "JOBWATCH_LABEL_BATCH_NO": "7",
         }
         updated_at = hook_env.pop("JOBWATCH_UPDATED_AT")

@@ -12,6 +12,8 @@
 namespace jobwatch::hooks {
 namespace {
 
+int spawnWith(const std::vector<std::string>& env);
+
 state::HookRun sampleRun() {
   state::HookRun run;
   run.run_id = 7;
@@ -49,10 +51,28 @@ TEST(HookEnvironment, ExactlyTheSpecVariablesInOrder) {
       "JOBWATCH_CREATED_AT=2024-01-15T10:30:00.000Z",
       "JOBWATCH_UPDATED_AT=2024-01-15T10:31:00.000Z",
       "JOBWATCH_ATTEMPT=3",
+      "JOBWATCH_ACCOUNT=default",
       "JOBWATCH_LABEL_BATCH_2=2026-11",
       "JOBWATCH_LABEL_CUSTOMER=acme",
   };
   EXPECT_EQ(env, expected);
+}
+
+TEST(HookEnvironment, AccountIsTheRunsAndBounded) {
+  state::HookRun run = sampleRun();
+  run.account = "team-b";
+  auto env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(env[kFixedHookVariables - 1], "JOBWATCH_ACCOUNT=team-b");
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const auto& e) { return e.rfind("JOBWATCH_ACCOUNT=", 0) == 0; }),
+            1);
+  // A name longer than config allows (a hand-edited database): cut to the
+  // bound the size invariant counts, never more.
+  run.account = std::string(kMaxAccountNameBytes, 'a') + "-and-more";
+  env = hookEnvironment(run, 1, "/bin", "C");
+  EXPECT_EQ(env[kFixedHookVariables - 1],
+            "JOBWATCH_ACCOUNT=" + std::string(kMaxAccountNameBytes, 'a'));
+  EXPECT_EQ(spawnWith(env), 0);
 }
 
 TEST(HookEnvironment, DefaultsForMissingPathAndLang) {
@@ -135,9 +155,9 @@ TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
   state::HookRun run;
   const std::string huge(1024 * 1024, 'h');  // far beyond what the API client accepts
   for (std::string* field :
-       {&run.job_id, &run.status, &run.hook, &run.previous_status, &run.facts.status_raw,
-        &run.facts.type, &run.facts.pdf_name, &run.facts.pdf_hash, &run.facts.error,
-        &run.facts.created_at, &run.facts.updated_at}) {
+       {&run.account, &run.job_id, &run.status, &run.hook, &run.previous_status,
+        &run.facts.status_raw, &run.facts.type, &run.facts.pdf_name, &run.facts.pdf_hash,
+        &run.facts.error, &run.facts.created_at, &run.facts.updated_at}) {
     *field = huge;
   }
   run.with_result = true;
@@ -151,6 +171,8 @@ TEST(HookEnvironment, WorstCaseStaysWithinItsBoundAndStarts) {
     EXPECT_LE(env[i].size(), kMaxFixedNameLength + 1 + kMaxHookValueBytes) << i;
   }
   EXPECT_EQ(env[4], "JOBWATCH_JOB_ID=" + std::string(kMaxHookValueBytes, 'h'));
+  EXPECT_EQ(env[kFixedHookVariables - 1],
+            "JOBWATCH_ACCOUNT=" + std::string(kMaxAccountNameBytes, 'h'));
   EXPECT_LE(hookEnvironmentBytes(env), kMaxHookEnvironmentBytes);
   EXPECT_LE(kMaxHookEnvironmentBytes, std::size_t{1024} * 1024);
   EXPECT_EQ(spawnWith(env), 0) << std::strerror(spawnWith(env));

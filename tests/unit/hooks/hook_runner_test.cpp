@@ -93,6 +93,7 @@ TEST_F(HookRunnerTest, HookGetsExactlyTheSpecEnvironmentArgvAndStdin) {
       "JOBWATCH_CREATED_AT=2024-01-15T10:30:00.000Z",
       "JOBWATCH_UPDATED_AT=2024-01-15T10:31:00.000Z",
       "JOBWATCH_ATTEMPT=1",
+      "JOBWATCH_ACCOUNT=default",
       "JOBWATCH_LABEL_CUSTOMER=acme",
       "JOBWATCH_LABEL_BATCH_NO=2026-11",
   };

@@ -24,41 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::at;
 using ::testing::HasSubstr;
+using testing::rawExec;
+using testing::rawScalar;
 using testing::readBytes;
 using testing::sampleJob;
 using testing::sampleRun;
 using testing::TempDir;
 using testing::writeBytes;
-
-// ---- raw SQLite access, to inspect and forge files behind the store's back
-
-std::string rawScalar(const std::filesystem::path& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      const auto* text = sqlite3_column_text(stmt, 0);
-      if (text != nullptr) out = reinterpret_cast<const char*>(text);
-    } else {
-      ADD_FAILURE() << "raw query failed: " << sqlite3_errmsg(db);
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return out;
-}
-
-void rawExec(const std::filesystem::path& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
-            SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
 
 std::unique_ptr<StateStore> openOrDie(const std::filesystem::path& path) {
   auto store = StateStore::open(path);
