@@ -101,6 +101,7 @@ std::unique_ptr<metrics::DaemonMetrics> makeMetrics(const config::Config& config
   auto metrics = std::make_unique<metrics::DaemonMetrics>(std::make_shared<prometheus::Registry>(),
                                                           std::move(options), clock, log);
   metrics->hooksConfigured(hookNames(config.hooks));
+  metrics->accountsConfigured({{"default", config.api.rate_limit.per_second}});
   return metrics;
 }
 
@@ -376,6 +377,7 @@ bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
 bool Daemon::reload(const config::Config& next, const std::string& api_key) {
   Parts& p = *parts_;
   p.metrics->hooksConfigured(hookNames(next.hooks));
+  p.metrics->accountsConfigured({{"default", next.api.rate_limit.per_second}});
   scheduler::PollEngine& engine = *p.engine;
   api::CurlMultiTransport& transport = *p.transport;
   TransitionRecorder& recorder = *p.recorder;

@@ -32,8 +32,8 @@ std::vector<std::string> hookResultLabels() {
 }
 
 void MetricsFeed::onPollFinished(const scheduler::PollFinished& poll) {
-  metrics_.pollFinished({api::resultLabel(poll.result), api::apiAnswered(poll.result),
-                         poll.result == PollResultKind::kOk, poll.elapsed});
+  metrics_.pollFinished(account_, {api::resultLabel(poll.result), api::apiAnswered(poll.result),
+                                   poll.result == PollResultKind::kOk, poll.elapsed});
 }
 
 void MetricsFeed::onTransition(const scheduler::StatusTransition& transition) {

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <string>
+#include <utility>
 
 #include "hooks/hook_runner.h"
 #include "metrics/daemon_metrics.h"
@@ -23,7 +25,10 @@ std::vector<std::string> hookResultLabels();
 
 class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents {
  public:
-  explicit MetricsFeed(metrics::DaemonMetrics& metrics) : metrics_(metrics) {}
+  // Poll-side events (polls, result fetches, overdue jobs) count under
+  // `account`: the account of the engine that reports to this feed.
+  explicit MetricsFeed(metrics::DaemonMetrics& metrics, std::string account = "default")
+      : metrics_(metrics), account_(std::move(account)) {}
 
   void onPollFinished(const scheduler::PollFinished& poll) override;
   void onTransition(const scheduler::StatusTransition& transition) override;
@@ -36,7 +41,7 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
     if (job.overdue && !job.terminal) setOverdue(overdue_ - 1);
   }
   void onResultUpdate(const scheduler::ResultUpdate& update) override {
-    if (update.fetch) metrics_.resultFetched(api::resultFetchLabel(*update.fetch));
+    if (update.fetch) metrics_.resultFetched(account_, api::resultFetchLabel(*update.fetch));
   }
   void onOverdue(const scheduler::JobRecord&) override { setOverdue(overdue_ + 1); }
 
@@ -48,12 +53,13 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
 
  private:
   metrics::DaemonMetrics& metrics_;
+  const std::string account_;
   std::atomic<size_t> pending_{0};
   // Unfinished overdue jobs (scheduler thread only).
   size_t overdue_ = 0;
   void setOverdue(size_t n) {
     overdue_ = n;
-    metrics_.jobsOverdue(n);
+    metrics_.jobsOverdue(account_, n);
   }
 };
 

@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "metrics/account_series.h"
 #include "metrics/job_series_table.h"
 #include "metrics/text_exposition.h"
 
@@ -34,10 +35,6 @@ using prometheus::Gauge;
 using prometheus::Histogram;
 using prometheus::MetricFamily;
 
-// API round trips: a few ms on a LAN, seconds when the API struggles, up to
-// the request timeout (10 s default, 30 s as a generous ceiling).
-const Histogram::BucketBoundaries kPollBuckets = {.005, .01, .025, .05, .1, .25,
-                                                  .5,   1,   2.5,  5,   10, 30};
 // Hooks: from a quick notification to a multi-minute result download.
 const Histogram::BucketBoundaries kHookBuckets = {.01, .05, .1, .5,  1,   5,
                                                   10,  30,  60, 120, 300, 600};
@@ -89,18 +86,6 @@ struct DaemonMetrics::Impl {
                        "status is present, 0 when no job has it; words the API sent that "
                        "are not known count as other.")
                  .Register(*registry)),
-        polls(prometheus::BuildCounter()
-                  .Name("jobwatch_polls_total")
-                  .Help("Polls of GET /jobs/{id} by outcome: ok, not_found (404), rate_limited "
-                        "(429/503), auth_error (401/403: check the API key), http_error (other "
-                        "codes), timeout, network_error, parse_error (unusable body).")
-                  .Register(*registry)),
-        poll_duration(prometheus::BuildHistogram()
-                          .Name("jobwatch_poll_duration_seconds")
-                          .Help("Time each job status request to the API took, whatever its "
-                                "outcome.")
-                          .Register(*registry)
-                          .Add({}, kPollBuckets)),
         status_changes(prometheus::BuildCounter()
                            .Name("jobwatch_status_changes_total")
                            .Help("Job status changes seen, by previous (from) and new (to) "
@@ -122,30 +107,12 @@ struct DaemonMetrics::Impl {
                                 "running); steady growth means hooks cannot keep up.")
                           .Register(*registry)
                           .Add({})),
-        jobs_overdue(prometheus::BuildGauge()
-                         .Name("jobwatch_jobs_overdue")
-                         .Help("Unfinished jobs past poll.overdue_after (or, with auto, the "
-                               "99th percentile of their type's learned duration).")
-                         .Register(*registry)
-                         .Add({{"account", "default"}})),
         watch_rejected(prometheus::BuildCounter()
                            .Name("jobwatch_watch_rejected_total")
                            .Help("Watch-list entries or drop files rejected (invalid job ID, "
                                  "malformed file), by source (file, drop_dir); the log and "
                                  ".rejected/*.reason say why.")
                            .Register(*registry)),
-        api_up(prometheus::BuildGauge()
-                   .Name("jobwatch_api_up")
-                   .Help("1 if the last poll reached the API and was authorised; 0 after a "
-                         "timeout, network error, 5xx or auth error, and before the first poll.")
-                   .Register(*registry)
-                   .Add({})),
-        last_success(prometheus::BuildGauge()
-                         .Name("jobwatch_last_successful_poll_timestamp_seconds")
-                         .Help("Unix time of the last poll the API answered with a usable job "
-                               "(result ok); 0 until the first.")
-                         .Register(*registry)
-                         .Add({})),
         reload_ok(prometheus::BuildGauge()
                       .Name("jobwatch_config_last_reload_successful")
                       .Help("1 if the last configuration reload succeeded (1 at start); 0 "
@@ -159,37 +126,20 @@ struct DaemonMetrics::Impl {
                                        "is retried and nothing is dropped.")
                                  .Register(*registry)
                                  .Add({})),
-        result_fetches(prometheus::BuildCounter()
-                           .Name("jobwatch_result_fetches_total")
-                           .Help("Fetches of GET /jobs/{id}/result by outcome: ok, not_ready "
-                                 "(409), rate_limited (429/503), http_error, timeout, "
-                                 "network_error, too_large (over results.max_size), write_error "
-                                 "(disk full or I/O error writing the file).")
-                           .Register(*registry)),
-        requests(prometheus::BuildCounter()
-                     .Name("jobwatch_requests_total")
-                     .Help("Requests sent to the API by kind: status (GET /jobs/{id}) and "
-                           "result (GET /jobs/{id}/result); both share api.rate_limit.")
-                     .Register(*registry)),
-        status_requests(requests.Add({{"kind", "status"}})),
-        result_requests(requests.Add({{"kind", "result"}})),
         series_capped(prometheus::BuildGauge()
                           .Name("jobwatch_job_status_series_capped")
                           .Help("1 while some watched jobs have no jobwatch_job_status series "
                                 "because metrics.per_job_limit is reached.")
                           .Register(*registry)
-                          .Add({})) {
+                          .Add({})),
+        accounts(*registry, options.poll_results, options.result_fetch_results, clock) {
     zeroFill();
   }
 
   // Series that must exist before their first event, so increase() and
   // rate() see the first one; and the per-job table.
   void zeroFill() {
-    for (const auto& result : options.poll_results) pollCounter(result);
     for (const char* source : {"file", "drop_dir"}) watch_rejected.Add({{"source", source}});
-    for (const auto& result : options.result_fetch_results) {
-      result_fetches.Add({{"result", result}});
-    }
     known.insert(options.statuses.begin(), options.statuses.end());
     for (const auto& status : options.statuses) jobsGauge(status);
     jobsGauge("other");
@@ -261,17 +211,6 @@ struct DaemonMetrics::Impl {
     return it->second;
   }
 
-  // polls_total{result}; a label outside MetricsOptions::poll_results is
-  // added on first use.
-  Counter& pollCounter(std::string_view result) {
-    const std::lock_guard lock(mu);
-    for (auto& [label, counter] : poll_counters) {
-      if (label == result) return *counter;
-    }
-    poll_counters.emplace_back(std::string(result), &polls.Add({{"result", std::string(result)}}));
-    return *poll_counters.back().second;
-  }
-
   void trackJob(const status::Job& job) {
     if (!table || !table->upsert(job)) return;
     if (!cap_warned.exchange(true)) {
@@ -287,25 +226,16 @@ struct DaemonMetrics::Impl {
   Log& log;
 
   Family<Gauge>& jobs;
-  Family<Counter>& polls;
-  Histogram& poll_duration;
   Family<Counter>& status_changes;
   Family<Counter>& hook_runs;
   Family<Histogram>& hook_duration;
   Gauge& hooks_pending;
-  Gauge& jobs_overdue;
   Family<Counter>& watch_rejected;
-  Gauge& api_up;
-  Gauge& last_success;
   Gauge& reload_ok;
   Counter& state_write_failures;
   std::uint64_t state_write_failures_seen = 0;  // guarded by mu
-  Family<Counter>& result_fetches;
-  Family<Counter>& requests;
-  Counter& status_requests;
-  Counter& result_requests;
   Gauge& series_capped;
-  std::vector<std::pair<std::string, Counter*>> poll_counters;  // guarded by mu
+  AccountSeries accounts;  // after `clock` and `registry`
 
   // Caches of label sets already added (Family::Add would find them too, but
   // hashes every label on each call).
@@ -334,12 +264,12 @@ DaemonMetrics::DaemonMetrics(std::shared_ptr<prometheus::Registry> registry, Met
 
 DaemonMetrics::~DaemonMetrics() = default;
 
-void DaemonMetrics::pollFinished(const PollSample& poll) {
-  impl_->pollCounter(poll.result).Increment();
-  impl_->status_requests.Increment();
-  impl_->poll_duration.Observe(poll.elapsed.count());
-  impl_->api_up.Set(poll.api_up ? 1 : 0);
-  if (poll.usable) impl_->last_success.Set(unixSeconds(impl_->clock.wallNow()));
+void DaemonMetrics::accountsConfigured(const std::vector<AccountBudget>& accounts) {
+  impl_->accounts.configure(accounts);
+}
+
+void DaemonMetrics::pollFinished(std::string_view account, const PollSample& poll) {
+  impl_->accounts.pollFinished(account, poll);
 }
 
 void DaemonMetrics::statusChanged(const status::Job& job, const std::string& from) {
@@ -359,8 +289,8 @@ void DaemonMetrics::hookFinished(const std::string& hook, std::string_view resul
   series.duration->Observe(duration.count());
 }
 
-void DaemonMetrics::jobsOverdue(size_t overdue) {
-  impl_->jobs_overdue.Set(static_cast<double>(overdue));
+void DaemonMetrics::jobsOverdue(std::string_view account, size_t overdue) {
+  impl_->accounts.jobsOverdue(account, overdue);
 }
 
 void DaemonMetrics::hooksPending(size_t pending) {
@@ -386,9 +316,8 @@ void DaemonMetrics::watchRejected(std::string_view source, size_t count) {
       .Increment(static_cast<double>(count));
 }
 
-void DaemonMetrics::resultFetched(std::string_view result) {
-  impl_->result_requests.Increment();
-  impl_->result_fetches.Add({{"result", std::string(result)}}).Increment();
+void DaemonMetrics::resultFetched(std::string_view account, std::string_view result) {
+  impl_->accounts.resultFetched(account, result);
 }
 
 void DaemonMetrics::stateWriteFailures(std::uint64_t total) {

@@ -27,8 +27,18 @@
 // the collectable owns what it renders, so it stays valid even if the
 // exposer outlives this object. `clock` and `log` must outlive this object.
 //
+// Accounts (SPEC "Accounts"): the metrics that concern the API carry an
+// `account` label: polls_total, poll_duration_seconds, api_up,
+// last_successful_poll_timestamp_seconds, requests_total,
+// result_fetches_total, jobs_overdue and requests_budget_per_second. Each
+// account's series live in one small struct found through one short lock
+// (accounts_mu, separate from the job-status lock), so the engine threads of
+// several accounts polling at ~10,000/s share only that map lookup. The
+// per-job series get no account label (cardinality stays one per job).
+//
 // Thread-safety: every method may be called from any thread (scheduler,
-// hook runner, main); the scrape runs on the exposer's threads.
+// engine threads, hook runner, main); the scrape runs on the exposer's
+// threads.
 #pragma once
 
 #include <chrono>
@@ -67,6 +77,13 @@ struct MetricsOptions {
   std::string version;
 };
 
+// One account as the metrics know it (accountsConfigured).
+struct AccountBudget {
+  std::string name;
+  // api.rate_limit.per_second of the account; 0 (or less) = unlimited.
+  double requests_per_second = 0;
+};
+
 // One finished poll, as the metrics count it.
 struct PollSample {
   std::string_view result;  // a label of MetricsOptions::poll_results
@@ -87,9 +104,25 @@ class DaemonMetrics final {
   DaemonMetrics(const DaemonMetrics&) = delete;
   DaemonMetrics& operator=(const DaemonMetrics&) = delete;
 
-  // polls_total{result}, poll_duration_seconds, api_up,
-  // last_successful_poll_timestamp_seconds.
-  void pollFinished(const PollSample& poll);
+  // The accounts of the configuration, at start and after each reload.
+  // jobwatch_requests_budget_per_second{account} is the account's
+  // rate_limit.per_second, and 0 when it has none (unlimited): divide by
+  // `(jobwatch_requests_budget_per_second > 0)` so unlimited accounts have
+  // no "budget used" series rather than +Inf. Every per-account series of
+  // each account is created at 0 (polls_total per result, requests_total per
+  // kind, result_fetches_total per result, api_up, jobs_overdue,
+  // last_successful_poll_timestamp_seconds, poll_duration_seconds), so
+  // dashboards and alerts see 0 rather than no data. Accounts no longer
+  // listed lose every per-account series.
+  void accountsConfigured(const std::vector<AccountBudget>& accounts);
+
+  // For `account`: polls_total{account,result},
+  // poll_duration_seconds{account}, api_up{account},
+  // last_successful_poll_timestamp_seconds{account} and
+  // requests_total{account,kind="status"}. An account not configured (yet,
+  // or any more) gets its series on first use, without a budget series; the
+  // next accountsConfigured removes them again if it is not listed.
+  void pollFinished(std::string_view account, const PollSample& poll);
   // `job` has entered its (new) status from `from`: status_changes_total,
   // jobs{status} and the job's per-job series.
   void statusChanged(const status::Job& job, const std::string& from);
@@ -101,8 +134,9 @@ class DaemonMetrics final {
   void hookFinished(const std::string& hook, std::string_view result,
                     std::chrono::duration<double> duration);
   void hooksPending(size_t pending);
-  // Unfinished jobs that raised the overdue event (account "default").
-  void jobsOverdue(size_t overdue);
+  // jobs_overdue{account}: unfinished jobs of `account` that raised the
+  // overdue event (a set, not an increment: one caller per account).
+  void jobsOverdue(std::string_view account, size_t overdue);
   // Creates hook_runs_total{hook,result} for every result at 0, so the
   // first failure of a hook shows in increase()/rate() (a series that is
   // born at 1 does not). Call at start and after each reload; only adds.
@@ -110,8 +144,13 @@ class DaemonMetrics final {
 
   void watchRejected(std::string_view source, size_t count);  // "file" | "drop_dir"
   // A fetch of a job's result finished (SPEC "Results"):
-  // result_fetches_total{result} and requests_total{kind="result"}.
-  void resultFetched(std::string_view result);
+  // result_fetches_total{account,result} and
+  // requests_total{account,kind="result"}. Every fetch counts as a request,
+  // write_error included: a write_error after the answer (commit failed) was
+  // sent, and one before it (the file could not be created) was not but
+  // took its token of the account's budget all the same, and
+  // requests_total is what the budget is measured against.
+  void resultFetched(std::string_view account, std::string_view result);
   // jobwatch_state_write_failures_total: `total` is the state writer's own
   // count of failed commits so far (the counter follows it).
   void stateWriteFailures(std::uint64_t total);

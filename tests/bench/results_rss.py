@@ -116,11 +116,11 @@ hooks:
         url = wait_for(lambda: next((l.split("url=", 1)[1].split()[0].strip('"')
                                      for l in open(log_path) if "metrics served" in l), None),
                        10, "the metrics endpoint")
-        wait_for(lambda: scrape(url, 'jobwatch_requests_total{kind="status"}') >= jobs, 10,
+        wait_for(lambda: scrape(url, 'jobwatch_requests_total{account="default",kind="status"}') >= jobs, 10,
                  "every job polled once")
         idle_kib = status_kib(daemon.pid, "VmRSS")
         started = time.monotonic()
-        wait_for(lambda: scrape(url, 'jobwatch_result_fetches_total{result="ok"}') >= jobs,
+        wait_for(lambda: scrape(url, 'jobwatch_result_fetches_total{account="default",result="ok"}') >= jobs,
                  time_limit, f"{jobs} results fetched", interval=0.2)
         wait_for(lambda: scrape(url, "jobwatch_hooks_pending") == 0, 60, "the hooks")
         elapsed = time.monotonic() - started

@@ -270,7 +270,7 @@ class ResultDiskFullTest(DiskFaultTestCase):
             return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
 
     def write_errors(self, d):
-        return d.metric('jobwatch_result_fetches_total{result="write_error"}') or 0
+        return d.metric('jobwatch_result_fetches_total{account="default",result="write_error"}') or 0
 
     def ledger(self):
         db = sqlite3.connect(f"file:{os.path.join(self.dir, 'state.db')}?mode=ro", uri=True,
@@ -298,7 +298,7 @@ class ResultDiskFullTest(DiskFaultTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.results, f"{job_id}.json")),
                          "no partial file under the final name")
         self.assertEqual(self.runs(), [], "the with_result hook waits")
-        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="ok"}'), 0)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 0)
         self.assertEqual(d.metric('jobwatch_jobs{status="completed"}'), 1, "status unchanged")
 
     def test_disk_full_result_is_retried_and_the_hook_runs_once_space_returns(self):
@@ -319,7 +319,7 @@ class ResultDiskFullTest(DiskFaultTestCase):
         self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
         self.assertEqual(os.listdir(self.results), ["job-full.json"], "no temporary file left")
         errors = self.write_errors(d)
-        self.assertEqual(d.metric('jobwatch_result_fetches_total{result="ok"}'), 1)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 1)
         self.assertEqual(fake.requests_for("job-full")["result_count"], errors + 1,
                          "one request per failed write, then one that succeeded")
         self.assertEqual(d.stop(), 0)

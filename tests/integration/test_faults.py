@@ -205,7 +205,7 @@ class FaultTestCase(DaemonTestCase):
             if r.get("msg") == "poll":
                 counted[r["result"]] = counted.get(r["result"], 0) + 1
         for label, n in counted.items():
-            self.assertEqual(d.metric(f'jobwatch_polls_total{{result="{label}"}}'), n, label)
+            self.assertEqual(d.metric(f'jobwatch_polls_total{{account="default",result="{label}"}}'), n, label)
         return counted
 
 
@@ -481,7 +481,7 @@ class GlobalFaultTest(FaultTestCase):
         fake.stop()
         window = 5.0
         time.sleep(window)
-        api_up_during = d.metric("jobwatch_api_up")
+        api_up_during = d.metric('jobwatch_api_up{account="default"}')
         t1, off1 = time.time(), self.log_offset(d)
         alive_during = d.alive()
         journal_during = self.journal()  # before the API is back and g-refused may complete
@@ -493,7 +493,7 @@ class GlobalFaultTest(FaultTestCase):
                                   1 + math.ceil(window / 1.0), rows, problems,
                                   journal=journal_during)
         wait_for(lambda: self.hook_runs(job) == 1, timeout=15, what=f"{job} to complete")
-        wait_for(lambda: d.metric("jobwatch_api_up") == 1, what="api_up back to 1")
+        wait_for(lambda: d.metric('jobwatch_api_up{account="default"}') == 1, what="api_up back to 1")
         rows.append((name, "network_error", f"{total} (polls: the API was down)",
                      self.final_status(d, job), self.hook_runs(job)))
 

@@ -53,7 +53,7 @@ hooks:
         d2.wait_log("metrics served")
         wait_for(lambda: d2.metric('jobwatch_jobs_overdue{account="default"}') == 1,
                  what="the gauge restored from the state file")
-        wait_for(lambda: (d2.metric('jobwatch_polls_total{result="ok"}') or 0) >= 6,
+        wait_for(lambda: (d2.metric('jobwatch_polls_total{account="default",result="ok"}') or 0) >= 6,
                  what="a few polls after the restart")
         self.assertEqual(d2.stop(), 0)
         self.assertEqual(d2.lines("job overdue"), [])

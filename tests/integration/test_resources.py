@@ -203,7 +203,7 @@ class ResourceTest(DaemonTestCase):
         self.assertGreater(rate, 1000, "polled fast (interval 1 s, no rate limit)")
         for label in ("ok", "http_error", "parse_error", "network_error", "timeout",
                       "rate_limited", "not_found"):
-            self.assertGreater(m.get(f'jobwatch_polls_total{{result="{label}"}}', 0), 0, label)
+            self.assertGreater(m.get(f'jobwatch_polls_total{{account="default",result="{label}"}}', 0), 0, label)
 
     def metrics(self, d):
         out = {}

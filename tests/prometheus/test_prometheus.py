@@ -33,12 +33,14 @@ MISSING_TOOLS = ("promtool/prometheus not found: install the prometheus package 
                  "(apt-get install prometheus)")
 TERMINAL = "completed|failed|not_found|timed_out|cancelled"
 
-# Grafana's variables, as a query would be sent for "last hour, all instances".
+# Grafana's variables, as a query would be sent for "last hour, all instances,
+# all accounts".
 GRAFANA_VARIABLES = {
     "__rate_interval": "1m",
     "__interval": "1m",
     "__range": "1h",
     "instance": ".+",
+    "account": ".+",
     "datasource": "",
 }
 
@@ -224,6 +226,14 @@ jobs:
 """
 JOBS = ["done-1", "done-2", "done-3", "broken-1", "slow-1", "waiting-1", "gone-1"]
 COMPLETED = 3  # done-1, done-2, done-3 (Succeeded is an alias of completed)
+# A budget far above what the test spends, so "Request budget used" has data
+# and nothing is slowed: 60,000/min.
+RATE_LIMIT = "60000/min"
+BUDGET_PER_SECOND = 1000.0
+# The API panels and rules (their series carry the account label).
+ACCOUNT_PANELS = ["API up", "Last successful poll age", "Poll rate by result", "Poll latency",
+                  "Request budget used", "Result fetches by result",
+                  "API requests by kind vs budget"]
 
 
 class PrometheusTest(DaemonTestCase):
@@ -240,7 +250,7 @@ class PrometheusTest(DaemonTestCase):
 
     def _start_everything(self):
         self.fake = self.start_fake(SCENARIO)
-        config = self.write_config(JOBS, extra=f"""\
+        config = self.write_config(JOBS, api={"rate_limit": RATE_LIMIT}, extra=f"""\
             hooks:
               definitions:
                 - name: notify
@@ -296,6 +306,14 @@ class PrometheusTest(DaemonTestCase):
         self.assertEqual(p.value("sum(jobwatch_jobs)"), len(JOBS))
         self.assertEqual(p.value('sum(jobwatch_status_changes_total{to="completed"})'), COMPLETED)
         self.assertEqual(p.value('jobwatch_api_up'), 1)
+        # The API series carry the account label: the one account, default.
+        self.assertEqual(p.value('jobwatch_api_up{account="default"}'), 1)
+        self.assertEqual(p.value('count(jobwatch_polls_total{account="default"})'), 8)
+        self.assertEqual(p.value('count(jobwatch_polls_total{account=""})'), None)
+        self.assertEqual(p.value('jobwatch_requests_budget_per_second{account="default"}'),
+                         BUDGET_PER_SECOND)
+        self.assertEqual(p.value('count(jobwatch_requests_total{account="default"})'), 2)
+        self.assertEqual(p.value('jobwatch_jobs_overdue{account="default"}'), 0)
         self.assertGreater(p.value('jobwatch_polls_total{result="ok"}'), 0)
         self.assertGreaterEqual(p.value('jobwatch_polls_total{result="not_found"}'), 3)
         self.assertEqual(p.value('jobwatch_polls_total{result="auth_error"}'), 0)  # pre-created
@@ -339,6 +357,7 @@ class PrometheusTest(DaemonTestCase):
         expressions = dashboard_expressions()
         self.assertGreaterEqual(len(expressions), 15, expressions)
         empty = []
+        accounts = {}  # panel title -> the account labels its series show
         for title, expr in expressions:
             promql = grafana_to_promql(expr)
             with self.subTest(panel=title, expr=promql):
@@ -346,11 +365,27 @@ class PrometheusTest(DaemonTestCase):
                 self.assertEqual(answer.get("status"), "success", answer)
                 if not answer["data"]["result"]:
                     empty.append(title)
+                for series in answer["data"]["result"]:
+                    accounts.setdefault(title, set()).add(series["metric"].get("account"))
         # These panels must show data for a daemon that polled and finished jobs.
         for title in ["API up", "Last successful poll age", "Jobs by status", "Status changes per minute",
                       "Poll rate by result", "Poll latency", "Hook runs by hook and result",
-                      "Unfinished jobs (oldest 1000)", "Version", "Config reload"]:
+                      "Unfinished jobs (oldest 1000)", "Version", "Config reload",
+                      "Request budget used", "API requests by kind vs budget"]:
             self.assertNotIn(title, empty, f"panel {title!r} has no data")
+        # Every API panel filters on $account and splits by it.
+        with open(DASHBOARD) as f:
+            dashboard = json.load(f)
+        for title, expr in expressions:
+            if title in ACCOUNT_PANELS:
+                self.assertIn('account=~"$account"', expr, title)
+        for title in ACCOUNT_PANELS:
+            if title in accounts:
+                self.assertEqual(accounts[title], {"default"}, title)
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        account_values = p.api("label/account/values", **{"match[]": "jobwatch_api_up"})["data"]
+        self.assertEqual(account_values, ["default"])
+        self.assertTrue(variables["account"]["multi"] and variables["account"]["includeAll"])
 
         # The alert rules as Prometheus loaded them: all of them, each
         # evaluated without error by the rule manager and by the query API.

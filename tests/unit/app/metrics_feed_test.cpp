@@ -24,6 +24,7 @@ using hooks::HookResult;
 using scheduler::JobRecord;
 using scheduler::PollFinished;
 using scheduler::StatusTransition;
+using testing::LabelMap;
 using testing::Scrape;
 using namespace std::chrono_literals;
 
@@ -32,6 +33,9 @@ const std::vector<std::string> kStatuses = {"unknown", "queued",    "processing"
 const std::vector<std::string> kAllResults = {
     "ok",          "http_error", "timeout",      "network_error",
     "parse_error", "auth_error", "rate_limited", "not_found"};
+
+// The API metrics' labels of the one account the feed reports for.
+const LabelMap kDefault = {{"account", "default"}};
 
 JobRecord job(const std::string& id, const std::string& status = "unknown",
               const std::string& type = "extraction") {
@@ -47,6 +51,7 @@ class DaemonMetricsTest : public ::testing::Test {
  protected:
   void make(MetricsOptions options) {
     metrics_ = std::make_unique<DaemonMetrics>(registry_, std::move(options), clock_, log_);
+    metrics_->accountsConfigured({{"default", 0}});  // as the daemon does at start
     feed_ = std::make_unique<MetricsFeed>(*metrics_);
   }
   void SetUp() override { make(defaultOptions()); }
@@ -98,14 +103,15 @@ TEST_F(DaemonMetricsTest, EverySeriesExistsFromTheStart) {
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "other"}}), 0.0);
   EXPECT_EQ(s.seriesCount("jobwatch_jobs"), kStatuses.size() + 1);
   for (const auto& result : kAllResults) {
-    EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", result}}), 0.0) << result;
+    EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", result}}), 0.0)
+        << result;
   }
   EXPECT_EQ(s.seriesCount("jobwatch_polls_total"), 8u);
-  EXPECT_EQ(s.histogramCount("jobwatch_poll_duration_seconds"), 0u);
+  EXPECT_EQ(s.histogramCount("jobwatch_poll_duration_seconds", kDefault), 0u);
   EXPECT_EQ(s.value("jobwatch_watch_rejected_total", {{"source", "file"}}), 0.0);
   EXPECT_EQ(s.value("jobwatch_watch_rejected_total", {{"source", "drop_dir"}}), 0.0);
-  EXPECT_EQ(s.value("jobwatch_api_up"), 0.0);
-  EXPECT_EQ(s.value("jobwatch_last_successful_poll_timestamp_seconds"), 0.0);
+  EXPECT_EQ(s.value("jobwatch_api_up", kDefault), 0.0);
+  EXPECT_EQ(s.value("jobwatch_last_successful_poll_timestamp_seconds", kDefault), 0.0);
   EXPECT_EQ(s.value("jobwatch_config_last_reload_successful"), 1.0);
   EXPECT_EQ(s.value("jobwatch_build_info", {{"version", "1.2.3"}}), 1.0);
   EXPECT_EQ(s.value("jobwatch_hooks_pending"), 0.0);
@@ -115,7 +121,7 @@ TEST_F(DaemonMetricsTest, EverySeriesExistsFromTheStart) {
 
 TEST_F(DaemonMetricsTest, PollBucketsSuitApiLatency) {
   const auto s = scrape();
-  const auto* m = s.series("jobwatch_poll_duration_seconds", {});
+  const auto* m = s.series("jobwatch_poll_duration_seconds", kDefault);
   ASSERT_NE(m, nullptr);
   std::vector<double> bounds;
   for (const auto& b : m->histogram.bucket) bounds.push_back(b.upper_bound);
@@ -131,11 +137,13 @@ TEST_F(DaemonMetricsTest, PollsAreCountedByResultWithDuration) {
   poll(j, PollResultKind::kAuthError, 2s);
   poll(j, PollResultKind::kNotFound, 7ms);
   const auto s = scrape();
-  EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", "ok"}}), 2.0);
-  EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", "auth_error"}}), 1.0);
-  EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", "not_found"}}), 1.0);
-  EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", "timeout"}}), 0.0);
-  const auto* h = s.series("jobwatch_poll_duration_seconds", {});
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "ok"}}), 2.0);
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "auth_error"}}),
+            1.0);
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "not_found"}}),
+            1.0);
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "timeout"}}), 0.0);
+  const auto* h = s.series("jobwatch_poll_duration_seconds", kDefault);
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(h->histogram.sample_count, 4u);
   EXPECT_NEAR(h->histogram.sample_sum, 0.030 + 0.030 + 2.0 + 0.007, 1e-9);
@@ -161,22 +169,47 @@ TEST_F(DaemonMetricsTest, ApiUpFollowsTheLastPoll) {
   };
   for (const auto& [kind, up] : cases) {
     poll(j, kind);
-    EXPECT_EQ(scrape().value("jobwatch_api_up"), up) << api::resultLabel(kind);
+    EXPECT_EQ(scrape().value("jobwatch_api_up", kDefault), up) << api::resultLabel(kind);
   }
 }
 
 TEST_F(DaemonMetricsTest, LastSuccessfulPollIsTheClockTimeOfTheLastOk) {
   const auto j = job("a");
   poll(j, PollResultKind::kAuthError);
-  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds"), 0.0);
+  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds", kDefault), 0.0);
   poll(j, PollResultKind::kOk);
   const double first = std::chrono::duration<double>(clock_.wallNow().time_since_epoch()).count();
-  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds"), first);
+  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds", kDefault), first);
   clock_.advance(90s);
   poll(j, PollResultKind::kRateLimited);  // reached the API, but no job: not a success
-  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds"), first);
+  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds", kDefault), first);
   poll(j, PollResultKind::kOk);
-  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds"), first + 90);
+  EXPECT_EQ(scrape().value("jobwatch_last_successful_poll_timestamp_seconds", kDefault),
+            first + 90);
+}
+
+TEST_F(DaemonMetricsTest, AFeedCountsItsPollSideEventsUnderItsAccount) {
+  metrics_->accountsConfigured({{"default", 0}, {"team-b", 10}});
+  MetricsFeed team_b(*metrics_, "team-b");
+  auto j = job("a", "processing");
+  team_b.onPollFinished(PollFinished{j, PollResultKind::kTimeout, 0, 5ms, ""});
+  state::ResultRecord record;
+  record.job_id = "a";
+  team_b.onResultUpdate({record, api::ResultFetchKind::kNotReady, 409, 1ms, ""});
+  j.overdue = true;
+  team_b.onOverdue(j);
+  const auto s = scrape();
+  const LabelMap b = {{"account", "team-b"}};
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "team-b"}, {"result", "timeout"}}), 1.0);
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "timeout"}}), 0.0);
+  EXPECT_EQ(
+      s.value("jobwatch_result_fetches_total", {{"account", "team-b"}, {"result", "not_ready"}}),
+      1.0);
+  EXPECT_EQ(s.value("jobwatch_requests_total", {{"account", "team-b"}, {"kind", "result"}}), 1.0);
+  EXPECT_EQ(s.value("jobwatch_requests_total", {{"account", "team-b"}, {"kind", "status"}}), 1.0);
+  EXPECT_EQ(s.value("jobwatch_jobs_overdue", b), 1.0);
+  EXPECT_EQ(s.value("jobwatch_jobs_overdue", kDefault), 0.0);
+  EXPECT_EQ(s.value("jobwatch_requests_budget_per_second", b), 10.0);
 }
 
 TEST_F(DaemonMetricsTest, JobsByStatusFollowWatchTransitionsAndUnwatch) {
@@ -463,7 +496,7 @@ TEST_F(DaemonMetricsTest, ConcurrentEventsAndScrapesAddUp) {
   threads.clear();  // joins
   const auto s = scrape();
   constexpr double kTotal = kThreads * kJobsPerThread;
-  EXPECT_EQ(s.value("jobwatch_polls_total", {{"result", "ok"}}), kTotal);
+  EXPECT_EQ(s.value("jobwatch_polls_total", {{"account", "default"}, {"result", "ok"}}), kTotal);
   EXPECT_EQ(s.value("jobwatch_status_changes_total", {{"from", "unknown"}, {"to", "completed"}}),
             kTotal);
   EXPECT_EQ(s.value("jobwatch_jobs", {{"status", "completed"}}), kTotal / 2);
