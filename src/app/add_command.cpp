@@ -6,6 +6,15 @@
 #include "watchlist/drop_dir.h"
 
 namespace jobwatch::app {
+namespace {
+
+std::string knownAccounts(const config::Config& config) {
+  std::string out;
+  for (const auto& account : config.accounts) out += (out.empty() ? "" : ", ") + account.name;
+  return out;
+}
+
+}  // namespace
 
 int runAdd(const Command& cmd) {
   auto config = loadOrReport(cmd.config);
@@ -13,6 +22,13 @@ int runAdd(const Command& cmd) {
   if (!config->watch.drop_dir) {
     std::cerr << "jobwatchd: " << cmd.config.string()
               << ": watch.drop_dir is not set; add needs a drop directory\n";
+    return kExitBadInput;
+  }
+  // The account must exist before anything is written (SPEC "Accounts").
+  if (!cmd.account.empty() && config->account(cmd.account) == nullptr) {
+    std::cerr << "jobwatchd: " << cmd.config.string() << ": no account "
+              << quoteForMessage(cmd.account) << " (known: " << knownAccounts(*config)
+              << ")\njobwatchd: nothing added\n";
     return kExitBadInput;
   }
   std::vector<watchlist::WatchEntry> entries;
@@ -23,7 +39,9 @@ int runAdd(const Command& cmd) {
       bad = true;
       continue;
     }
-    watchlist::WatchEntry entry{id, {}};
+    watchlist::WatchEntry entry;
+    entry.id = id;
+    entry.account = cmd.account;
     for (const auto& [key, value] : cmd.labels) entry.labels[key] = value;
     entries.push_back(std::move(entry));
   }
@@ -36,8 +54,9 @@ int runAdd(const Command& cmd) {
     std::cerr << "jobwatchd: " << written.error().message << "\njobwatchd: nothing added\n";
     return kExitBadInput;
   }
-  std::cout << "added " << entries.size() << " job" << (entries.size() == 1 ? "" : "s") << " ("
-            << written.value().string() << "):";
+  std::cout << "added " << entries.size() << " job" << (entries.size() == 1 ? "" : "s");
+  if (!cmd.account.empty()) std::cout << " under account " << cmd.account;
+  std::cout << " (" << written.value().string() << "):";
   for (const auto& entry : entries) std::cout << " " << entry.id;
   std::cout << "\n";
   return kExitOk;

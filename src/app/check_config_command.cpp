@@ -1,10 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
 #include <iostream>
 
 #include "app/commands.h"
+#include "util/job_id.h"
 #include "watchlist/watch_file.h"
 
 namespace jobwatch::app {
+namespace {
+
+std::string knownAccounts(const config::Config& config) {
+  std::string out;
+  for (const auto& account : config.accounts) out += (out.empty() ? "" : ", ") + account.name;
+  return out;
+}
+
+// Watch entries naming an account the config does not have (SPEC
+// "Accounts"), as issues with the watch file's line. The same ID under two
+// accounts is already an issue of the parse.
+std::vector<watchlist::WatchIssue> unknownAccounts(const watchlist::WatchParse& watch,
+                                                   const std::filesystem::path& file,
+                                                   const config::Config& config) {
+  std::vector<watchlist::WatchIssue> out;
+  for (const auto& entry : watch.entries) {
+    if (config.account(entry.account) != nullptr) continue;
+    out.push_back(watchlist::WatchIssue{
+        file, entry.line,
+        "job " + quoteForMessage(entry.id) + " names account `" + entry.account +
+            "`, which the configuration does not define (known: " + knownAccounts(config) + ")"});
+  }
+  return out;
+}
+
+}  // namespace
 
 int checkConfig(const Command& cmd) {
   config::ConfigLoad load = config::loadConfigFile(cmd.config);
@@ -13,15 +41,23 @@ int checkConfig(const Command& cmd) {
   for (const auto& warning : load.warnings) std::cout << "warning: " << warning.toString() << "\n";
   size_t jobs = 0;
   if (load.config && load.config->watch.file) {
-    watchlist::WatchParse watch = watchlist::loadWatchFile(*load.config->watch.file);
+    const std::filesystem::path& file = *load.config->watch.file;
+    watchlist::WatchParse watch = watchlist::loadWatchFile(file);
+    for (const auto& issue : unknownAccounts(watch, file, *load.config)) {
+      watch.issues.push_back(issue);
+    }
+    std::stable_sort(watch.issues.begin(), watch.issues.end(),
+                     [](const auto& a, const auto& b) { return a.line < b.line; });
     for (const auto& issue : watch.issues) std::cout << issue.toString() << "\n";
     problems += watch.issues.size();
     jobs = watch.entries.size();
   }
   if (load.config) {
     // The key may legitimately be readable only by the service user.
-    auto key = config::readApiKey(load.config->api);
-    if (!key.ok()) std::cout << "warning: " << key.error().message << "\n";
+    for (const auto& account : load.config->accounts) {
+      auto key = config::readApiKey(account);
+      if (!key.ok()) std::cout << "warning: " << key.error().message << "\n";
+    }
   }
   if (problems > 0) {
     std::cout << cmd.config.string() << ": " << problems << " problem" << (problems > 1 ? "s" : "")

@@ -106,6 +106,12 @@ Command parseCommandLine(const std::vector<std::string>& args) {
         return cmd;
       }
       cmd.labels.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (cmd.mode == Mode::kAdd && (a == "--account" || a == "-a")) {
+      if (i + 1 == args.size()) {
+        cmd.usage_error = a + " needs an account name";
+        return cmd;
+      }
+      cmd.account = args[++i];
     } else if (cmd.mode == Mode::kAdd && (a.empty() || a[0] != '-')) {
       cmd.ids.push_back(a);
     } else if (a == "--once") {
@@ -133,7 +139,7 @@ std::string usageText() {
   return R"(Usage: jobwatchd [--config PATH]
   or:  jobwatchd --check-config [--config PATH]
   or:  jobwatchd --once [--config PATH]
-  or:  jobwatchd add [--config PATH] [--label KEY=VALUE]... ID...
+  or:  jobwatchd add [--config PATH] [--account NAME] [--label KEY=VALUE]... ID...
   or:  jobwatchd status|jobs|show|hooks|retry|poll|forget [--config PATH] [--json] ...
   or:  jobwatchd --version | --help
 
@@ -155,7 +161,9 @@ Commands:
   add ID...           watch these jobs: writes one file atomically into the
                       drop directory (watch.drop_dir) of the running service;
                       -l, --label KEY=VALUE adds a label to each (repeatable);
-                      invalid input writes nothing and exits 1
+                      -a, --account NAME puts them under that account of the
+                      configuration (default: "default"); invalid input or
+                      an unknown account writes nothing and exits 1
 
 Operator commands (ask the running daemon over control.socket; each prints a
 table, or with --json one JSON document; exit 0 ok, 1 bad input or not found,

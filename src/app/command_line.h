@@ -45,7 +45,7 @@ struct Command {
   std::vector<std::pair<std::string, std::string>> labels;  // add: --label k=v
   bool json = false;                                        // operator commands: --json
   std::vector<std::string> statuses;                        // jobs --status (repeatable)
-  std::string account;                                      // jobs --account
+  std::string account;                                      // jobs, add: --account
   bool failed_only = false;                                 // hooks --failed
   bool all_failed = false;                                  // retry --all-failed
   std::string usage_error;                                  // set when the command line is wrong

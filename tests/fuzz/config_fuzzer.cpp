@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "fuzz_check.h"
+#include "util/account_name.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -25,6 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(config.poll.interval.count() >= 0);
     FUZZ_CHECK(config.poll.max_interval >= config.poll.interval);
     FUZZ_CHECK(config.api.max_concurrent_requests > 0);
+    // Accounts: "default" (api:) first, then valid, distinct names.
+    FUZZ_CHECK(!config.accounts.empty() && config.accounts[0].name == "default");
+    FUZZ_CHECK(config.accounts[0].api.base_url == config.api.base_url);
+    for (size_t i = 0; i < config.accounts.size(); ++i) {
+      const auto& account = config.accounts[i];
+      FUZZ_CHECK(jobwatch::isAccountName(account.name));
+      FUZZ_CHECK(account.threads >= 1 && account.threads <= 16);
+      FUZZ_CHECK(account.api.max_concurrent_requests > 0);
+      FUZZ_CHECK(config.account(account.name) == &account);
+    }
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fuzz_check.h"
+#include "util/account_name.h"
 #include "util/job_id.h"
 #include "watchlist/watch_file.h"
 
@@ -15,6 +16,8 @@ namespace {
 void checkParse(const jobwatch::watchlist::WatchParse& parsed, size_t lines) {
   for (const auto& entry : parsed.entries) {
     FUZZ_CHECK(jobwatch::isValidJobId(entry.id));
+    FUZZ_CHECK(entry.account.empty() || jobwatch::isAccountName(entry.account));
+    FUZZ_CHECK(entry.line >= 1 && static_cast<size_t>(entry.line) <= lines + 1);
     for (const auto& [key, value] : entry.labels) {
       FUZZ_CHECK(!key.empty() && key.size() <= 64);
       FUZZ_CHECK(value.size() <= 1024);
