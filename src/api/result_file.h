@@ -9,9 +9,10 @@
 //
 // Thread-safety: a ResultFile belongs to the thread that writes it (the
 // scheduler thread, through the transport's write callback). ResultDir is
-// immutable after construction except setMaxSize(); call it from one thread.
+// immutable after construction except setMaxSize() (atomic, any thread).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -88,12 +89,13 @@ class ResultDir {
   [[nodiscard]] Status remove(std::string_view job_id) const;
 
   const std::filesystem::path& dir() const { return dir_; }
-  std::uint64_t maxSize() const { return max_size_; }
-  void setMaxSize(std::uint64_t max_size) { max_size_ = max_size; }
+  std::uint64_t maxSize() const { return max_size_.load(std::memory_order_relaxed); }
+  // Any thread (a reload; every engine thread reads it).
+  void setMaxSize(std::uint64_t max_size) { max_size_.store(max_size, std::memory_order_relaxed); }
 
  private:
   std::filesystem::path dir_;
-  std::uint64_t max_size_ = 0;
+  std::atomic<std::uint64_t> max_size_{0};
 };
 
 // The metric-free name of a fault, for logs ("too large", "disk full", ...).

@@ -78,8 +78,8 @@ ControlResponse answerRequest(OperatorView& view, const ControlRequest& req) {
       return answer(req, report, report.degraded() ? 1 : 0);
     }
     case ControlCommand::kJobs: {
-      if (!req.account.empty() && req.account != "default") {
-        return errorResponse("unknown account \"" + req.account + "\" (only \"default\" exists)");
+      if (!req.account.empty() && !view.knowsAccount(req.account)) {
+        return errorResponse("unknown account \"" + req.account + "\" (not configured)");
       }
       auto report = view.jobs(JobsFilter{req.statuses, req.account});
       if (!report) return errorResponse(report.error().message, exitFor(report.error()));

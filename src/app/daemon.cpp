@@ -10,21 +10,20 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
-#include "api/curl_multi_transport.h"
 #include "api/result_file.h"
+#include "app/job_routing.h"
 #include "app/metrics_feed.h"
-#include "app/operator_feed.h"
 #include "app/operator_view.h"
+#include "app/poll_lane.h"
+#include "app/scheduler_pool.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
 #include "app/status_page_sources.h"
-#include "app/transition_log.h"
-#include "app/transition_recorder.h"
 #include "app/version.h"
 #include "hooks/hook_runner.h"
 #include "scheduler/poll_engine.h"
-#include "scheduler/poll_loop.h"
 #include "scheduler/roster.h"
 #include "state/state_lock.h"
 #include "state/state_reader.h"
@@ -46,42 +45,6 @@ std::string envOr(const char* name, const char* fallback) {
   return value && *value ? value : fallback;
 }
 
-api::CurlTransportOptions transportOptionsFrom(const config::Config& config,
-                                               const std::string& key) {
-  api::CurlTransportOptions options;
-  options.connect_timeout = config.api.connect_timeout;
-  options.request_timeout = config.api.request_timeout;
-  options.allow_http = config.api.allow_insecure_http;
-  options.max_connections = config.api.max_concurrent_requests;
-  options.headers.push_back(config.api.key_header + ": " + key);
-  return options;
-}
-
-status::StatusMapper statusMapperFrom(const config::Config& config) {
-  return status::StatusMapper(config.poll.status_aliases, config.poll.extra_terminal_statuses);
-}
-
-scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config) {
-  scheduler::ScheduleSettings s;
-  s.base_url = config.api.base_url;
-  s.interval = config.poll.interval;
-  s.jitter = config.poll.jitter;
-  s.backoff_max = config.poll.backoff_max;
-  s.give_up_after = config.poll.give_up_after;
-  s.not_found_after = config.poll.not_found_after;
-  s.max_in_flight = config.api.max_concurrent_requests;
-  s.rate_per_second = config.api.rate_limit.per_second;
-  s.strategy = config.poll.strategy == config::PollStrategyName::kAdaptive
-                   ? scheduler::PollStrategy::kAdaptive
-                   : scheduler::PollStrategy::kRoundRobin;
-  s.max_interval = config.poll.max_interval;
-  s.overdue_auto = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kAuto;
-  s.overdue_after = config.poll.overdue_after.mode == config::OverdueAfter::Mode::kFixed
-                        ? config.poll.overdue_after.after
-                        : Millis{0};
-  return s;
-}
-
 std::vector<std::string> hookNames(const config::HooksConfig& hooks) {
   std::vector<std::string> names;
   for (const auto& hook : hooks.definitions) names.push_back(hook.name);
@@ -101,8 +64,15 @@ std::unique_ptr<metrics::DaemonMetrics> makeMetrics(const config::Config& config
   auto metrics = std::make_unique<metrics::DaemonMetrics>(std::make_shared<prometheus::Registry>(),
                                                           std::move(options), clock, log);
   metrics->hooksConfigured(hookNames(config.hooks));
-  metrics->accountsConfigured({{"default", config.api.rate_limit.per_second}});
   return metrics;
+}
+
+std::vector<metrics::AccountBudget> accountBudgets(const config::Config& config) {
+  std::vector<metrics::AccountBudget> budgets;
+  for (const auto& account : config.accounts) {
+    budgets.push_back({account.name, account.api.rate_limit.per_second});
+  }
+  return budgets;
 }
 
 bool anyHookWantsResults(const config::Config& config) {
@@ -134,24 +104,21 @@ struct Daemon::Parts {
   std::unique_ptr<state::StateStore> store;
   std::unique_ptr<state::StateReader> reader;  // the operator's reads (history, ledger)
   std::unique_ptr<metrics::DaemonMetrics> metrics;
-  std::unique_ptr<MetricsFeed> metrics_feed;  // the runner's and the engine's events
+  std::unique_ptr<MetricsFeed> hook_metrics;  // the runner's events
   std::unique_ptr<hooks::HookRunner> runner;
   std::unique_ptr<state::StateWriter> writer;
-  std::unique_ptr<api::CurlMultiTransport> transport;
   std::unique_ptr<api::ResultDir> results;  // results.dir (SPEC "Results")
-  std::unique_ptr<TransitionLog> transition_log;
-  std::unique_ptr<TransitionRecorder> recorder;
-  std::unique_ptr<scheduler::PollEventsFanout> fanout;
-  std::unique_ptr<scheduler::PollEngine> engine;
-  std::unique_ptr<scheduler::Roster> roster;
+  std::unique_ptr<SchedulerPool> pool;      // every account's engine threads
+  // Jobs stored under accounts the configuration does not have (not polled).
+  std::vector<state::StoredJob> aside;
+  std::vector<std::string> tombstones;  // forgotten watch-file jobs, at restore
   std::unique_ptr<ServiceHeartbeat> heartbeat;
-  std::unique_ptr<OperatorFeed> operator_feed;  // API health, the vocabulary (operator, page)
-  std::unique_ptr<scheduler::PollLoop> loop;
   std::unique_ptr<OperatorView> operator_view;
-  // `operator_view` once it exists and the loop runs, null again when
+  // `operator_view` once it exists and the loops run, null again when
   // stop() begins: the status page (another thread) reads through it.
   std::atomic<OperatorView*> page_view{nullptr};
   std::unique_ptr<StatusPageSource> page_source;  // paces the status page's reads
+  bool started = false;
   bool stopped = false;
 };
 
@@ -161,8 +128,8 @@ Daemon::~Daemon() { stop(); }
 
 Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log& log,
                                               const Clock& clock) {
-  auto key = config::readApiKey(config.api);
-  if (!key.ok()) return key.error();
+  auto keys = readAccountKeys(config);
+  if (!keys.ok()) return keys.error();
   auto lock = state::StateLock::acquire(config.state.path);
   if (!lock.ok()) return lock.error();
   state::OpenOptions open_options;
@@ -184,7 +151,7 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.lock = std::move(lock).value();
   p.store = std::move(store).value();
   p.metrics = makeMetrics(config, clock, log);
-  p.metrics_feed = std::make_unique<MetricsFeed>(*p.metrics);
+  p.hook_metrics = std::make_unique<MetricsFeed>(*p.metrics);
 
   hooks::HookRunnerOptions hook_options;
   hook_options.hooks = config.hooks;
@@ -192,29 +159,18 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
       envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   hook_options.lang_env = envOr("LANG", "C.UTF-8");
   p.runner = std::make_unique<hooks::HookRunner>(std::move(hook_options), *p.store, clock, log,
-                                                 p.metrics_feed.get());
+                                                 p.hook_metrics.get());
   hooks::HookRunner* runner = p.runner.get();
   p.writer =
       std::make_unique<state::StateWriter>(*p.store, log, clock, [runner] { runner->wake(); });
-  p.transport = std::make_unique<api::CurlMultiTransport>(transportOptionsFrom(config, *key));
   p.results = std::move(results);
-  p.transition_log = std::make_unique<TransitionLog>(log);
-  p.recorder = std::make_unique<TransitionRecorder>(*p.writer, config.hooks.definitions);
-  p.operator_feed = std::make_unique<OperatorFeed>(clock, statusMapperFrom(config).knownStatuses());
+  p.pool =
+      std::make_unique<SchedulerPool>(LaneContext{*p.writer, *p.results, log, clock}, *p.metrics);
+  for (const auto& account : config.accounts) {
+    daemon->addAccountLanes(config, account, keys.value().at(account.name));
+  }
+  p.metrics->accountsConfigured(accountBudgets(config));
   p.page_source = std::make_unique<StatusPageSource>(clock);
-  p.fanout = std::make_unique<scheduler::PollEventsFanout>(std::vector<scheduler::PollEvents*>{
-      p.transition_log.get(), p.recorder.get(), p.metrics_feed.get(), p.operator_feed.get()});
-  p.engine = std::make_unique<scheduler::PollEngine>(scheduleSettingsFrom(config),
-                                                     statusMapperFrom(config), *p.transport, clock,
-                                                     *p.fanout, log, std::random_device{}());
-  state::StateWriter* writer = p.writer.get();
-  p.engine->setAdmission([writer] { return writer->hasRoom(); });
-  p.engine->setResults(p.results.get(), config.results.give_up_after);
-  scheduler::PollEngine* engine = p.engine.get();
-  p.recorder->setResultWanted(
-      [engine](const state::ResultRecord& record) { engine->fetchResult(record); });
-  p.roster = std::make_unique<scheduler::Roster>(
-      *p.engine, *p.writer, scheduler::ShardSpec{config.shard.index, config.shard.count});
   // After the store migrated the file: the reader wants the current schema.
   auto reader = state::StateReader::open(config.state.path);
   if (reader.ok()) {
@@ -226,22 +182,65 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   return daemon;
 }
 
+void Daemon::addAccountLanes(const config::Config& config, const config::AccountConfig& account,
+                             const std::string& key) {
+  parts_->pool->addAccount(laneSettingsFor(config, account, key));
+}
+
+void Daemon::restoreInto(std::vector<state::StoredJob> jobs,
+                         const std::vector<std::string>& tombstones) {
+  Parts& p = *parts_;
+  const std::vector<LanePtr> lanes = p.pool->lanes();
+  std::map<const PollLane*, std::vector<state::StoredJob>> per_lane;
+  std::map<std::string, size_t> aside_by_account;
+  for (state::StoredJob& job : jobs) {
+    if (LanePtr lane = p.pool->laneFor(job.account, job.id)) {
+      per_lane[lane.get()].push_back(std::move(job));
+    } else {
+      ++aside_by_account[job.account];
+      p.aside.push_back(std::move(job));
+    }
+  }
+  for (const LanePtr& lane : lanes) {
+    const int threads = p.pool->threadsOf(lane->account());
+    std::vector<std::string> own_tombstones;
+    for (const auto& id : tombstones) {
+      if (laneIndexOf(id, threads) == static_cast<size_t>(lane->index())) {
+        own_tombstones.push_back(id);
+      }
+    }
+    lane->roster().restore(per_lane[lane.get()], own_tombstones);
+  }
+  for (const auto& [account, n] : aside_by_account) {
+    log_.warn("jobs of an account that is not configured are not polled",
+              {{"account", account}, {"jobs", std::to_string(n)}});
+  }
+}
+
 Status Daemon::restore() {
   Parts& p = *parts_;
   auto jobs = p.store->loadJobs();
   if (!jobs.ok()) return jobs.error();
   auto tombstones = p.store->loadForgotten();
   if (!tombstones.ok()) return tombstones.error();
-  const size_t terminal = p.roster->restore(jobs.value(), tombstones.value());
+  const size_t count = jobs.value().size();
+  size_t terminal = 0;
+  for (const auto& job : jobs.value()) terminal += job.terminal;
+  p.tombstones = tombstones.value();
+  restoreInto(std::move(jobs).value(), p.tombstones);
   auto recovered = p.store->recoverInterruptedRuns();
   if (!recovered.ok()) return recovered.error();
   auto results = p.store->loadPendingResults();
   if (!results.ok()) return results.error();
-  for (auto& record : results.value()) p.engine->fetchResult(std::move(record));
+  for (auto& record : results.value()) {
+    if (LanePtr lane = p.pool->laneFor(record.account, record.job_id)) {
+      lane->engine().fetchResult(std::move(record));
+    }
+  }
   auto pending = p.store->countRuns(state::HookRunState::kPending);
   log_.info("state loaded",
             {{"path", p.store->path().string()},
-             {"jobs", std::to_string(jobs.value().size())},
+             {"jobs", std::to_string(count)},
              {"terminal", std::to_string(terminal)},
              {"hooks_pending", pending.ok() ? std::to_string(pending.value()) : "?"},
              {"results_pending", std::to_string(results.value().size())}});
@@ -262,53 +261,131 @@ std::optional<watchlist::WatchParse> Daemon::readWatchFile(const config::Config&
   return parsed;
 }
 
+std::optional<std::vector<std::string>> Daemon::boundAccounts(
+    const std::vector<watchlist::WatchEntry>& entries) {
+  Parts& p = *parts_;
+  std::vector<std::string> bound(entries.size());
+  // Jobs kept aside stay bound to their (unconfigured) account.
+  if (!p.aside.empty()) {
+    std::unordered_map<std::string_view, const std::string*> aside;
+    for (const auto& job : p.aside) aside[job.id] = &job.account;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (auto it = aside.find(entries[i].id); it != aside.end()) bound[i] = *it->second;
+    }
+  }
+  // One lane, nothing aside: every job there is the default... or its one
+  // account's: an entry can only be bound to that account.
+  const std::function<std::vector<size_t>(PollLane&)> held = [&entries](PollLane& lane) {
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (lane.engine().find(entries[i].id) != nullptr) mine.push_back(i);
+    }
+    return mine;
+  };
+  const std::vector<LanePtr> lanes = p.pool->lanes();
+  std::vector<std::optional<std::vector<size_t>>> answers;
+  if (p.started) {
+    answers = p.pool->askEach(held, kSchedulerAnswerWithin);
+  } else {
+    for (const LanePtr& lane : lanes) answers.emplace_back(held(*lane));
+  }
+  for (size_t l = 0; l < answers.size() && l < lanes.size(); ++l) {
+    if (!answers[l]) return std::nullopt;
+    for (size_t i : *answers[l]) bound[i] = lanes[l]->account();
+  }
+  return bound;
+}
+
+bool Daemon::applyWatchFile(const config::Config& config, watchlist::WatchParse parsed,
+                            bool due_now) {
+  auto bound = boundAccounts(parsed.entries);
+  if (!bound) return false;
+  RoutedEntries routed = routeEntries(std::move(parsed.entries), *bound, *parts_->pool,
+                                      config.watch.file ? *config.watch.file : "");
+  for (const auto& issue : routed.issues) {
+    log_.error("watch file entry rejected", {{"problem", issue.toString()}});
+  }
+  parts_->metrics->watchRejected("file", routed.issues.size());
+  // Each lane applies its part on its own thread; the results are summed
+  // for one log line.
+  auto total = std::make_shared<std::mutex>();
+  auto applied = std::make_shared<scheduler::WatchFileApplied>();
+  auto left = std::make_shared<size_t>(routed.lanes.size());
+  applied->rejected = parsed.issues.size() + routed.issues.size();
+  Log& log = log_;
+  bool queued = true;
+  for (size_t l = 0; l < routed.lanes.size(); ++l) {
+    PollLane* lane = routed.lanes[l].get();
+    auto part = std::make_shared<watchlist::WatchParse>();
+    part->entries = std::move(routed.per_lane[l]);
+    part->issues = parsed.issues;
+    auto apply = [lane, part, due_now, total, applied, left, &log, config] {
+      const scheduler::WatchFileApplied mine = lane->roster().applyWatchFile(*part, due_now);
+      std::lock_guard lock(*total);
+      applied->listed += mine.listed;
+      applied->added += mine.added;
+      applied->unwatched += mine.unwatched;
+      applied->other_shards += mine.other_shards;
+      applied->kept_missing = applied->kept_missing || mine.kept_missing;
+      if (--*left == 0) logWatchFileApplied(log, config, *applied);
+    };
+    if (parts_->started) {
+      queued = lane->post(std::move(apply)) && queued;
+    } else {
+      apply();
+    }
+  }
+  return queued;
+}
+
 void Daemon::loadWatchFile(const config::Config& config, bool due_now) {
-  // Read on a thread of its own: the YAML tree and the parsed entries are
-  // allocated in that thread's malloc arena, not between the jobs' own
-  // allocations in this one, where they would leave holes once freed
-  // (README: Performance, Memory).
-  std::optional<watchlist::WatchParse> parsed;
-  std::thread([&] { parsed = readWatchFile(config); }).join();
-  if (!parsed) return;
-  const auto applied = parts_->roster->applyWatchFile(*parsed, due_now);
-  logWatchFileApplied(log_, config, applied);
+  // Read and routed on a thread of its own: the YAML tree and the parsed
+  // entries are allocated in that thread's malloc arena, not between the
+  // jobs' own allocations in this one, where they would leave holes once
+  // freed (README: Performance, Memory).
+  std::thread([&] {
+    if (auto parsed = readWatchFile(config)) {
+      (void)applyWatchFile(config, std::move(*parsed), due_now);
+    }
+  }).join();
 }
 
 bool Daemon::reloadWatchFile(const config::Config& config) {
   auto parsed = readWatchFile(config);
   if (!parsed) return true;
-  Log& log = log_;
-  scheduler::Roster& roster = *parts_->roster;
-  return onScheduler([&log, &roster, config, parsed = std::move(*parsed)] {
-    logWatchFileApplied(log, config, roster.applyWatchFile(parsed, false));
-  });
+  return applyWatchFile(config, std::move(*parsed), false);
+}
+
+void Daemon::startLane(PollLane& lane, const config::Config& config) {
+  Parts& p = *parts_;
+  scheduler::PollLoopOptions options;
+  options.drain_timeout = std::min<Millis>(config.api.request_timeout, 10s);
+  ServiceHeartbeat* heartbeat = p.heartbeat.get();
+  const void* id = &lane;
+  heartbeat->addLane(id);
+  options.heartbeat = [heartbeat, id](SteadyTime now, const scheduler::PollEngine& engine) {
+    return heartbeat->beat(id, now, engine);
+  };
+  // Test seam (see PollLoopOptions::wedge_file): inert unless set.
+  if (const char* wedge = std::getenv("JOBWATCHD_TEST_WEDGE_FILE"); wedge && *wedge) {
+    options.wedge_file = wedge;
+  }
+  lane.start(std::move(options));
 }
 
 void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   Parts& p = *parts_;
   p.writer->start();
   p.runner->start();
-  scheduler::PollLoopOptions options;
-  options.drain_timeout = std::min<Millis>(config.api.request_timeout, 10s);
-  MetricsFeed* feed = p.metrics_feed.get();
+  MetricsFeed* feed = p.hook_metrics.get();
   state::StateWriter* writer = p.writer.get();
   p.heartbeat = std::make_unique<ServiceHeartbeat>(
       notifier, HeartbeatSources{[feed] { return feed->hooksPending(); },
                                  [writer] { return writer->failing(); }});
-  ServiceHeartbeat* heartbeat = p.heartbeat.get();
-  options.heartbeat = [heartbeat](SteadyTime now, const scheduler::PollEngine& engine) {
-    return heartbeat->beat(now, engine);
-  };
-  // Test seam (see PollLoopOptions::wedge_file): inert unless set.
-  if (const char* wedge = std::getenv("JOBWATCHD_TEST_WEDGE_FILE"); wedge && *wedge) {
-    options.wedge_file = wedge;
-  }
-  p.loop = std::make_unique<scheduler::PollLoop>(*p.engine, *p.transport, clock_, log_,
-                                                 std::move(options));
-  p.loop->start();
-  p.operator_view = std::make_unique<OperatorView>(
-      OperatorParts{*p.loop, *p.engine, *p.roster, *p.operator_feed, *p.store, p.reader.get(),
-                    *p.writer, *p.runner, *p.metrics_feed, clock_});
+  for (const LanePtr& lane : p.pool->lanes()) startLane(*lane, config);
+  p.started = true;
+  p.operator_view = std::make_unique<OperatorView>(OperatorParts{
+      *p.pool, *p.store, p.reader.get(), *p.writer, *p.runner, *p.hook_metrics, clock_});
   p.page_view = p.operator_view.get();
 }
 
@@ -317,7 +394,7 @@ void Daemon::stop() {
   Parts& p = *parts_;
   p.stopped = true;
   p.page_view = nullptr;
-  if (p.loop) p.loop->stop();
+  for (const LanePtr& lane : p.pool->lanes()) lane->stop();
   if (!p.writer->stop(10s)) {
     log_.error(
         "state writes could not be committed before stopping; the next start re-polls "
@@ -326,43 +403,39 @@ void Daemon::stop() {
   p.runner->stop();
 }
 
-bool Daemon::onScheduler(std::function<void()> fn) { return parts_->loop->post(std::move(fn)); }
-
-bool Daemon::onSchedulerAndWait(std::function<void()> fn) {
-  auto done = std::make_shared<std::promise<void>>();
-  std::future<void> finished = done->get_future();
-  if (!onScheduler([fn = std::move(fn), done] {
-        fn();
-        done->set_value();
-      })) {
-    return false;
-  }
-  const SteadyTime deadline = clock_.now() + kSchedulerAnswerWithin;
-  while (finished.wait_for(100ms) != std::future_status::ready) {
-    if (parts_->loop->failed() || clock_.now() >= deadline) return false;
-  }
-  return true;
-}
-
 std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entries) {
-  auto added = std::make_shared<size_t>(0);
-  scheduler::Roster& roster = *parts_->roster;
-  const bool applied = onSchedulerAndWait(
-      [&roster, added, entries = std::move(entries)] { *added = roster.addDropped(entries); });
+  auto bound = boundAccounts(entries);
+  if (!bound) return std::nullopt;
+  RoutedEntries routed = routeEntries(std::move(entries), *bound, *parts_->pool, "drop file");
+  for (const auto& issue : routed.issues) {
+    log_.error("drop file entry rejected", {{"problem", issue.toString()}});
+  }
+  auto parts =
+      std::make_shared<std::vector<std::vector<watchlist::WatchEntry>>>(std::move(routed.per_lane));
+  std::vector<size_t> index(routed.lanes.size());
+  std::map<const PollLane*, size_t> position;
+  for (size_t l = 0; l < routed.lanes.size(); ++l) position[routed.lanes[l].get()] = l;
+  const std::function<size_t(PollLane&)> add = [parts, position](PollLane& lane) {
+    auto it = position.find(&lane);
+    return it == position.end() ? size_t{0} : lane.roster().addDropped((*parts)[it->second]);
+  };
+  size_t added = 0;
+  for (const auto& answer : parts_->pool->askEach(add, kSchedulerAnswerWithin)) {
+    if (!answer) return std::nullopt;
+    added += *answer;
+  }
   // Recorded durably before the caller lets the files go.
-  if (!applied || !parts_->writer->flush(30s)) return std::nullopt;
-  return *added;
+  if (!parts_->writer->flush(30s)) return std::nullopt;
+  return added;
 }
 
 bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
-  scheduler::Roster& roster = *parts_->roster;
-  scheduler::PollEngine& engine = *parts_->engine;
   const api::ResultDir& results = *parts_->results;
   Log& log = log_;
-  return onScheduler([&roster, &engine, &results, &log, cutoff, older_than] {
-    const std::vector<std::string> forgotten = roster.forgetFinished(cutoff);
+  return parts_->pool->postEach([&results, &log, cutoff, older_than](PollLane& lane) {
+    const std::vector<std::string> forgotten = lane.roster().forgetFinished(cutoff);
     for (const std::string& id : forgotten) {
-      engine.dropResult(id);
+      lane.engine().dropResult(id);
       if (auto removed = results.remove(id); !removed) {
         log.warn("cannot delete a forgotten job's result", {{"error", removed.error().message}});
       }
@@ -374,53 +447,126 @@ bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
   });
 }
 
-bool Daemon::reload(const config::Config& next, const std::string& api_key) {
+bool Daemon::reload(const config::Config& next, const AccountKeys& keys) {
   Parts& p = *parts_;
   p.metrics->hooksConfigured(hookNames(next.hooks));
-  p.metrics->accountsConfigured({{"default", next.api.rate_limit.per_second}});
-  scheduler::PollEngine& engine = *p.engine;
-  api::CurlMultiTransport& transport = *p.transport;
-  TransitionRecorder& recorder = *p.recorder;
-  hooks::HookRunner& runner = *p.runner;
-  api::ResultDir& results = *p.results;
-  OperatorFeed& feed = *p.operator_feed;
-  // One step: the recorder and the runner switch hooks together, so no
-  // ledger row is written for a hook the runner does not know.
-  // results.dir applies at start only; its size cap and give-up time here.
-  return onScheduler([&engine, &transport, &recorder, &runner, &results, &feed,
-                      settings = scheduleSettingsFrom(next), mapper = statusMapperFrom(next),
-                      transport_options = transportOptionsFrom(next, api_key), hooks = next.hooks,
-                      results_config = next.results]() mutable {
-    results.setMaxSize(results_config.max_size);
-    engine.setResults(&results, results_config.give_up_after);
-    engine.updateSettings(std::move(settings));
-    feed.setKnownStatuses(mapper.knownStatuses());
-    engine.setStatusMapper(std::move(mapper));
-    transport.reconfigure(std::move(transport_options));
-    runner.setHooks(hooks);
-    recorder.setHooks(std::move(hooks.definitions));
-  });
+  // The runner learns new hooks before any lane records a run of one; a
+  // run of a hook just removed that a lane records meanwhile is dropped by
+  // the runner with a warning. results.dir applies at start only; its size
+  // cap and give-up time here.
+  p.runner->setHooks(next.hooks);
+  p.results->setMaxSize(next.results.max_size);
+  removeAccountsGone(next);
+  // Accounts kept: each lane reconfigures itself on its thread.
+  bool queued = true;
+  const api::ResultDir& results = *p.results;
+  for (const LanePtr& lane : p.pool->lanes()) {
+    const config::AccountConfig* account = next.account(lane->account());
+    if (account == nullptr) continue;
+    if (lane->index() == 0 && account->threads != p.pool->threadsOf(lane->account())) {
+      log_.warn("an account's threads change at the next start",
+                {{"account", account->name}, {"threads", std::to_string(account->threads)}});
+    }
+    PollLane* raw = lane.get();
+    queued = raw->post([raw, &results,
+                        settings = laneSettingsFor(next, *account, keys.at(account->name))] {
+      raw->reconfigure(settings, results);
+    }) && queued;
+  }
+  addAccountsNew(next, keys);
+  p.metrics->accountsConfigured(accountBudgets(next));
+  return queued;
+}
+
+void Daemon::removeAccountsGone(const config::Config& next) {
+  Parts& p = *parts_;
+  for (const std::string& name : p.pool->accounts()) {
+    if (next.account(name) != nullptr) continue;
+    size_t jobs = 0;
+    for (const LanePtr& lane : p.pool->removeAccount(name)) {
+      lane->stop();
+      p.heartbeat->removeLane(lane.get());
+      std::vector<std::string> ids;
+      lane->engine().forEachJob([&](const scheduler::JobRecord& job) {
+        p.aside.push_back(scheduler::toStoredJob(job, {}, name));
+        ids.push_back(job.id);
+      });
+      for (const auto& id : ids) lane->engine().removeJob(id);  // out of the metrics too
+      jobs += ids.size();
+    }
+    log_.warn("account removed from the configuration: its jobs are no longer polled",
+              {{"account", name}, {"jobs", std::to_string(jobs)}});
+  }
+}
+
+void Daemon::addAccountsNew(const config::Config& next, const AccountKeys& keys) {
+  Parts& p = *parts_;
+  for (const config::AccountConfig& account : next.accounts) {
+    if (p.pool->hasAccount(account.name)) continue;
+    std::vector<LanePtr> lanes =
+        p.pool->addAccount(laneSettingsFor(next, account, keys.at(account.name)));
+    std::vector<state::StoredJob> returning;
+    std::erase_if(p.aside, [&](state::StoredJob& job) {
+      if (job.account != account.name) return false;
+      returning.push_back(std::move(job));
+      return true;
+    });
+    for (const LanePtr& lane : lanes) {
+      std::vector<state::StoredJob> own;
+      for (const auto& job : returning) {
+        if (laneIndexOf(job.id, account.threads) == static_cast<size_t>(lane->index())) {
+          own.push_back(job);
+        }
+      }
+      lane->roster().restore(own, {});
+      startLane(*lane, next);
+    }
+    log_.info("account added", {{"account", account.name},
+                                {"threads", std::to_string(account.threads)},
+                                {"jobs", std::to_string(returning.size())}});
+  }
 }
 
 bool Daemon::logStatusSummary() {
-  const scheduler::PollEngine& engine = *parts_->engine;
-  const MetricsFeed& feed = *parts_->metrics_feed;
-  Log& log = log_;
-  return onScheduler([&engine, &feed, &log] {
-    log.info("status", {{"summary", formatServiceStatus(engine.statusCounts(), engine.jobCount(),
-                                                        feed.hooksPending())}});
-  });
+  const std::function<std::pair<std::map<std::string, size_t>, size_t>(PollLane&)> counts =
+      [](PollLane& lane) {
+        return std::make_pair(lane.engine().statusCounts(), lane.engine().jobCount());
+      };
+  std::map<std::string, size_t> by_status;
+  size_t jobs = 0;
+  bool all = true;
+  for (const auto& answer : parts_->pool->askEach(counts, kSchedulerAnswerWithin)) {
+    if (!answer) {
+      all = false;
+      continue;
+    }
+    for (const auto& [status, n] : answer->first) by_status[status] += n;
+    jobs += answer->second;
+  }
+  log_.info(
+      "status",
+      {{"summary", formatServiceStatus(by_status, jobs, parts_->hook_metrics->hooksPending())}});
+  return all;
 }
 
 bool Daemon::runOnce(const config::Config& config,
                      const std::function<void(const OnceRow&)>& each) {
   Parts& p = *parts_;
   p.writer->start();
-  p.engine->startSinglePass();
+  const std::vector<LanePtr> lanes = p.pool->lanes();
+  for (const LanePtr& lane : lanes) lane->engine().startSinglePass();
+  // Every lane's engine stepped in turn on this thread, each waiting a
+  // little so that none holds the others up.
   for (;;) {
-    const SteadyTime wake = p.engine->step();
-    if (p.engine->passFinished()) break;
-    p.engine->wait(wake);
+    bool finished = true;
+    for (const LanePtr& lane : lanes) {
+      scheduler::PollEngine& engine = lane->engine();
+      const SteadyTime wake = engine.step();
+      if (engine.passFinished()) continue;
+      finished = false;
+      engine.wait(lanes.size() == 1 ? wake : std::min(wake, clock_.now() + 5ms));
+    }
+    if (finished) break;
   }
   // Hooks due now run before the table is printed; retries that are not
   // due yet stay in the ledger for the service.
@@ -430,19 +576,21 @@ bool Daemon::runOnce(const config::Config& config,
   p.runner->runUntilIdle(longest * 2 + 10s);
   if (p.runner->failed()) log_.error("the hook runner failed; due hooks run at the next start");
   bool all_answered = true;
-  p.engine->forEachJob([&](const scheduler::JobRecord& job) {
-    OnceRow row{job.id, job.status, job.facts.type, job.facts.pdf_name, job.facts.error};
-    if (job.polled && job.last_result != api::PollResultKind::kOk) {
-      row.error = "poll failed: " + std::string(api::resultLabel(job.last_result));
-      all_answered = false;
-    }
-    each(row);
-  });
+  for (const LanePtr& lane : lanes) {
+    lane->engine().forEachJob([&](const scheduler::JobRecord& job) {
+      OnceRow row{job.id, job.status, job.facts.type, job.facts.pdf_name, job.facts.error};
+      if (job.polled && job.last_result != api::PollResultKind::kOk) {
+        row.error = "poll failed: " + std::string(api::resultLabel(job.last_result));
+        all_answered = false;
+      }
+      each(row);
+    });
+  }
   return all_answered;
 }
 
 std::optional<std::string> Daemon::failure() const {
-  if (parts_->loop && parts_->loop->failed()) return "scheduler";
+  if (auto lane = parts_->pool->failure()) return lane;
   if (parts_->runner->failed()) return "hook runner";
   if (parts_->writer->failed()) return "state writer";
   return std::nullopt;
@@ -473,6 +621,10 @@ StatusPageModel Daemon::statusPage(const PageQuery& query, Millis within) {
 
 size_t Daemon::committedRows() const { return parts_->writer->committedRows(); }
 bool Daemon::writerIdle() const { return parts_->writer->idle(); }
-size_t Daemon::jobCount() const { return parts_->engine->jobCount(); }
+size_t Daemon::jobCount() const {
+  size_t jobs = 0;
+  for (const LanePtr& lane : parts_->pool->lanes()) jobs += lane->engine().jobCount();
+  return jobs;
+}
 
 }  // namespace jobwatch::app

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // Daemon: the objects one running configuration needs, built in dependency
 // order from a validated Config and torn down in reverse - state lock and
-// store, metrics, hook runner, state writer, transport, the engine's
-// listeners (log, recorder, metrics), engine, roster, scheduler loop - and
-// the few operations the control loop (Service) and --once perform on
-// them. It hands none of its parts out: whoever needs a change made asks
-// for the change.
+// store, metrics, hook runner, state writer, results directory, the
+// scheduler thread pool (one or more PollLanes per account, each an engine,
+// roster, transport and loop: scheduler_pool.h) - and the few operations
+// the control loop (Service) and --once perform on them. It hands none of
+// its parts out: whoever needs a change made asks for the change.
 //
-// The engine and the roster belong to the scheduler thread once start()
-// has run; calls marked "on the scheduler" post the work there. Only
-// addDropped() waits for it (bounded: the files may only go once their
-// jobs are committed); the others return at once and the work logs on the
-// scheduler thread. False means the work could not be queued or (for
+// Jobs are routed to lanes by account (job_routing.h): a job stays bound to
+// the account it was first watched under; jobs stored under an account the
+// configuration no longer has are kept aside (not polled) until it returns.
+//
+// Each lane's engine and roster belong to its thread once start() has run;
+// calls marked "on the scheduler" post the work there. Only addDropped()
+// and the watch file's routing wait for it (bounded: the files may only go
+// once their jobs are committed); the others return at once and the work
+// logs on the scheduler threads. False means the work could not be queued or (for
 // addDropped) did not finish in time: the scheduler has stopped or failed,
 // which failure() reports and the control loop stops the service for, or
 // it is slow, and the queued work still runs when it gets to it.
@@ -30,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "app/lane_settings.h"
 #include "app/status_page.h"
 #include "config/config.h"
 #include "metrics/daemon_metrics.h"
@@ -45,6 +50,7 @@ class Collectable;
 namespace jobwatch::app {
 
 class OperatorView;
+class PollLane;
 class ServiceNotifier;
 
 class Daemon {
@@ -80,10 +86,13 @@ class Daemon {
   // Forgets jobs that finished before `cutoff`, i.e. `older_than` ago (on
   // the scheduler).
   [[nodiscard]] bool forgetFinished(WallTime cutoff, Millis older_than);
-  // A validated new configuration, applied as one step on the scheduler
-  // (engine settings, status words, transport and key, hooks) and to the
-  // hook runner. Restart-only settings must already be reset by the caller.
-  [[nodiscard]] bool reload(const config::Config& next, const std::string& api_key);
+  // A validated new configuration, applied as one step on each scheduler
+  // thread (engine settings, status words, transport and key, hooks) and to
+  // the hook runner. Accounts added get their threads (and the jobs stored
+  // under them); accounts removed stop, their jobs kept aside and the
+  // reason logged; a changed `threads` applies at the next start.
+  // Restart-only settings must already be reset by the caller.
+  [[nodiscard]] bool reload(const config::Config& next, const AccountKeys& keys);
 
   // Logs the STATUS= summary (job counts by status, hooks pending), on the
   // scheduler (SIGUSR1).
@@ -128,12 +137,20 @@ class Daemon {
  private:
   struct Parts;
   Daemon(Log& log, const Clock& clock);
-  // Queues `fn` for the scheduler thread; false when it will never run.
-  [[nodiscard]] bool onScheduler(std::function<void()> fn);
-  // Queues `fn` and waits until it ran (bounded; ends early if the
-  // scheduler fails).
-  [[nodiscard]] bool onSchedulerAndWait(std::function<void()> fn);
   std::optional<watchlist::WatchParse> readWatchFile(const config::Config& config);
+  // Routes a watch file's entries (job_routing.h) and applies them, each
+  // lane's part on its own thread (directly before start()).
+  [[nodiscard]] bool applyWatchFile(const config::Config& config, watchlist::WatchParse parsed,
+                                    bool due_now);
+  // The account each entry's job is already bound to ("" if none).
+  std::optional<std::vector<std::string>> boundAccounts(
+      const std::vector<watchlist::WatchEntry>& entries);
+  void addAccountLanes(const config::Config& config, const config::AccountConfig& account,
+                       const std::string& key);
+  void startLane(PollLane& lane, const config::Config& config);
+  void removeAccountsGone(const config::Config& next);
+  void addAccountsNew(const config::Config& next, const AccountKeys& keys);
+  void restoreInto(std::vector<state::StoredJob> jobs, const std::vector<std::string>& tombstones);
 
   Log& log_;
   const Clock& clock_;

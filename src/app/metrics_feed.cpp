@@ -38,7 +38,7 @@ void MetricsFeed::onPollFinished(const scheduler::PollFinished& poll) {
 
 void MetricsFeed::onTransition(const scheduler::StatusTransition& transition) {
   metrics_.statusChanged(transition.job, transition.from);
-  if (transition.job.overdue && transition.job.terminal) setOverdue(overdue_ - 1);
+  if (transition.job.overdue && transition.job.terminal) addOverdue(-1);
 }
 
 void MetricsFeed::onHookFinished(const std::string& hook, HookResult result,

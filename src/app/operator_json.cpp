@@ -60,9 +60,9 @@ void writeAttempt(JsonWriter& w, const state::HookAttempt& a) {
   w.field("signal", a.signal).field("result", a.result).field("output", a.output).endObject();
 }
 
-void writeJobFields(JsonWriter& w, const status::Job& job) {
+void writeJobFields(JsonWriter& w, const status::Job& job, const std::string& account) {
   w.field("id", job.id)
-      .field("account", "default")
+      .field("account", account)
       .field("status", job.status)
       .field("terminal", job.terminal)
       .field("source", sourceName(job.source))
@@ -153,7 +153,7 @@ std::string toJson(const JobsReport& r) {
 std::string toJson(const JobDetail& d) {
   JsonWriter w;
   w.beginObject().field("live", d.live).key("job").beginObject();
-  writeJobFields(w, d.job);
+  writeJobFields(w, d.job, d.account);
   timeOrNull(w, "last_poll", d.last_poll);
   w.field("consecutive_errors", d.consecutive_errors).endObject();
   w.key("transitions").beginArray();

@@ -24,7 +24,7 @@
 
 namespace jobwatch::app {
 
-// One API account (today always "default": accounts come later).
+// One API account (SPEC "Accounts"): its lanes' figures summed.
 struct AccountStatus {
   std::string name = "default";
   bool api_up = true;
@@ -96,6 +96,7 @@ struct JobDetail {
   bool live = false;
   WallTime now{};
   status::Job job;
+  std::string account = "default";
   std::optional<WallTime> last_poll;  // live only
   int consecutive_errors = 0;
   std::vector<state::TransitionEntry> transitions;  // oldest first

@@ -66,6 +66,7 @@ Result<JobsReport> jobsFromStore(state::StateReader& reader, const JobsFilter& f
   for (const auto& job : *jobs) {
     JobRow row;
     row.id = job.id;
+    row.account = job.account;
     row.status = job.status;
     if (!filter.matches(row.status, row.account)) continue;
     row.type = job.facts.type;
@@ -104,6 +105,7 @@ Result<std::optional<JobDetail>> jobFromStore(state::StateReader& reader, const 
   JobDetail detail;
   detail.now = now;
   detail.job = *it;
+  detail.account = it->account;
   detail.consecutive_errors = it->consecutive_errors;
   if (auto added = addHistory(reader, detail); !added) return added.error();
   return std::optional<JobDetail>(std::move(detail));
@@ -140,8 +142,8 @@ bool NewestJobs::Newer::operator()(const scheduler::JobRecord* a,
   return a->id < b->id;
 }
 
-void NewestJobs::offer(const scheduler::JobRecord& job) {
-  if (!filter_.matches(job.status, "default")) return;
+void NewestJobs::offer(const scheduler::JobRecord& job, const std::string& account) {
+  if (!filter_.matches(job.status, account)) return;
   ++matching_;
   if (cap_ == 0) return;
   if (kept_.size() < cap_) {

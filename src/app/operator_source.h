@@ -40,7 +40,7 @@ Result<HookCounts> hookCountsFromStore(state::StateReader& reader);
 class NewestJobs {
  public:
   NewestJobs(const JobsFilter& filter, size_t cap) : filter_(filter), cap_(cap) {}
-  void offer(const scheduler::JobRecord& job);
+  void offer(const scheduler::JobRecord& job, const std::string& account);
   // The chosen jobs, newest first.
   std::vector<const scheduler::JobRecord*> take();
   size_t matching() const { return matching_; }

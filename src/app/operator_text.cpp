@@ -141,7 +141,7 @@ std::string toText(const JobDetail& d) {
   const status::Job& j = d.job;
   Table f({"FIELD", "VALUE"});
   f.add({"id", j.id});
-  f.add({"account", "default"});
+  f.add({"account", d.account});
   f.add({"status", printable(j.status)});
   f.add({"status_raw", orDash(j.facts.status_raw, 80)});
   f.add({"source", std::string(sourceName(j.source))});

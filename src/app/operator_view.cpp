@@ -8,10 +8,11 @@
 #include "app/metrics_feed.h"
 #include "app/operator_feed.h"
 #include "app/operator_source.h"
+#include "app/poll_lane.h"
+#include "app/scheduler_pool.h"
 #include "app/version.h"
 #include "hooks/hook_runner.h"
 #include "scheduler/poll_engine.h"
-#include "scheduler/poll_loop.h"
 #include "scheduler/roster.h"
 #include "state/state_reader.h"
 #include "state/state_writer.h"
@@ -37,19 +38,40 @@ struct LiveCounts {
   std::vector<std::string> known_statuses;
 };
 
+// The lanes of one account share its budget: their requests add up, its
+// API is up while every lane finds it up.
+void mergeAccount(std::vector<AccountStatus>& accounts, const AccountStatus& lane) {
+  auto it = std::find_if(accounts.begin(), accounts.end(),
+                         [&](const AccountStatus& a) { return a.name == lane.name; });
+  if (it == accounts.end()) {
+    accounts.push_back(lane);
+    return;
+  }
+  it->api_up = it->api_up && lane.api_up;
+  it->auth_failing = it->auth_failing || lane.auth_failing;
+  it->requests_last_minute += lane.requests_last_minute;
+  it->polled = it->polled || lane.polled;
+  if (lane.last_success && (!it->last_success || *lane.last_success > *it->last_success)) {
+    it->last_success = lane.last_success;
+  }
+}
+
 }  // namespace
 
 OperatorView::OperatorView(OperatorParts parts)
     : p_(parts), started_(parts.clock.now()), started_at_(parts.clock.wallNow()) {}
 
 template <typename T>
-std::optional<T> OperatorView::onScheduler(std::function<T()> fn) {
-  auto box = std::make_shared<std::promise<T>>();
-  std::future<T> answer = box->get_future();
-  if (!p_.loop.post([box, fn = std::move(fn)] { box->set_value(fn()); })) return std::nullopt;
-  if (answer.wait_for(kSchedulerWait) != std::future_status::ready) return std::nullopt;
-  return answer.get();
+std::optional<std::vector<T>> OperatorView::onEveryLane(const std::function<T(PollLane&)>& fn) {
+  std::vector<T> out;
+  for (auto& answer : p_.pool.askEach(fn, kSchedulerWait)) {
+    if (!answer) return std::nullopt;
+    out.push_back(std::move(*answer));
+  }
+  return out;
 }
+
+bool OperatorView::knowsAccount(const std::string& name) const { return p_.pool.hasAccount(name); }
 
 void OperatorView::reloaded(bool ok) {
   std::lock_guard lock(mu_);
@@ -63,12 +85,13 @@ StatusReport OperatorView::status() {
   r.version = kVersion;
   r.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(p_.clock.now() - started_);
   r.started_at = started_at_;
-  scheduler::PollEngine& engine = p_.engine;
-  OperatorFeed& feed = p_.feed;
-  auto live = onScheduler<LiveCounts>([&engine, &feed] {
+  const std::function<LiveCounts(PollLane&)> read = [](PollLane& lane) {
+    const scheduler::PollEngine& engine = lane.engine();
+    const OperatorFeed& feed = lane.feed();
     LiveCounts c;
     c.by_status = engine.statusCounts();
     c.jobs = engine.jobCount();
+    c.account.name = lane.account();
     c.account.api_up = !engine.apiDown();
     c.account.auth_failing = engine.authFailing();
     c.account.budget_per_minute = std::max(0.0, engine.settings().rate_per_second * 60);
@@ -77,15 +100,20 @@ StatusReport OperatorView::status() {
     c.account.polled = feed.polled();
     c.known_statuses = feed.knownStatuses();
     return c;
-  });
-  if (live) {
+  };
+  if (auto lanes = onEveryLane(read)) {
     r.scheduler_answered = true;
-    r.jobs_by_status = std::move(live->by_status);
-    r.jobs = live->jobs;
-    r.accounts.push_back(live->account);
-    r.known_statuses = std::move(live->known_statuses);
-    if (!live->account.api_up) r.problems.push_back("API unreachable or failing");
-    if (live->account.auth_failing) r.problems.push_back("API refuses the key (401/403)");
+    for (LiveCounts& lane : *lanes) {
+      for (const auto& [status, n] : lane.by_status) r.jobs_by_status[status] += n;
+      r.jobs += lane.jobs;
+      r.known_statuses = std::move(lane.known_statuses);
+      mergeAccount(r.accounts, lane.account);
+    }
+    for (const AccountStatus& account : r.accounts) {
+      const std::string which = r.accounts.size() > 1 ? " (account " + account.name + ")" : "";
+      if (!account.api_up) r.problems.push_back("API unreachable or failing" + which);
+      if (account.auth_failing) r.problems.push_back("API refuses the key (401/403)" + which);
+    }
   } else {
     r.problems.push_back("scheduler not answering");
   }
@@ -104,9 +132,10 @@ StatusReport OperatorView::status() {
 
 namespace {
 
-JobRow rowOf(const scheduler::JobRecord& job) {
+JobRow rowOf(const scheduler::JobRecord& job, const std::string& account) {
   JobRow row;
   row.id = job.id;
+  row.account = account;
   row.status = job.status;
   row.type = job.facts.type;
   row.pdf_name = job.facts.pdf_name;
@@ -116,36 +145,46 @@ JobRow rowOf(const scheduler::JobRecord& job) {
   return row;
 }
 
-// On the scheduler: the matching rows (the newest filter.newest of them
+// On a lane's thread: its matching rows (the newest filter.newest of them
 // when set) and how many matched.
-std::pair<std::vector<JobRow>, size_t> matchingRows(const scheduler::PollEngine& engine,
-                                                    const JobsFilter& filter) {
+std::pair<std::vector<JobRow>, size_t> matchingRows(PollLane& lane, const JobsFilter& filter) {
   std::vector<JobRow> out;
+  if (!filter.account.empty() && filter.account != lane.account()) return {std::move(out), 0};
+  const scheduler::PollEngine& engine = lane.engine();
   if (filter.newest == 0) {
     engine.forEachJob([&](const scheduler::JobRecord& job) {
-      if (filter.matches(job.status, "default")) out.push_back(rowOf(job));
+      if (filter.matches(job.status, lane.account())) out.push_back(rowOf(job, lane.account()));
     });
     const size_t matching = out.size();
     return {std::move(out), matching};
   }
   NewestJobs newest(filter, filter.newest);
-  engine.forEachJob([&newest](const scheduler::JobRecord& job) { newest.offer(job); });
-  for (const scheduler::JobRecord* job : newest.take()) out.push_back(rowOf(*job));
+  engine.forEachJob([&](const scheduler::JobRecord& job) { newest.offer(job, lane.account()); });
+  for (const scheduler::JobRecord* job : newest.take()) out.push_back(rowOf(*job, lane.account()));
   return {std::move(out), newest.matching()};
 }
 
 }  // namespace
 
 Result<JobsReport> OperatorView::jobs(const JobsFilter& filter) {
-  const scheduler::PollEngine& engine = p_.engine;
-  auto rows = onScheduler<std::pair<std::vector<JobRow>, size_t>>(
-      [&engine, filter] { return matchingRows(engine, filter); });
-  if (!rows) return schedulerSilent();
+  using Rows = std::pair<std::vector<JobRow>, size_t>;
+  auto lanes = onEveryLane(std::function<Rows(PollLane&)>(
+      [filter](PollLane& lane) { return matchingRows(lane, filter); }));
+  if (!lanes) return schedulerSilent();
   JobsReport r;
   r.live = true;
   r.now = p_.clock.wallNow();
-  r.jobs = std::move(rows->first);
-  r.matching = rows->second;
+  for (Rows& lane : *lanes) {
+    r.matching += lane.second;
+    std::move(lane.first.begin(), lane.first.end(), std::back_inserter(r.jobs));
+  }
+  if (filter.newest > 0 && r.jobs.size() > filter.newest) {
+    // Each lane's newest; of them, the newest overall.
+    std::sort(r.jobs.begin(), r.jobs.end(), [](const JobRow& a, const JobRow& b) {
+      return a.added_at != b.added_at ? a.added_at > b.added_at : a.id < b.id;
+    });
+    r.jobs.resize(filter.newest);
+  }
   std::sort(r.jobs.begin(), r.jobs.end(),
             [](const JobRow& a, const JobRow& b) { return a.id < b.id; });
   return r;
@@ -153,15 +192,16 @@ Result<JobsReport> OperatorView::jobs(const JobsFilter& filter) {
 
 Result<std::optional<JobDetail>> OperatorView::job(const std::string& id) {
   if (p_.reader == nullptr) return noReader();
-  scheduler::PollEngine& engine = p_.engine;
-  auto found = onScheduler<std::optional<scheduler::JobRecord>>(
-      [&engine, id]() -> std::optional<scheduler::JobRecord> {
-        const scheduler::JobRecord* job = engine.find(id);
-        if (job == nullptr) return std::nullopt;
-        return *job;
-      });
-  if (!found) return schedulerSilent();
-  if (!*found) {
+  using Found = std::optional<std::pair<scheduler::JobRecord, std::string>>;
+  auto lanes = onEveryLane(std::function<Found(PollLane&)>([id](PollLane& lane) -> Found {
+    const scheduler::JobRecord* job = lane.engine().find(id);
+    if (job == nullptr) return std::nullopt;
+    return std::make_pair(*job, lane.account());
+  }));
+  if (!lanes) return schedulerSilent();
+  const auto found = std::find_if(lanes->begin(), lanes->end(),
+                                  [](const Found& lane) { return lane.has_value(); });
+  if (found == lanes->end()) {
     // Not watched (any more): what the store still knows, if anything.
     auto stored = jobFromStore(*p_.reader, id, p_.clock.wallNow());
     if (!stored) return stored.error();
@@ -169,11 +209,12 @@ Result<std::optional<JobDetail>> OperatorView::job(const std::string& id) {
     if (detail) detail->live = true;
     return detail;
   }
-  const scheduler::JobRecord& record = **found;
+  const scheduler::JobRecord& record = (*found)->first;
   JobDetail d;
   d.live = true;
   d.now = p_.clock.wallNow();
   d.job = record;
+  d.account = (*found)->second;
   if (record.polled) d.last_poll = record.last_poll_at;
   d.consecutive_errors = record.consecutive_errors;
   if (auto added = addHistory(*p_.reader, d); !added) return added.error();
@@ -200,17 +241,21 @@ Result<std::vector<RecentTransition>> OperatorView::recentTransitions(size_t lim
     out.push_back({std::move(entry), {}});
   }
   if (!names || ids.empty()) return out;
-  const scheduler::PollEngine& engine = p_.engine;
-  auto found = onScheduler<std::vector<std::string>>([&engine, ids = std::move(ids)] {
-    std::vector<std::string> pdf_names;
+  using Names = std::vector<std::string>;
+  auto lanes = onEveryLane(std::function<Names(PollLane&)>([ids = std::move(ids)](PollLane& lane) {
+    Names pdf_names;
     for (const auto& id : ids) {
-      const scheduler::JobRecord* job = engine.find(id);
+      const scheduler::JobRecord* job = lane.engine().find(id);
       pdf_names.push_back(job != nullptr ? job->facts.pdf_name : std::string());
     }
     return pdf_names;
-  });
-  if (found) {
-    for (size_t i = 0; i < out.size(); ++i) out[i].pdf_name = std::move((*found)[i]);
+  }));
+  if (lanes) {
+    for (Names& lane : *lanes) {
+      for (size_t i = 0; i < out.size() && i < lane.size(); ++i) {
+        if (!lane[i].empty()) out[i].pdf_name = std::move(lane[i]);
+      }
+    }
   }
   return out;
 }
@@ -221,60 +266,89 @@ Result<std::vector<state::HookRun>> OperatorView::retry(const std::vector<std::s
   return requeued;
 }
 
+namespace {
+
+// Each ID's outcome from the lane that has the job (the first that does
+// not say "not watched"), in the order asked.
+std::vector<JobOutcome> mergeOutcomes(const std::vector<std::string>& ids,
+                                      std::vector<std::vector<JobOutcome>> lanes,
+                                      const std::string& not_watched) {
+  std::vector<JobOutcome> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    JobOutcome merged{ids[i], false, not_watched};
+    for (auto& lane : lanes) {
+      if (i < lane.size() && lane[i].what != not_watched) merged = std::move(lane[i]);
+    }
+    out.push_back(std::move(merged));
+  }
+  return out;
+}
+
+const std::string kNotWatched = "not watched";
+
+std::string pollNowText(scheduler::PollEngine::PollNow outcome) {
+  using PN = scheduler::PollEngine::PollNow;
+  switch (outcome) {
+    case PN::kQueued:
+      return "due now (polled as the budget allows)";
+    case PN::kInFlight:
+      return "a poll is already in flight";
+    case PN::kTerminal:
+      return "finished; never polled again";
+    case PN::kNotWatched:
+      break;
+  }
+  return kNotWatched;
+}
+
+std::string forgetText(scheduler::Roster::ForgetOutcome outcome) {
+  using FO = scheduler::Roster::ForgetOutcome;
+  switch (outcome) {
+    case FO::kForgotten:
+      return "forgotten";
+    case FO::kInWatchFile:
+      return "listed in the watch file: remove it there to stop watching it";
+    case FO::kNotWatched:
+      break;
+  }
+  return kNotWatched;
+}
+
+}  // namespace
+
 Result<std::vector<JobOutcome>> OperatorView::pollNow(const std::vector<std::string>& ids) {
-  scheduler::PollEngine& engine = p_.engine;
-  auto out = onScheduler<std::vector<JobOutcome>>([&engine, ids] {
-    std::vector<JobOutcome> outcomes;
+  using Outcomes = std::vector<JobOutcome>;
+  auto lanes = onEveryLane(std::function<Outcomes(PollLane&)>([ids](PollLane& lane) {
+    Outcomes outcomes;
     for (const auto& id : ids) {
+      const auto outcome = lane.engine().pollNow(id);
       using PN = scheduler::PollEngine::PollNow;
-      switch (engine.pollNow(id)) {
-        case PN::kQueued:
-          outcomes.push_back({id, true, "due now (polled as the budget allows)"});
-          break;
-        case PN::kInFlight:
-          outcomes.push_back({id, true, "a poll is already in flight"});
-          break;
-        case PN::kTerminal:
-          outcomes.push_back({id, false, "finished; never polled again"});
-          break;
-        case PN::kNotWatched:
-          outcomes.push_back({id, false, "not watched"});
-          break;
-      }
+      const bool done = outcome == PN::kQueued || outcome == PN::kInFlight;
+      outcomes.push_back({id, done, pollNowText(outcome)});
     }
     return outcomes;
-  });
-  if (!out) return schedulerSilent();
-  return std::move(*out);
+  }));
+  if (!lanes) return schedulerSilent();
+  return mergeOutcomes(ids, std::move(*lanes), kNotWatched);
 }
 
 Result<std::vector<JobOutcome>> OperatorView::forget(const std::vector<std::string>& ids) {
-  scheduler::Roster& roster = p_.roster;
-  auto out = onScheduler<std::vector<JobOutcome>>([&roster, ids] {
-    std::vector<JobOutcome> outcomes;
+  using Outcomes = std::vector<JobOutcome>;
+  auto lanes = onEveryLane(std::function<Outcomes(PollLane&)>([ids](PollLane& lane) {
+    Outcomes outcomes;
     for (const auto& id : ids) {
-      using FO = scheduler::Roster::ForgetOutcome;
-      switch (roster.forgetDropped(id)) {
-        case FO::kForgotten:
-          outcomes.push_back({id, true, "forgotten"});
-          break;
-        case FO::kInWatchFile:
-          outcomes.push_back(
-              {id, false, "listed in the watch file: remove it there to stop watching it"});
-          break;
-        case FO::kNotWatched:
-          outcomes.push_back({id, false, "not watched"});
-          break;
-      }
+      const auto outcome = lane.roster().forgetDropped(id);
+      outcomes.push_back(
+          {id, outcome == scheduler::Roster::ForgetOutcome::kForgotten, forgetText(outcome)});
     }
     return outcomes;
-  });
-  if (!out) return schedulerSilent();
+  }));
+  if (!lanes) return schedulerSilent();
   // Committed before the answer, like every operator change.
   if (!p_.writer.flush(kSchedulerWait)) {
     return Error{"forgotten, but not yet committed to the state database", ErrorKind::kRuntime};
   }
-  return std::move(*out);
+  return mergeOutcomes(ids, std::move(*lanes), kNotWatched);
 }
 
 }  // namespace jobwatch::app

@@ -28,11 +28,6 @@
 #include "util/clock.h"
 #include "util/result.h"
 
-namespace jobwatch::scheduler {
-class PollEngine;
-class PollLoop;
-class Roster;
-}  // namespace jobwatch::scheduler
 namespace jobwatch::state {
 class StateReader;
 class StateWriter;
@@ -43,14 +38,12 @@ class HookRunner;
 
 namespace jobwatch::app {
 
-class OperatorFeed;
 class MetricsFeed;
+class PollLane;
+class SchedulerPool;
 
 struct OperatorParts {
-  scheduler::PollLoop& loop;
-  scheduler::PollEngine& engine;  // scheduler thread only
-  scheduler::Roster& roster;      // scheduler thread only
-  OperatorFeed& feed;             // scheduler thread only
+  SchedulerPool& pool;  // each lane's engine, roster and feed: its thread only
   state::StateStore& store;
   state::StateReader* reader;  // null: history and ledger unavailable
   state::StateWriter& writer;
@@ -88,6 +81,9 @@ class OperatorView {
   Result<std::vector<JobOutcome>> pollNow(const std::vector<std::string>& ids);
   Result<std::vector<JobOutcome>> forget(const std::vector<std::string>& ids);
 
+  // Whether the running configuration has this account. Any thread.
+  bool knowsAccount(const std::string& name) const;
+
   // When this view (the running scheduler) started. Any thread.
   WallTime startedAt() const { return started_at_; }
 
@@ -95,8 +91,9 @@ class OperatorView {
   void reloaded(bool ok);
 
  private:
+  // `fn` on every lane's thread; nullopt unless every lane answered in time.
   template <typename T>
-  std::optional<T> onScheduler(std::function<T()> fn);
+  std::optional<std::vector<T>> onEveryLane(const std::function<T(PollLane&)>& fn);
 
   OperatorParts p_;
   const SteadyTime started_;

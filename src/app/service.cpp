@@ -281,11 +281,11 @@ void Service::reload() {
 void Service::reloadConfig() {
   log_.info("SIGHUP: reloading configuration", {{"config", config_path_.string()}});
   config::ConfigLoad load = config::loadConfigFile(config_path_);
-  std::optional<std::string> key;
+  std::optional<AccountKeys> keys;
   if (load.issues.empty()) {
-    auto read = config::readApiKey(load.config->api);
+    auto read = readAccountKeys(*load.config);
     if (read.ok()) {
-      key = read.value();
+      keys = std::move(read).value();
     } else {
       load.issues.push_back({config_path_, 0, "api", read.error().message});
     }
@@ -309,7 +309,7 @@ void Service::reloadConfig() {
 
   log_.setLevel(next.logging.level);
   log_.setFormat(next.logging.format);
-  if (!daemon_->reload(next, *key)) {
+  if (!daemon_->reload(next, *keys)) {
     log_.warn("the scheduler has not applied the new configuration yet; it will");
   }
   const bool watch_file_moved = next.watch.file != config_.watch.file;

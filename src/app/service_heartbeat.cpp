@@ -14,26 +14,66 @@ constexpr auto kStatusEvery = 1s;
 
 }  // namespace
 
-SteadyTime ServiceHeartbeat::beat(SteadyTime now, const scheduler::PollEngine& engine) {
+void ServiceHeartbeat::addLane(const void* lane) {
+  std::lock_guard lock(mu_);
+  lanes_.try_emplace(lane);
+}
+
+void ServiceHeartbeat::removeLane(const void* lane) {
+  std::lock_guard lock(mu_);
+  lanes_.erase(lane);
+}
+
+bool ServiceHeartbeat::everyLaneBeatSince(SteadyTime t) const {
+  return std::all_of(lanes_.begin(), lanes_.end(),
+                     [t](const auto& entry) { return entry.second.last >= t; });
+}
+
+std::string ServiceHeartbeat::statusText() const {
+  std::map<std::string, size_t> counts;
+  size_t jobs = 0;
+  for (const auto& [lane, beat] : lanes_) {
+    for (const auto& [status, n] : beat.counts) counts[status] += n;
+    jobs += beat.jobs;
+  }
+  const size_t pending = sources_.hooks_pending ? sources_.hooks_pending() : 0;
+  std::string text = formatServiceStatus(counts, jobs, pending);
+  if (sources_.state_failing && sources_.state_failing()) {
+    text += "; state writes failing (see the log)";
+  }
+  return text;
+}
+
+SteadyTime ServiceHeartbeat::beat(const void* lane, SteadyTime now,
+                                  const scheduler::PollEngine& engine) {
   if (!notifier_.enabled()) return SteadyTime::max();
+  std::lock_guard lock(mu_);
+  LaneBeat& mine = lanes_[lane];
+  mine.last = now;
+  if (now >= mine.next_counts) {
+    mine.next_counts = now + kStatusEvery;
+    mine.counts = engine.statusCounts();
+    mine.jobs = engine.jobCount();
+  }
   const auto watchdog = notifier_.watchdogInterval();
-  if (watchdog && now >= next_watchdog_) {
+  if (watchdog && now >= next_watchdog_ && everyLaneBeatSince(last_watchdog_)) {
     notifier_.watchdog();
+    last_watchdog_ = now;
     next_watchdog_ = now + *watchdog;
   }
   if (now >= next_status_) {
     next_status_ = now + kStatusEvery;
-    const size_t pending = sources_.hooks_pending ? sources_.hooks_pending() : 0;
-    std::string text = formatServiceStatus(engine.statusCounts(), engine.jobCount(), pending);
-    if (sources_.state_failing && sources_.state_failing()) {
-      text += "; state writes failing (see the log)";
-    }
+    std::string text = statusText();
     if (text != last_status_) {
       notifier_.status(text);
       last_status_ = std::move(text);
     }
   }
-  return watchdog ? std::min(next_status_, next_watchdog_) : next_status_;
+  // Each lane beats at least once per watchdog interval, so a ping that
+  // waits for another lane goes out within one more interval.
+  SteadyTime next = std::min(next_status_, mine.next_counts);
+  if (watchdog) next = std::min(next, std::max(next_watchdog_, now + *watchdog));
+  return next;
 }
 
 }  // namespace jobwatch::app

@@ -22,6 +22,7 @@ void TransitionLog::onTransition(const scheduler::StatusTransition& t) {
                       {"from", t.from},
                       {"to", t.to},
                       {"since_added", formatDuration(t.since_added)}};
+  if (account_ != "default") fields.push_back({"account", account_});
   if (!job.facts.status_raw.empty() && status::toLower(job.facts.status_raw) != t.to &&
       t.to != status::kNotFound && t.to != status::kTimedOut) {
     fields.push_back({"api_status", job.facts.status_raw});

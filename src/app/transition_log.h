@@ -4,8 +4,10 @@
 // time since the job was added, the API's error for failed jobs). The first
 // status learned for a job is logged as "job seen" rather than a change.
 //
-// Thread-safety: called on the scheduler thread only.
+// Thread-safety: called on its lane's scheduler thread only.
 #pragma once
+
+#include <string>
 
 #include "scheduler/poll_events.h"
 #include "util/log.h"
@@ -14,13 +16,16 @@ namespace jobwatch::app {
 
 class TransitionLog final : public scheduler::PollEvents {
  public:
-  explicit TransitionLog(Log& log) : log_(log) {}
+  // Lines about jobs of an account other than "default" name it.
+  explicit TransitionLog(Log& log, std::string account = "default")
+      : log_(log), account_(std::move(account)) {}
 
   void onPollFinished(const scheduler::PollFinished& poll) override;
   void onTransition(const scheduler::StatusTransition& t) override;
 
  private:
   Log& log_;
+  const std::string account_;
 };
 
 }  // namespace jobwatch::app

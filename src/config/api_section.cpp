@@ -64,8 +64,10 @@ void readRateLimit(SchemaReader& r, const Value& v, RateLimit& rate) {
   unit.erase(0, unit.find_first_not_of(' '));
   if (unit == "s") {
     rate.per_second = n;
+    rate.window = seconds(1);
   } else if (unit == "min") {
     rate.per_second = n / 60.0;
+    rate.window = minutes(1);
   } else {
     r.error(v, "invalid rate " + quoteForMessage(text) + ": unknown unit " + quoteForMessage(unit) +
                    usage);

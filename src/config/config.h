@@ -35,6 +35,9 @@ using std::chrono::seconds;
 // Client-side token bucket rate; 0 = off.
 struct RateLimit {
   double per_second = 100.0 / 60.0;
+  // The unit it was given in (N/s: 1 s, N/min: 1 min): no window of this
+  // length holds more than N requests (the vendor counts per window).
+  Millis window = minutes(1);
   bool off() const { return per_second <= 0; }
 };
 

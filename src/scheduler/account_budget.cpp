@@ -5,27 +5,62 @@
 
 namespace jobwatch::scheduler {
 
+namespace {
+
+// Windows holding more requests than this are not counted (memory): at
+// such rates a second's burst is a small share of the window anyway.
+constexpr size_t kMaxWindowLimit = 100000;
+
+}  // namespace
+
+AccountBudget::AccountBudget(double rate_per_second, SteadyTime now, Millis window)
+    : bucket_(rate_per_second, now) {
+  setRate(rate_per_second, now, window);
+}
+
+bool AccountBudget::windowFull(SteadyTime now, SteadyTime& wake) {
+  if (window_limit_ == 0) return false;
+  while (!sent_.empty() && sent_.front() + window_span_ <= now) sent_.pop_front();
+  if (sent_.size() < window_limit_) return false;
+  wake = std::min(wake, sent_.front() + window_span_);
+  return true;
+}
+
 bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
   std::lock_guard lock(mu_);
   if (now < paused_until_) {
     wake = std::min(wake, paused_until_);
     return false;
   }
+  if (windowFull(now, wake)) return false;
   if (!bucket_.tryTake(now)) {
     wake = std::min(wake, bucket_.nextTokenAt(now));
     return false;
   }
+  if (window_limit_ > 0) sent_.push_back(now);
   return true;
 }
 
 bool AccountBudget::available(SteadyTime now) const {
   std::lock_guard lock(mu_);
-  return now >= paused_until_ && bucket_.nextTokenAt(now) <= now;
+  if (now < paused_until_ || bucket_.nextTokenAt(now) > now) return false;
+  if (window_limit_ == 0 || sent_.size() < window_limit_) return true;
+  // Full unless its oldest request has left the window by now.
+  return sent_.front() + window_span_ <= now;
 }
 
-void AccountBudget::setRate(double rate_per_second, SteadyTime now) {
+void AccountBudget::setRate(double rate_per_second, SteadyTime now, Millis window) {
   std::lock_guard lock(mu_);
   bucket_.setRate(rate_per_second, now);
+  const double per_window = rate_per_second * std::chrono::duration<double>(window).count() + 1e-9;
+  if (rate_per_second <= 0 || window <= Millis{0} || per_window > kMaxWindowLimit) {
+    window_limit_ = 0;
+    sent_.clear();
+    return;
+  }
+  window_limit_ = std::max<size_t>(1, static_cast<size_t>(per_window));
+  window_span_ = window + std::min<Millis>(window / 20, Millis{1000});
+  while (sent_.size() > window_limit_) sent_.pop_front();
 }
 
 bool AccountBudget::pauseUntil(SteadyTime until, SteadyTime now) {

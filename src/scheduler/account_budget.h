@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // AccountBudget: what the engine threads of one account share (SPEC
 // "Accounts"): the token bucket of its `rate_limit` and the Retry-After pause
-// a 429 or 503 imposes on every request made with its key. With `threads: N`
+// a 429 or 503 imposes on every request made with its key.
+//
+// The vendor counts requests per window ("100 requests/min, 429 beyond").
+// A token bucket alone does not keep to that: after an idle second it holds
+// a second's worth of tokens, and a window that starts with that burst sees
+// it on top of the rate (up to 101.7 requests in a minute at 100/min, twice
+// the limit in a second at N/s). So the budget also counts the requests of
+// the last window (the unit of the configured rate: 1 s or 1 min, lengthened
+// by a margin of 5 %, at most 1 s, for the time a request takes to reach the
+// API) and starts none while that many went out. With `threads: N`
 // the account's jobs are split over N engines, each on its own thread; they
 // all take their tokens here, so the sum of their requests never exceeds the
 // account's one budget, and a 429 seen by one pauses them all. Accounts never
@@ -10,16 +19,19 @@
 // Thread-safety: every method may be called from any thread (one short lock).
 #pragma once
 
+#include <deque>
 #include <mutex>
 
 #include "scheduler/poll_timing.h"
 #include "util/clock.h"
+#include "util/duration.h"
 
 namespace jobwatch::scheduler {
 
 class AccountBudget {
  public:
-  AccountBudget(double rate_per_second, SteadyTime now) : bucket_(rate_per_second, now) {}
+  // `window`: the length of the vendor's counting window (0: none).
+  AccountBudget(double rate_per_second, SteadyTime now, Millis window = Millis{0});
 
   // Takes one request's token if no pause holds and one is there. Otherwise
   // false, with `wake` lowered to when one may be (the pause's end or the
@@ -28,7 +40,7 @@ class AccountBudget {
   // Whether a request could start now (no pause, a token there), without
   // taking anything.
   bool available(SteadyTime now) const;
-  void setRate(double rate_per_second, SteadyTime now);
+  void setRate(double rate_per_second, SteadyTime now, Millis window = Millis{0});
 
   // Pauses every request until `until`, unless a pause already lasts longer.
   // True when no pause held at `now`: a new pause began (worth a log line).
@@ -36,9 +48,16 @@ class AccountBudget {
   SteadyTime pausedUntil() const;
 
  private:
+  // Whether the window holds its limit of requests; forgets older ones.
+  bool windowFull(SteadyTime now, SteadyTime& wake);
+
   mutable std::mutex mu_;
   TokenBucket bucket_;         // guarded by mu_
   SteadyTime paused_until_{};  // guarded by mu_
+  // The requests of the last window (oldest first), bounded by its limit.
+  std::deque<SteadyTime> sent_;         // guarded by mu_
+  size_t window_limit_ = 0;             // 0: no window
+  SteadyTime::duration window_span_{};  // the window plus the margin
 };
 
 }  // namespace jobwatch::scheduler

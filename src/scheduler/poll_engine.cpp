@@ -38,11 +38,12 @@ PollEngine::PollEngine(ScheduleSettings settings, status::StatusMapper mapper,
       events_(events),
       log_(log),
       rng_(seed),
-      budget_(std::make_shared<AccountBudget>(settings_.rate_per_second, clock.now())) {}
+      budget_(std::make_shared<AccountBudget>(settings_.rate_per_second, clock.now(),
+                                              settings_.rate_window)) {}
 
 void PollEngine::shareBudget(std::shared_ptr<AccountBudget> budget) {
   budget_ = std::move(budget);
-  budget_->setRate(settings_.rate_per_second, clock_.now());
+  budget_->setRate(settings_.rate_per_second, clock_.now(), settings_.rate_window);
 }
 
 std::uint32_t PollEngine::allocateSlot(JobRecord record) {
@@ -91,8 +92,9 @@ bool PollEngine::restoreJob(JobRecord record) {
 }
 
 void PollEngine::updateSettings(ScheduleSettings settings) {
-  if (settings.rate_per_second != settings_.rate_per_second) {
-    budget_->setRate(settings.rate_per_second, clock_.now());
+  if (settings.rate_per_second != settings_.rate_per_second ||
+      settings.rate_window != settings_.rate_window) {
+    budget_->setRate(settings.rate_per_second, clock_.now(), settings.rate_window);
   }
   const bool was_adaptive = adaptive();
   settings_ = std::move(settings);

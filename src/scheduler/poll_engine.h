@@ -57,6 +57,8 @@ struct ScheduleSettings {
   int not_found_after = 3;
   int max_in_flight = 32;
   double rate_per_second = 0;  // <= 0: unlimited
+  // The vendor's counting window for that rate (account_budget.h); 0: none.
+  Millis rate_window{0};
   // Which due job goes first while the budget binds (poll_strategy.h).
   PollStrategy strategy = PollStrategy::kAdaptive;
   Millis max_interval{3600000};

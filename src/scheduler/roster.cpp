@@ -7,8 +7,10 @@
 
 namespace jobwatch::scheduler {
 
-state::StoredJob toStoredJob(const JobRecord& job, std::string_view body) {
+state::StoredJob toStoredJob(const JobRecord& job, std::string_view body,
+                             std::string_view account) {
   state::StoredJob s;
+  s.account = std::string(account);
   static_cast<status::Job&>(s) = job;
   s.last_body = std::string(body);
   s.consecutive_errors = job.consecutive_errors;
@@ -68,7 +70,7 @@ WatchFileApplied Roster::applyWatchFile(const watchlist::WatchParse& parsed, boo
   state::WriteBatch batch;
   batch.jobs.reserve(new_entries.size());
   for (size_t i : new_entries) {
-    batch.jobs.push_back(toStoredJob(*engine_.find(parsed.entries[i].id), {}));
+    batch.jobs.push_back(toStoredJob(*engine_.find(parsed.entries[i].id), {}, account_));
   }
   std::vector<std::string> gone;
   if (parsed.issues.empty()) {
@@ -99,7 +101,7 @@ size_t Roster::addDropped(const std::vector<watchlist::WatchEntry>& entries) {
   for (const auto& entry : entries) {
     if (!inShard(entry.id)) continue;
     if (engine_.addJob({entry.id, entry.labels, status::JobSource::kDropDir})) {
-      batch.jobs.push_back(toStoredJob(*engine_.find(entry.id), {}));
+      batch.jobs.push_back(toStoredJob(*engine_.find(entry.id), {}, account_));
     }
   }
   const size_t added = batch.jobs.size();

@@ -37,7 +37,9 @@ namespace jobwatch::scheduler {
 
 // Conversions between the engine's record and the stored row (the shared
 // status::Job plus each side's own bookkeeping).
-state::StoredJob toStoredJob(const JobRecord& job, std::string_view body);
+// The account is the lane's (the engine keeps none per job).
+state::StoredJob toStoredJob(const JobRecord& job, std::string_view body,
+                             std::string_view account = "default");
 JobRecord toJobRecord(const state::StoredJob& stored);
 
 struct ShardSpec {
@@ -57,8 +59,10 @@ struct WatchFileApplied {
 
 class Roster {
  public:
-  Roster(PollEngine& engine, state::StateWriter& writer, ShardSpec shard)
-      : engine_(engine), writer_(writer), shard_(shard) {}
+  // The jobs it adds are stored as `account`'s (SPEC "Accounts").
+  Roster(PollEngine& engine, state::StateWriter& writer, ShardSpec shard,
+         std::string account = "default")
+      : engine_(engine), writer_(writer), shard_(shard), account_(std::move(account)) {}
 
   // Start-up, before the loop runs: returns how many restored jobs are terminal.
   size_t restore(const std::vector<state::StoredJob>& jobs,
@@ -83,6 +87,7 @@ class Roster {
   PollEngine& engine_;
   state::StateWriter& writer_;
   const ShardSpec shard_;
+  const std::string account_;
   // Forgotten watch-file jobs: still listed, never watched again.
   std::unordered_set<std::string> tombstones_;
 };

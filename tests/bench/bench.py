@@ -256,7 +256,8 @@ def wrk(bench, base_url, count, seconds):
 
 class Daemon:
     def __init__(self, bench, name, base_url, count, interval, jitter="0", hooks="",
-                 watch_file=True, state_dir=None, extra_env=None, connections=32, shard=None):
+                 watch_file=True, state_dir=None, extra_env=None, connections=32, shard=None,
+                 threads=1):
         self.dir = state_dir or os.path.join(bench.work, name)
         os.makedirs(self.dir, exist_ok=True)
         self.metrics_port = free_port()
@@ -274,6 +275,7 @@ class Daemon:
                   rate_limit: 0
                   max_concurrent_requests: {connections}
                   request_timeout: 10s
+                  threads: {threads}
                 poll:
                   interval: {interval}
                   jitter: {jitter}
@@ -381,8 +383,8 @@ class Bench:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     # 1-3: throughput against one server
-    def daemon_rate(self, name, base_url, count, seconds):
-        d = Daemon(self, name, base_url, count, "0ms")
+    def daemon_rate(self, name, base_url, count, seconds, threads=1):
+        d = Daemon(self, name, base_url, count, "0ms", threads=threads)
         try:
             d.wait_ready()
             d.wait_polls(count, 60)  # every job seen once: warm
@@ -433,7 +435,8 @@ class Bench:
     def throughput(self, server_name, server, count, rounds):
         """Rounds of wrk, libcurl alone and jobwatchd, interleaved so that
         the shared machine's noise hits all three alike."""
-        r = {"ceilings": [], "curl": [], "curl_cpus": [], "rates": [], "cpus": [], "sharded": []}
+        r = {"ceilings": [], "curl": [], "curl_cpus": [], "rates": [], "cpus": [], "sharded": [],
+             "threaded": [], "threaded_cpus": []}
         for i in range(rounds):
             rate = wrk(self, server.base_url, count, self.args.seconds)
             self.log(f"  wrk vs {server_name}: {rate:,.0f} req/s")
@@ -447,6 +450,13 @@ class Bench:
             self.log(f"  jobwatchd vs {server_name}: {dr:,.0f} polls/s, {dc:.1f} us CPU/poll")
             r["rates"].append(dr)
             r["cpus"].append(dc)
+            if self.args.threads > 1:
+                tr, tc = self.daemon_rate(f"threads-{server_name}-{i}", server.base_url, count,
+                                          self.args.seconds, threads=self.args.threads)
+                self.log(f"  jobwatchd threads: {self.args.threads} vs {server_name}: "
+                         f"{tr:,.0f} polls/s, {tc:.1f} us CPU/poll")
+                r["threaded"].append(tr)
+                r["threaded_cpus"].append(tc)
             if self.args.shards > 1:
                 sr, sc = self.sharded_rate(f"shards-{server_name}-{i}", server.base_url, count,
                                            self.args.seconds, self.args.shards)
@@ -456,6 +466,8 @@ class Bench:
         # Capacity under noise: the best round of each (noise only slows).
         r.update(ceiling=max(r["ceilings"]), curl_rate=max(r["curl"]), rate=max(r["rates"]),
                  sharded_rate=max(r["sharded"], default=0),
+                 threaded_rate=max(r["threaded"], default=0),
+                 threaded_cpu=statistics.median(r["threaded_cpus"]) if r["threaded_cpus"] else 0,
                  cpu=statistics.median(r["cpus"]), curl_cpu=statistics.median(r["curl_cpus"]))
         return r
 
@@ -643,10 +655,15 @@ class Bench:
                 f"{t['ceiling']:,.0f} req/s", "", None)
             row(f"  libcurl alone (1 thread, same loop) vs {server}",
                 f"{t['curl_rate']:,.0f} req/s ({t['curl_rate'] / t['ceiling']:.2f} x)", "", None)
-            row(f"jobwatchd polls/s vs {server}",
-                f"{t['rate']:,.0f} /s ({t['rate'] / t['ceiling']:.2f} x)",
-                f">= 0.75 x ceiling = {0.75 * t['ceiling']:,.0f}",
-                t["rate"] >= 0.75 * t["ceiling"])
+            if t["threaded_rate"]:
+                row(f"jobwatchd polls/s vs {server}, api.threads: {a.threads} (one process)",
+                    f"{t['threaded_rate']:,.0f} /s ({t['threaded_rate'] / t['ceiling']:.2f} x)",
+                    f">= 0.75 x ceiling = {0.75 * t['ceiling']:,.0f}",
+                    t["threaded_rate"] >= 0.75 * t["ceiling"])
+                row(f"  CPU per poll, threads: {a.threads}", f"{t['threaded_cpu']:.1f} us",
+                    "<= 20 us", t["threaded_cpu"] <= 20)
+            row(f"jobwatchd polls/s vs {server}, one engine thread",
+                f"{t['rate']:,.0f} /s ({t['rate'] / t['ceiling']:.2f} x)", "", None)
             if t["sharded_rate"]:
                 row(f"  {a.shards} jobwatchd shards x {32 // a.shards} conns vs {server}",
                     f"{t['sharded_rate']:,.0f} /s ({t['sharded_rate'] / t['ceiling']:.2f} x)", "",
@@ -768,6 +785,8 @@ def main():
     ap.add_argument("--switches", type=int, default=1000)
     ap.add_argument("--spacing", type=float, default=0.01, help="seconds between switches")
     ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="also measure one jobwatchd with api.threads: N (1: off)")
     ap.add_argument("--shards", type=int, default=2,
                     help="also measure this many jobwatchd processes sharing the jobs (1: off)")
     ap.add_argument("--nginx", action="store_true",

@@ -6,6 +6,7 @@ Binaries come from the environment (set by ctest): JOBWATCHD_BIN, FAKEAPI_BIN.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -111,11 +112,11 @@ class Daemon:
             return r.read().decode()
 
     def metric(self, name_and_labels):
-        """The value of one series from /metrics, e.g. 'jobwatch_jobs{status="completed"}'."""
-        for line in self.scrape().splitlines():
-            if line.startswith(name_and_labels + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        """The value of a series from /metrics, e.g. 'jobwatch_jobs{status="completed"}':
+        the sum over every series of that name whose labels include the
+        ones given (so 'jobwatch_polls_total{result="ok"}' adds up the
+        accounts); None when there is none."""
+        return metric_value(self.scrape(), name_and_labels)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
@@ -128,6 +129,30 @@ class Daemon:
             raise AssertionError("jobwatchd did not stop within %ss" % timeout)
         self.log.close()
         return rc
+
+
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\\]|\\\\.)*)"')
+
+
+def _series(name_and_labels):
+    name, _, labels = name_and_labels.partition("{")
+    return name, dict(_LABEL.findall(labels))
+
+
+def metric_value(text, name_and_labels):
+    """Sum of the series of `text` (Prometheus text) named like
+    `name_and_labels` whose labels include its labels; None if none."""
+    want_name, want = _series(name_and_labels)
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name, labels = _series(series)
+        if name == want_name and all(labels.get(k) == v for k, v in want.items()):
+            total += float(value)
+            found = True
+    return total if found else None
 
 
 def daemon_env(key=TEST_KEY, **extra):
@@ -154,6 +179,7 @@ class DaemonTestCase(unittest.TestCase):
         if self.fake:
             self.fake.stop()
         if os.environ.get("KEEP_TMP"):
+            self._tmp._finalizer.detach()  # not removed at exit either
             print("kept", self.dir)
         else:
             self._tmp.cleanup()

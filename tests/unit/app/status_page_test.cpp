@@ -220,7 +220,7 @@ TEST(NewestJobsTest, KeepsTheNewestMatchingRowsUpToTheCap) {
   }
   JobsFilter all;
   NewestJobs everything(all, 100);
-  for (const auto& job : jobs) everything.offer(job);
+  for (const auto& job : jobs) everything.offer(job, "default");
   EXPECT_EQ(everything.matching(), 20u);
   const auto rows = everything.take();
   ASSERT_EQ(rows.size(), 20u);
@@ -229,7 +229,7 @@ TEST(NewestJobsTest, KeepsTheNewestMatchingRowsUpToTheCap) {
   JobsFilter completed;
   completed.statuses = {"completed"};
   NewestJobs capped(completed, 3);
-  for (const auto& job : jobs) capped.offer(job);
+  for (const auto& job : jobs) capped.offer(job, "default");
   EXPECT_EQ(capped.matching(), 10u);
   const auto top = capped.take();
   ASSERT_EQ(top.size(), 3u);
@@ -242,7 +242,7 @@ TEST(NewestJobsTest, KeepsTheNewestMatchingRowsUpToTheCap) {
   EXPECT_EQ(top[0]->status, "completed");
 
   NewestJobs none(completed, 0);
-  for (const auto& job : jobs) none.offer(job);
+  for (const auto& job : jobs) none.offer(job, "default");
   EXPECT_EQ(none.matching(), 10u);
   EXPECT_TRUE(none.take().empty());
 }

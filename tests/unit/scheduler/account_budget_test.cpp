@@ -81,6 +81,33 @@ TEST(AccountBudget, TakesAtMostTheRatePlusOneSecondsBurst) {
   EXPECT_GE(taken, 609);
 }
 
+// The vendor counts per window: after an idle spell the bucket's burst must
+// not push a window past the limit (10/s: never 11 in any second).
+TEST(AccountBudget, NoWindowHoldsMoreThanTheLimitEvenAfterAnIdleSpell) {
+  ManualClock clock;
+  AccountBudget budget(10, clock.now(), 1s);
+  std::vector<SteadyTime> sent;
+  for (int ms = 0; ms <= 20000; ms += 5) {
+    // Busy, idle from 5 s to 8 s (the bucket fills), busy again.
+    if (ms < 5000 || ms >= 8000) {
+      SteadyTime wake = SteadyTime::max();
+      while (budget.tryTake(clock.now(), wake)) sent.push_back(clock.now());
+    }
+    clock.advance(5ms);
+  }
+  size_t most = 0;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    size_t in_window = 0;
+    for (size_t j = i; j < sent.size() && sent[j] < sent[i] + 1s; ++j) ++in_window;
+    most = std::max(most, in_window);
+  }
+  EXPECT_EQ(most, 10u);
+  // Close to the budget all the same: 17 busy seconds at 10/s, less the
+  // margin each window waits (1 s + 50 ms per 10 requests).
+  EXPECT_GE(sent.size(), 150u);
+  EXPECT_LE(sent.size(), 180u);
+}
+
 TEST(AccountBudget, ThreadsTakingAtOnceNeverExceedTheRate) {
   ManualClock clock;
   AccountBudget budget(50, clock.now());
