@@ -22,7 +22,8 @@ Each daemon's state file is pre-seeded by a short warm-up run (its own fake
 API: 40 already-finished jobs per type with durations from the trace's
 distributions); the main run restores them at start and learns from them,
 like a daemon that has been running for a while. Both strategies start from
-the same state file; round robin ignores it.
+the same state file; round robin ignores it. --no-warm-up starts from empty
+state files instead (the model learns during the run, as in adaptive_sim).
 
 Detection delay: the daemon's JSON log line for the job's terminal status
 ("status change" or "job seen", ms timestamps) minus the true time in the
@@ -299,7 +300,7 @@ def start_trace_fake(args, jobs, workdir):
         guess += fake.created_skew
 
 
-def main_run(args, types, jobs, rate, root):
+def main_run(args, jobs, rate, root):
     fakes, daemons = {}, {}
     try:
         for s in STRATEGIES:
@@ -393,6 +394,8 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0, help="poll.interval in seconds")
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--smoke", action="store_true", help="a small trace (~45 s), for ctest")
+    ap.add_argument("--no-warm-up", action="store_true",
+                    help="start from empty state files: the model learns during the run")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     args = ap.parse_args()
@@ -415,15 +418,20 @@ def main():
           f"rate_limit {rate:.2f} req/s ({args.share:.0%})", flush=True)
     root = tempfile.mkdtemp(prefix="jobwatch-adaptive-real-")
     try:
-        warmed = warm_up(args, types, root)
-        print(f"adaptive_real: state files pre-seeded with {warmed} finished jobs "
-              f"({WARM_PER_TYPE} per type); main run, both strategies side by side...",
-              flush=True)
-        res = main_run(args, types, jobs, rate, root)
+        if args.no_warm_up:
+            for s in STRATEGIES:
+                os.makedirs(os.path.join(root, s))
+            print("adaptive_real: no warm-up (empty state files)", flush=True)
+        else:
+            warmed = warm_up(args, types, root)
+            print(f"adaptive_real: state files pre-seeded with {warmed} finished jobs "
+                  f"({WARM_PER_TYPE} per type)", flush=True)
+        print("adaptive_real: main run, both strategies side by side...", flush=True)
+        res = main_run(args, jobs, rate, root)
     except HarnessError as e:
         print(f"adaptive_real: FAILED: {e} (work dir kept: {root})", file=sys.stderr)
         return 1
-    print(f"\n| strategy | mean delay | p95 delay | requests | budget allowed | run |")
+    print("\n| strategy | mean delay | p95 delay | requests | budget allowed | run |")
     print("|---|---|---|---|---|---|")
     for s in STRATEGIES:
         r = res[s]
