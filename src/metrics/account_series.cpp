@@ -11,7 +11,6 @@ namespace {
 
 using prometheus::Counter;
 using prometheus::Family;
-using prometheus::Gauge;
 using prometheus::Histogram;
 
 // API round trips: a few ms on a LAN, seconds when the API struggles, up to

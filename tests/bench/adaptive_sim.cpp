@@ -8,7 +8,10 @@
 // the learned model (adaptive), or by pickNext with the true distributions
 // (oracle: the sqrt-hazard allocation with the true hazards, the bound).
 //
-//   adaptive_sim [--jobs N] [--seed S] [--smoke] [--csv FILE]
+//   adaptive_sim [--jobs N] [--seed S] [--smoke] [--real-trace] [--csv FILE]
+//
+// --real-trace: only the trace of adaptive_real.py (the run against the real
+// binary) at 10x its time scale, at a 25 % budget: its prediction.
 //
 // Prints, per trace and budget (fraction of what polling every job each
 // interval needs), mean and p95 detection delay (true finish to the poll
@@ -77,10 +80,11 @@ double mixtureHazard(double median, double sigma, double age) {
   return ((1 - kFailShare) * f1 + kFailShare * f2) / surv;
 }
 
-Trace makeTrace(std::string name, std::vector<TypeSpec> types, size_t n, std::uint64_t seed) {
+Trace makeTrace(std::string name, std::vector<TypeSpec> types, size_t n, std::uint64_t seed,
+                double span_per_job = 3.6) {
   Trace t{std::move(name), std::move(types), {}, 0};
   std::mt19937_64 rng(seed);
-  const double span = static_cast<double>(n) * 3.6;  // arrivals over n * 3.6 s
+  const double span = static_cast<double>(n) * span_per_job;  // arrivals over this span
   std::uniform_real_distribution<double> at(0, span);
   std::uniform_int_distribution<size_t> pick(0, t.types.size() - 1);
   std::exponential_distribution<double> queue_wait(1.0 / 10);
@@ -248,24 +252,31 @@ int main(int argc, char** argv) {
   size_t jobs = 3000;
   std::uint64_t seed = 14;
   bool smoke = false;
+  bool real_trace = false;
+  bool jobs_set = false;
   std::string csv;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--jobs" && i + 1 < argc) {
       jobs = std::stoul(argv[++i]);
+      jobs_set = true;
     } else if (a == "--seed" && i + 1 < argc) {
       seed = std::stoull(argv[++i]);
     } else if (a == "--csv" && i + 1 < argc) {
       csv = argv[++i];
+    } else if (a == "--real-trace") {
+      real_trace = true;
     } else if (a == "--smoke") {
       smoke = true;
       jobs = 300;
     } else {
-      std::fprintf(stderr, "usage: adaptive_sim [--jobs N] [--seed S] [--smoke] [--csv FILE]\n");
+      std::fprintf(stderr,
+                   "usage: adaptive_sim [--jobs N] [--seed S] [--smoke] [--real-trace] "
+                   "[--csv FILE]\n");
       return 2;
     }
   }
-  const std::vector<Trace> traces = {
+  std::vector<Trace> traces = {
       makeTrace("lognormal",
                 {{"classify", false, 60, 0.3},
                  {"ocr", false, 180, 0.4},
@@ -285,9 +296,17 @@ int main(int argc, char** argv) {
           {{"a", true, 600, 0}, {"b", true, 600, 0}, {"c", true, 600, 0}, {"d", true, 600, 0}},
           jobs, seed + 1),
   };
+  if (real_trace) {
+    // adaptive_real.py's trace (interval 1 s, 1,000 jobs over 120 s) at 10x:
+    // the same shape; its delays are 10x the real run's.
+    traces = {makeTrace(
+        "real-run-x10",
+        {{"classify", false, 40, 0.3}, {"ocr", false, 120, 0.4}, {"extraction", false, 300, 0.5}},
+        jobs_set ? jobs : 1000, seed, 1.2)};
+  }
   const std::vector<double> shares =
-      smoke ? std::vector<double>{0.25}
-            : std::vector<double>{0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0};
+      smoke || real_trace ? std::vector<double>{0.25}
+                          : std::vector<double>{0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0};
   std::ofstream out_csv;
   if (!csv.empty()) {
     out_csv.open(csv);
@@ -317,7 +336,7 @@ int main(int argc, char** argv) {
       std::printf("%6.0f%% | %7.1fs %7.1fs %8ld | %7.1fs %7.1fs %8ld | %7.1fs %7.1fs %8ld\n",
                   share * 100, o[0].mean, o[0].p95, o[0].requests, o[1].mean, o[1].p95,
                   o[1].requests, o[2].mean, o[2].p95, o[2].requests);
-      if (smoke || share != 0.25) continue;
+      if (smoke || real_trace || share != 0.25) continue;
       const bool lognormal = t.name != "exponential";
       const bool met = lognormal ? o[1].mean <= 0.5 * o[0].mean && o[1].p95 <= 0.8 * o[0].p95
                                  : o[1].mean <= 1.05 * o[0].mean;

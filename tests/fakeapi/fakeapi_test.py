@@ -8,6 +8,7 @@ Waits are bounded polling loops on a condition, never sleeps that hope.
 """
 
 import http.client
+import concurrent.futures
 import json
 import math
 import os
@@ -610,6 +611,12 @@ class RateLimitTest(unittest.TestCase):
         codes = [self.get("key-a")[0] for _ in range(3)]
         self.assertIn(429, codes)
         self.assertLessEqual(codes.count(200), 2)
+
+    def test_concurrent_requests_never_exceed_the_limit(self):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(lambda _: self.get("key-b")[0], range(40)))
+        self.assertEqual((codes.count(200), codes.count(429)), (5, 35))
+        self.assertEqual(self.api.admin("GET", "requests")["keys"]["key-b"]["rejected_429"], 35)
 
     def test_per_key_counts_never_echo_unknown_keys(self):
         for _ in range(4):

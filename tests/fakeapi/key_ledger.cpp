@@ -8,12 +8,13 @@
 namespace fakeapi {
 
 struct KeyLedger::KeyState {
+  // Counts are atomics, so an unlimited key's requests (the benchmarks')
+  // never contend on a lock; the window is guarded by mu.
+  std::atomic<std::uint64_t> count{0};         // every request presenting the key
+  std::atomic<std::uint64_t> rejected_429{0};  // of them, refused by the limit
+  std::atomic<std::uint64_t> per_window{0};    // 0: no limit; written under mu
   mutable std::mutex mu;
-  // All below guarded by mu.
-  std::uint64_t count = 0;          // every request presenting the key
-  std::uint64_t rejected_429 = 0;   // of them, refused by the limit
-  std::uint64_t per_window = 0;     // 0: no limit
-  std::deque<SteadyTime> admitted;  // times of admitted requests in the window (limited keys)
+  std::deque<SteadyTime> admitted;  // guarded by mu: admitted requests in the window
 };
 
 KeyLedger::KeyLedger(const std::vector<std::string>& keys, const std::vector<RateLimit>& limits,
@@ -42,7 +43,7 @@ void KeyLedger::setLimit(const std::string& key, std::uint64_t per_window) {
   std::unique_lock lock(keys_mu_);
   KeyState& state = stateFor(key);
   std::lock_guard key_lock(state.mu);
-  state.per_window = per_window;
+  state.per_window.store(per_window, std::memory_order_relaxed);
   if (per_window == 0) state.admitted.clear();
 }
 
@@ -58,20 +59,25 @@ std::optional<std::int64_t> KeyLedger::admit(const std::string_view* presented, 
     other_count_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
-  std::lock_guard lock(state->mu);
-  ++state->count;
-  if (state->per_window == 0 || prior == Prior::kRefused || prior == Prior::kAnswered429) {
+  state->count.fetch_add(1, std::memory_order_relaxed);
+  if (prior == Prior::kRefused || prior == Prior::kAnswered429 ||
+      state->per_window.load(std::memory_order_relaxed) == 0) {
     return std::nullopt;
   }
+  std::lock_guard lock(state->mu);
+  const std::uint64_t per_window = state->per_window.load(std::memory_order_relaxed);
+  if (per_window == 0) return std::nullopt;  // removed meanwhile
   auto& admitted = state->admitted;
   while (!admitted.empty() && admitted.front() + window_ <= now) admitted.pop_front();
-  if (prior == Prior::kNone && admitted.size() >= state->per_window) {
-    ++state->rejected_429;
-    // The oldest admitted request leaves the window at front() + window_.
-    const auto wait = admitted[admitted.size() - state->per_window] + window_ - now;
+  if (prior == Prior::kNone && admitted.size() >= per_window) {
+    state->rejected_429.fetch_add(1, std::memory_order_relaxed);
+    // Admitted again once enough of the oldest left: the first of them at
+    // its time + window_.
+    const auto wait = admitted[admitted.size() - per_window] + window_ - now;
     return std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
   }
-  admitted.push_back(now);
+  // Kept in order even when threads stamped their requests out of order.
+  admitted.push_back(admitted.empty() ? now : std::max(now, admitted.back()));
   return std::nullopt;
 }
 
@@ -85,19 +91,19 @@ void KeyLedger::appendJson(std::string& out) const {
     bool first = true;
     for (const auto& [key, state] : sorted) {
       const KeyState& s = *state;
-      std::lock_guard key_lock(s.mu);
       if (!first) out.push_back(',');
       first = false;
       appendJsonString(out, key);
       out.append(":{\"count\":");
-      appendUnsigned(out, s.count);
+      appendUnsigned(out, s.count.load(std::memory_order_relaxed));
       out.append(",\"rejected_429\":");
-      appendUnsigned(out, s.rejected_429);
+      appendUnsigned(out, s.rejected_429.load(std::memory_order_relaxed));
       out.append(",\"per_window\":");
-      if (s.per_window == 0) {
+      const std::uint64_t per_window = s.per_window.load(std::memory_order_relaxed);
+      if (per_window == 0) {
         out.append("null");
       } else {
-        appendUnsigned(out, s.per_window);
+        appendUnsigned(out, per_window);
       }
       out.push_back('}');
     }
@@ -110,9 +116,8 @@ void KeyLedger::appendJson(std::string& out) const {
 void KeyLedger::resetCounts() {
   std::shared_lock lock(keys_mu_);
   for (const auto& [key, state] : keys_) {
-    std::lock_guard key_lock(state->mu);
-    state->count = 0;
-    state->rejected_429 = 0;
+    state->count.store(0, std::memory_order_relaxed);
+    state->rejected_429.store(0, std::memory_order_relaxed);
   }
   other_count_.store(0, std::memory_order_relaxed);
 }

@@ -15,8 +15,9 @@
 //
 // Thread-safety: all public methods may be called from any thread. The key
 // table is guarded by `keys_mu_` (shared on the request path, exclusive when
-// the admin API adds a key); each key's tally and window by its own mutex.
-// With no key configured the request path touches one atomic only.
+// the admin API adds a key); each key's counts are atomics and only a
+// limited key's window takes its own mutex. With no key configured the
+// request path touches one atomic only.
 #pragma once
 
 #include <atomic>
