@@ -175,7 +175,7 @@ database directly, read-only, and say so on stderr):
                       degraded (API down, key refused, state writes failing)
   jobs [--status S]... [--account A]
                       one line per job: ID, account, status, type, PDF name,
-                      age, last poll (accounts: only "default" exists yet)
+                      age, last poll; --account A: that account's jobs only
   show ID             one job: every field, labels, its transitions, its hook
                       runs and attempts (exit code or signal, duration, the
                       last lines of output)

@@ -75,6 +75,19 @@ std::vector<metrics::AccountBudget> accountBudgets(const config::Config& config)
   return budgets;
 }
 
+// Stops lanes together (each drains its requests in flight, bounded), so
+// stopping many takes as long as the slowest, not their sum.
+void stopLanes(const std::vector<LanePtr>& lanes) {
+  if (lanes.size() == 1) {
+    lanes.front()->stop();
+    return;
+  }
+  std::vector<std::thread> stopping;
+  stopping.reserve(lanes.size());
+  for (const LanePtr& lane : lanes) stopping.emplace_back([&lane] { lane->stop(); });
+  for (auto& thread : stopping) thread.join();
+}
+
 bool anyHookWantsResults(const config::Config& config) {
   return std::any_of(config.hooks.definitions.begin(), config.hooks.definitions.end(),
                      [](const config::HookDefinition& hook) { return hook.with_result; });
@@ -111,7 +124,9 @@ struct Daemon::Parts {
   std::unique_ptr<SchedulerPool> pool;      // every account's engine threads
   // Jobs stored under accounts the configuration does not have (not polled).
   std::vector<state::StoredJob> aside;
-  std::vector<std::string> tombstones;  // forgotten watch-file jobs, at restore
+  // Forgotten watch-file jobs of removed accounts (account, ID): their
+  // lanes' tombstones, handed back if the account returns.
+  std::vector<std::pair<std::string, std::string>> aside_tombstones;
   std::unique_ptr<ServiceHeartbeat> heartbeat;
   std::unique_ptr<OperatorView> operator_view;
   // `operator_view` once it exists and the loops run, null again when
@@ -226,8 +241,7 @@ Status Daemon::restore() {
   const size_t count = jobs.value().size();
   size_t terminal = 0;
   for (const auto& job : jobs.value()) terminal += job.terminal;
-  p.tombstones = tombstones.value();
-  restoreInto(std::move(jobs).value(), p.tombstones);
+  restoreInto(std::move(jobs).value(), tombstones.value());
   auto recovered = p.store->recoverInterruptedRuns();
   if (!recovered.ok()) return recovered.error();
   auto results = p.store->loadPendingResults();
@@ -273,21 +287,26 @@ std::optional<std::vector<std::string>> Daemon::boundAccounts(
       if (auto it = aside.find(entries[i].id); it != aside.end()) bound[i] = *it->second;
     }
   }
-  // One lane, nothing aside: every job there is the default... or its one
-  // account's: an entry can only be bound to that account.
-  const std::function<std::vector<size_t>(PollLane&)> held = [&entries](PollLane& lane) {
+  // Which of the IDs each lane holds. A question still queued when the
+  // wait ends may run later: it owns its copy of the IDs.
+  const auto held_of = [](const std::vector<watchlist::WatchEntry>& of, PollLane& lane) {
     std::vector<size_t> mine;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (lane.engine().find(entries[i].id) != nullptr) mine.push_back(i);
+    for (size_t i = 0; i < of.size(); ++i) {
+      if (lane.engine().find(of[i].id) != nullptr) mine.push_back(i);
     }
     return mine;
   };
   const std::vector<LanePtr> lanes = p.pool->lanes();
   std::vector<std::optional<std::vector<size_t>>> answers;
   if (p.started) {
-    answers = p.pool->askEach(held, kSchedulerAnswerWithin);
+    auto copy = std::make_shared<std::vector<watchlist::WatchEntry>>();
+    copy->reserve(entries.size());
+    for (const auto& entry : entries) copy->push_back({entry.id, {}});
+    answers = p.pool->askEach(std::function<std::vector<size_t>(PollLane&)>(
+                                  [copy, held_of](PollLane& lane) { return held_of(*copy, lane); }),
+                              kSchedulerAnswerWithin);
   } else {
-    for (const LanePtr& lane : lanes) answers.emplace_back(held(*lane));
+    for (const LanePtr& lane : lanes) answers.emplace_back(held_of(entries, *lane));
   }
   for (size_t l = 0; l < answers.size() && l < lanes.size(); ++l) {
     if (!answers[l]) return std::nullopt;
@@ -300,6 +319,15 @@ bool Daemon::applyWatchFile(const config::Config& config, watchlist::WatchParse 
                             bool due_now) {
   auto bound = boundAccounts(parsed.entries);
   if (!bound) return false;
+  // With several lanes each sees only its share: whether an ID is listed at
+  // all (for tombstones) is asked of the whole file.
+  std::shared_ptr<std::vector<std::string>> all_ids;
+  if (parts_->pool->lanes().size() > 1) {
+    all_ids = std::make_shared<std::vector<std::string>>();
+    all_ids->reserve(parsed.entries.size());
+    for (const auto& entry : parsed.entries) all_ids->push_back(entry.id);
+    std::sort(all_ids->begin(), all_ids->end());
+  }
   RoutedEntries routed = routeEntries(std::move(parsed.entries), *bound, *parts_->pool,
                                       config.watch.file ? *config.watch.file : "");
   for (const auto& issue : routed.issues) {
@@ -319,8 +347,15 @@ bool Daemon::applyWatchFile(const config::Config& config, watchlist::WatchParse 
     auto part = std::make_shared<watchlist::WatchParse>();
     part->entries = std::move(routed.per_lane[l]);
     part->issues = parsed.issues;
-    auto apply = [lane, part, due_now, total, applied, left, &log, config] {
-      const scheduler::WatchFileApplied mine = lane->roster().applyWatchFile(*part, due_now);
+    auto apply = [lane, part, due_now, total, applied, left, &log, config, all_ids] {
+      std::function<bool(std::string_view)> listed_anywhere;
+      if (all_ids) {
+        listed_anywhere = [&all_ids](std::string_view id) {
+          return std::binary_search(all_ids->begin(), all_ids->end(), id);
+        };
+      }
+      const scheduler::WatchFileApplied mine =
+          lane->roster().applyWatchFile(*part, due_now, listed_anywhere);
       std::lock_guard lock(*total);
       applied->listed += mine.listed;
       applied->added += mine.added;
@@ -394,7 +429,7 @@ void Daemon::stop() {
   Parts& p = *parts_;
   p.stopped = true;
   p.page_view = nullptr;
-  for (const LanePtr& lane : p.pool->lanes()) lane->stop();
+  stopLanes(p.pool->lanes());
   if (!p.writer->stop(10s)) {
     log_.error(
         "state writes could not be committed before stopping; the next start re-polls "
@@ -406,7 +441,8 @@ void Daemon::stop() {
 std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entries) {
   auto bound = boundAccounts(entries);
   if (!bound) return std::nullopt;
-  RoutedEntries routed = routeEntries(std::move(entries), *bound, *parts_->pool, "drop file");
+  RoutedEntries routed = routeEntries(std::move(entries), *bound, *parts_->pool, "drop file",
+                                      /*may_repeat=*/true);
   for (const auto& issue : routed.issues) {
     log_.error("drop file entry rejected", {{"problem", issue.toString()}});
   }
@@ -468,8 +504,10 @@ bool Daemon::reload(const config::Config& next, const AccountKeys& keys) {
                 {{"account", account->name}, {"threads", std::to_string(account->threads)}});
     }
     PollLane* raw = lane.get();
+    const int running_threads = p.pool->threadsOf(lane->account());
     queued = raw->post([raw, &results,
-                        settings = laneSettingsFor(next, *account, keys.at(account->name))] {
+                        settings = laneSettingsFor(next, *account, keys.at(account->name),
+                                                   running_threads)] {
       raw->reconfigure(settings, results);
     }) && queued;
   }
@@ -483,9 +521,13 @@ void Daemon::removeAccountsGone(const config::Config& next) {
   for (const std::string& name : p.pool->accounts()) {
     if (next.account(name) != nullptr) continue;
     size_t jobs = 0;
-    for (const LanePtr& lane : p.pool->removeAccount(name)) {
-      lane->stop();
+    const std::vector<LanePtr> lanes = p.pool->removeAccount(name);
+    stopLanes(lanes);
+    for (const LanePtr& lane : lanes) {
       p.heartbeat->removeLane(lane.get());
+      for (const std::string& id : lane->roster().tombstoneIds()) {
+        p.aside_tombstones.push_back({name, id});
+      }
       std::vector<std::string> ids;
       lane->engine().forEachJob([&](const scheduler::JobRecord& job) {
         p.aside.push_back(scheduler::toStoredJob(job, {}, name));
@@ -511,6 +553,12 @@ void Daemon::addAccountsNew(const config::Config& next, const AccountKeys& keys)
       returning.push_back(std::move(job));
       return true;
     });
+    std::vector<std::string> tombstones;
+    std::erase_if(p.aside_tombstones, [&](std::pair<std::string, std::string>& t) {
+      if (t.first != account.name) return false;
+      tombstones.push_back(std::move(t.second));
+      return true;
+    });
     for (const LanePtr& lane : lanes) {
       std::vector<state::StoredJob> own;
       for (const auto& job : returning) {
@@ -518,7 +566,13 @@ void Daemon::addAccountsNew(const config::Config& next, const AccountKeys& keys)
           own.push_back(job);
         }
       }
-      lane->roster().restore(own, {});
+      std::vector<std::string> own_tombstones;
+      for (const auto& id : tombstones) {
+        if (laneIndexOf(id, account.threads) == static_cast<size_t>(lane->index())) {
+          own_tombstones.push_back(id);
+        }
+      }
+      lane->roster().restore(own, own_tombstones);
       startLane(*lane, next);
     }
     log_.info("account added", {{"account", account.name},

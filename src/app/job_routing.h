@@ -5,7 +5,8 @@
 // error naming the place, and the job stays where it is. Otherwise the
 // entry's account (the default one when it names none) decides, and the
 // job's ID picks the lane among that account's threads. An entry naming an
-// account that is not configured is refused.
+// account that is not configured is refused. Within one batch the first
+// entry of an ID binds it the same way.
 //
 // Thread-safety: pure functions over their arguments.
 #pragma once
@@ -27,8 +28,10 @@ struct RoutedEntries {
 
 // `bound[i]` is the account entries[i]'s job already belongs to ("" when
 // none). Entries are moved out of `entries`; `file` names their file.
+// `may_repeat`: one ID may come twice (several drop files at once; a watch
+// file's parse has merged its duplicates already).
 RoutedEntries routeEntries(std::vector<watchlist::WatchEntry>&& entries,
                            const std::vector<std::string>& bound, const SchedulerPool& pool,
-                           const std::filesystem::path& file);
+                           const std::filesystem::path& file, bool may_repeat = false);
 
 }  // namespace jobwatch::app

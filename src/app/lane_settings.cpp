@@ -44,6 +44,7 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config,
   s.max_in_flight = std::max(1, api.max_concurrent_requests / threads);
   s.rate_per_second = api.rate_limit.per_second;  // the account's, shared by its threads
   s.rate_window = api.rate_limit.window;
+  s.rate_share = 1.0 / threads;
   s.strategy = config.poll.strategy == config::PollStrategyName::kAdaptive
                    ? scheduler::PollStrategy::kAdaptive
                    : scheduler::PollStrategy::kRoundRobin;
@@ -58,10 +59,10 @@ scheduler::ScheduleSettings scheduleSettingsFrom(const config::Config& config,
 }  // namespace
 
 LaneSettings laneSettingsFor(const config::Config& config, const config::AccountConfig& account,
-                             const std::string& key) {
+                             const std::string& key, int threads) {
   LaneSettings s;
   s.account = account.name;
-  s.threads = std::max(1, account.threads);
+  s.threads = std::max(1, threads > 0 ? threads : account.threads);
   s.schedule = scheduleSettingsFrom(config, account.api, s.threads);
   s.mapper = statusMapperFrom(config);
   s.transport = transportOptionsFrom(account.api, key, s.threads);

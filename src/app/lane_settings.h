@@ -42,7 +42,8 @@ status::StatusMapper statusMapperFrom(const config::Config& config);
 
 // One account's lane settings. The account's max_concurrent_requests is
 // split over its threads (each at least 1), so together they keep to it.
+// `threads` (> 0) overrides the account's: a reload keeps the running count.
 LaneSettings laneSettingsFor(const config::Config& config, const config::AccountConfig& account,
-                             const std::string& key);
+                             const std::string& key, int threads = 0);
 
 }  // namespace jobwatch::app

@@ -36,15 +36,22 @@ void PollLane::start(scheduler::PollLoopOptions options) {
   loop_ = std::make_unique<scheduler::PollLoop>(*engine_, *transport_, context_.clock, context_.log,
                                                 std::move(options));
   loop_->start();
+  started_ = loop_.get();
 }
 
 void PollLane::stop() {
   if (loop_) loop_->stop();
 }
 
-bool PollLane::post(std::function<void()> fn) { return loop_ && loop_->post(std::move(fn)); }
+bool PollLane::post(std::function<void()> fn) {
+  scheduler::PollLoop* loop = started_.load();
+  return loop != nullptr && loop->post(std::move(fn));
+}
 
-bool PollLane::failed() const { return loop_ && loop_->failed(); }
+bool PollLane::failed() const {
+  const scheduler::PollLoop* loop = started_.load();
+  return loop != nullptr && loop->failed();
+}
 
 void PollLane::reconfigure(const LaneSettings& settings, const api::ResultDir& results) {
   engine_->setResults(&results, settings.result_give_up_after);

@@ -14,6 +14,7 @@
 // has run (reach them through post()); post() and failed() from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,7 +67,7 @@ class PollLane {
   void start(scheduler::PollLoopOptions options);
   // No new polls; answers in flight are still recorded; joins the thread.
   void stop();
-  bool running() const { return loop_ != nullptr; }
+  bool running() const { return started_.load() != nullptr; }
   // Runs `fn` on the lane's thread (false once it stopped or failed).
   [[nodiscard]] bool post(std::function<void()> fn);
   bool failed() const;
@@ -86,7 +87,10 @@ class PollLane {
   std::unique_ptr<scheduler::PollEventsFanout> fanout_;
   std::unique_ptr<scheduler::PollEngine> engine_;
   std::unique_ptr<scheduler::Roster> roster_;
-  std::unique_ptr<scheduler::PollLoop> loop_;
+  std::unique_ptr<scheduler::PollLoop> loop_;  // set once, by start()
+  // loop_ once started: what other threads read (post, failed), so a lane
+  // seen by them before start() is simply not running yet.
+  std::atomic<scheduler::PollLoop*> started_{nullptr};
 };
 
 }  // namespace jobwatch::app

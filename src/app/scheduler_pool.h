@@ -42,8 +42,8 @@ class SchedulerPool {
   SchedulerPool(const SchedulerPool&) = delete;
   SchedulerPool& operator=(const SchedulerPool&) = delete;
 
-  // Creates the account's lanes (not started). Its budget and metrics feed
-  // are new, or kept from an earlier addAccount of the same name.
+  // Creates the account's lanes (not started), with a new budget and
+  // metrics feed (an account removed and added again starts afresh).
   std::vector<LanePtr> addAccount(const LaneSettings& settings);
   // Takes the account's lanes out of the pool (the caller stops them).
   std::vector<LanePtr> removeAccount(const std::string& account);

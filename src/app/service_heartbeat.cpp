@@ -69,10 +69,13 @@ SteadyTime ServiceHeartbeat::beat(const void* lane, SteadyTime now,
       last_status_ = std::move(text);
     }
   }
-  // Each lane beats at least once per watchdog interval, so a ping that
-  // waits for another lane goes out within one more interval.
   SteadyTime next = std::min(next_status_, mine.next_counts);
-  if (watchdog) next = std::min(next, std::max(next_watchdog_, now + *watchdog));
+  if (watchdog) {
+    // Due later: come back then. Due already but waiting for another lane:
+    // that lane's beat sends it (each lane beats at least once per
+    // interval); this one looks again an interval on.
+    next = std::min(next, next_watchdog_ > now ? next_watchdog_ : now + *watchdog);
+  }
   return next;
 }
 

@@ -244,7 +244,7 @@ std::optional<double> DurationModels::sqrtHazardIntegral(std::string_view accoun
                                                          std::string_view type, JobPhase phase,
                                                          double age0, double age1) const {
   const TypeDurations* t = find(account, type);
-  if (t == nullptr || !t->known()) return std::nullopt;
+  if (t == nullptr || !t->informative()) return std::nullopt;
   const double g = t->sqrtHazardIntegral(age0, age1);
   // sqrt(factor * h) = sqrt(factor) * sqrt(h).
   return phase == JobPhase::kQueued ? g * std::sqrt(kQueuedHazardFactor) : g;

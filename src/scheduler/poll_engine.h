@@ -59,6 +59,9 @@ struct ScheduleSettings {
   double rate_per_second = 0;  // <= 0: unlimited
   // The vendor's counting window for that rate (account_budget.h); 0: none.
   Millis rate_window{0};
+  // This engine's share of the rate (1 / the account's threads), for the
+  // adaptive strategy's round-robin gap: its jobs get that share.
+  double rate_share = 1.0;
   // Which due job goes first while the budget binds (poll_strategy.h).
   PollStrategy strategy = PollStrategy::kAdaptive;
   Millis max_interval{3600000};

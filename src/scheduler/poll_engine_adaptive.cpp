@@ -63,7 +63,7 @@ std::optional<PollEngine::DueEntry> PollEngine::pickReady(SteadyTime now) {
   limits.max_interval = seconds(settings_.max_interval);
   if (settings_.rate_per_second > 0) {  // round robin's gap: unfinished jobs / budget
     const auto unfinished = static_cast<double>(due_.size() + ready_.size() + in_flight_);
-    limits.fair_gap = unfinished / settings_.rate_per_second;
+    limits.fair_gap = unfinished / (settings_.rate_per_second * settings_.rate_share);
   }
   picked_ = pickNext(candidates_, models_, limits);
   return ready_[picked_];

@@ -39,7 +39,9 @@ size_t Roster::restore(const std::vector<state::StoredJob>& jobs,
   return terminal;
 }
 
-WatchFileApplied Roster::applyWatchFile(const watchlist::WatchParse& parsed, bool due_now) {
+WatchFileApplied Roster::applyWatchFile(
+    const watchlist::WatchParse& parsed, bool due_now,
+    const std::function<bool(std::string_view)>& listed_anywhere) {
   // Memory: at 100,000 new jobs every temporary here would otherwise sit
   // between the jobs' own small allocations and leave holes in the heap
   // for good. So the one temporary index (`listed`) is a single array made
@@ -78,7 +80,7 @@ WatchFileApplied Roster::applyWatchFile(const watchlist::WatchParse& parsed, boo
       if (job.source == status::JobSource::kWatchFile && !isListed(job.id)) gone.push_back(job.id);
     });
     for (auto it = tombstones_.begin(); it != tombstones_.end();) {
-      if (!isListed(*it)) {
+      if (!isListed(*it) && !(listed_anywhere && listed_anywhere(*it))) {
         batch.removed.push_back(*it);  // its tombstone goes
         it = tombstones_.erase(it);
       } else {

@@ -21,6 +21,7 @@
 // Ownership: the engine, writer and log must outlive the roster.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -67,8 +68,13 @@ class Roster {
   // Start-up, before the loop runs: returns how many restored jobs are terminal.
   size_t restore(const std::vector<state::StoredJob>& jobs,
                  const std::vector<std::string>& tombstones);
-  // `due_now` polls new jobs at once (--once).
-  WatchFileApplied applyWatchFile(const watchlist::WatchParse& parsed, bool due_now);
+  // `due_now` polls new jobs at once (--once). `parsed` holds this roster's
+  // share of the file; `listed_anywhere`, when given, says whether an ID is
+  // listed anywhere in the whole file (a tombstone goes only once its job
+  // left the file, not when another engine's share lists it).
+  WatchFileApplied applyWatchFile(
+      const watchlist::WatchParse& parsed, bool due_now,
+      const std::function<bool(std::string_view)>& listed_anywhere = {});
   // Returns how many jobs were new.
   size_t addDropped(const std::vector<watchlist::WatchEntry>& entries);
   // Returns the IDs forgotten.
@@ -82,6 +88,7 @@ class Roster {
 
   bool inShard(std::string_view id) const;
   size_t tombstones() const { return tombstones_.size(); }
+  const std::unordered_set<std::string>& tombstoneIds() const { return tombstones_; }
 
  private:
   PollEngine& engine_;

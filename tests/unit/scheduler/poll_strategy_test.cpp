@@ -160,6 +160,26 @@ TEST(DurationModel, RobustLogNormalFitIgnoresOutliers) {
       0.01 * *models.sqrtHazardIntegral(kDefaultAccount, "ocr", JobPhase::kRunning, 540, 600));
 }
 
+TEST(DurationModel, MemorylessDurationsSteerNothing) {
+  // Exponential durations: every job's hazard is the same whatever its age,
+  // so there is nothing to learn; the fit's spread says so (sigma ~1.2) and
+  // the type is polled in turn, as round robin would.
+  DurationModels models;
+  std::mt19937_64 rng(11);
+  std::exponential_distribution<double> memoryless(1.0 / 600);
+  for (int i = 0; i < 256; ++i) models.learn(kDefaultAccount, "exp", memoryless(rng));
+  const TypeDurations* t = models.find(kDefaultAccount, "exp");
+  ASSERT_TRUE(t->known());
+  EXPECT_GT(t->sigma(), TypeDurations::kMaxInformativeSigma);
+  EXPECT_FALSE(t->informative());
+  EXPECT_FALSE(models.sqrtHazardIntegral(kDefaultAccount, "exp", JobPhase::kRunning, 0, 600));
+  // A log-normal type with a real spread (0.7) still steers.
+  std::lognormal_distribution<double> spread(std::log(600.0), 0.7);
+  for (int i = 0; i < 256; ++i) models.learn(kDefaultAccount, "ln", spread(rng));
+  EXPECT_TRUE(models.find(kDefaultAccount, "ln")->informative());
+  EXPECT_TRUE(models.sqrtHazardIntegral(kDefaultAccount, "ln", JobPhase::kRunning, 0, 600));
+}
+
 TEST(DurationModel, EarlyFailuresAreAModeNotOutliers) {
   // 80 completed around 600 s, 20 failed around 150 s: one robust fit would
   // call the failures outliers and expect nothing to finish at 150 s.
