@@ -206,6 +206,14 @@ void Daemon::restoreInto(std::vector<state::StoredJob> jobs,
                          const std::vector<std::string>& tombstones) {
   Parts& p = *parts_;
   const std::vector<LanePtr> lanes = p.pool->lanes();
+  // One lane that takes every job (the usual case): no copies, which at
+  // 100,000 jobs would leave holes in the heap (README: Memory).
+  if (lanes.size() == 1 && std::all_of(jobs.begin(), jobs.end(), [&](const state::StoredJob& job) {
+        return job.account == lanes.front()->account();
+      })) {
+    lanes.front()->roster().restore(jobs, tombstones);
+    return;
+  }
   std::map<const PollLane*, std::vector<state::StoredJob>> per_lane;
   std::map<std::string, size_t> aside_by_account;
   for (state::StoredJob& job : jobs) {
@@ -315,10 +323,10 @@ std::optional<std::vector<std::string>> Daemon::boundAccounts(
   return bound;
 }
 
-bool Daemon::applyWatchFile(const config::Config& config, watchlist::WatchParse parsed,
-                            bool due_now) {
+std::vector<Daemon::LaneWork> Daemon::planWatchFile(const config::Config& config,
+                                                    watchlist::WatchParse parsed, bool due_now) {
   auto bound = boundAccounts(parsed.entries);
-  if (!bound) return false;
+  if (!bound) return {};
   // With several lanes each sees only its share: whether an ID is listed at
   // all (for tombstones) is asked of the whole file.
   std::shared_ptr<std::vector<std::string>> all_ids;
@@ -341,33 +349,40 @@ bool Daemon::applyWatchFile(const config::Config& config, watchlist::WatchParse 
   auto left = std::make_shared<size_t>(routed.lanes.size());
   applied->rejected = parsed.issues.size() + routed.issues.size();
   Log& log = log_;
-  bool queued = true;
+  std::vector<LaneWork> work;
   for (size_t l = 0; l < routed.lanes.size(); ++l) {
     PollLane* lane = routed.lanes[l].get();
     auto part = std::make_shared<watchlist::WatchParse>();
     part->entries = std::move(routed.per_lane[l]);
     part->issues = parsed.issues;
-    auto apply = [lane, part, due_now, total, applied, left, &log, config, all_ids] {
-      std::function<bool(std::string_view)> listed_anywhere;
-      if (all_ids) {
-        listed_anywhere = [&all_ids](std::string_view id) {
-          return std::binary_search(all_ids->begin(), all_ids->end(), id);
-        };
-      }
-      const scheduler::WatchFileApplied mine =
-          lane->roster().applyWatchFile(*part, due_now, listed_anywhere);
-      std::lock_guard lock(*total);
-      applied->listed += mine.listed;
-      applied->added += mine.added;
-      applied->unwatched += mine.unwatched;
-      applied->other_shards += mine.other_shards;
-      applied->kept_missing = applied->kept_missing || mine.kept_missing;
-      if (--*left == 0) logWatchFileApplied(log, config, *applied);
-    };
+    work.push_back({lane, [lane, part, due_now, total, applied, left, &log, config, all_ids] {
+                      std::function<bool(std::string_view)> listed_anywhere;
+                      if (all_ids) {
+                        listed_anywhere = [&all_ids](std::string_view id) {
+                          return std::binary_search(all_ids->begin(), all_ids->end(), id);
+                        };
+                      }
+                      const scheduler::WatchFileApplied mine =
+                          lane->roster().applyWatchFile(*part, due_now, listed_anywhere);
+                      std::lock_guard lock(*total);
+                      applied->listed += mine.listed;
+                      applied->added += mine.added;
+                      applied->unwatched += mine.unwatched;
+                      applied->other_shards += mine.other_shards;
+                      applied->kept_missing = applied->kept_missing || mine.kept_missing;
+                      if (--*left == 0) logWatchFileApplied(log, config, *applied);
+                    }});
+  }
+  return work;
+}
+
+bool Daemon::runOnLanes(std::vector<LaneWork> work) {
+  bool queued = true;
+  for (LaneWork& w : work) {
     if (parts_->started) {
-      queued = lane->post(std::move(apply)) && queued;
+      queued = w.lane->post(std::move(w.fn)) && queued;
     } else {
-      apply();
+      w.fn();
     }
   }
   return queued;
@@ -377,18 +392,20 @@ void Daemon::loadWatchFile(const config::Config& config, bool due_now) {
   // Read and routed on a thread of its own: the YAML tree and the parsed
   // entries are allocated in that thread's malloc arena, not between the
   // jobs' own allocations in this one, where they would leave holes once
-  // freed (README: Performance, Memory).
+  // freed (README: Performance, Memory). The jobs are added here.
+  std::vector<LaneWork> work;
   std::thread([&] {
     if (auto parsed = readWatchFile(config)) {
-      (void)applyWatchFile(config, std::move(*parsed), due_now);
+      work = planWatchFile(config, std::move(*parsed), due_now);
     }
   }).join();
+  (void)runOnLanes(std::move(work));
 }
 
 bool Daemon::reloadWatchFile(const config::Config& config) {
   auto parsed = readWatchFile(config);
   if (!parsed) return true;
-  return applyWatchFile(config, std::move(*parsed), false);
+  return runOnLanes(planWatchFile(config, std::move(*parsed), false));
 }
 
 void Daemon::startLane(PollLane& lane, const config::Config& config) {

@@ -138,10 +138,17 @@ class Daemon {
   struct Parts;
   Daemon(Log& log, const Clock& clock);
   std::optional<watchlist::WatchParse> readWatchFile(const config::Config& config);
-  // Routes a watch file's entries (job_routing.h) and applies them, each
-  // lane's part on its own thread (directly before start()).
-  [[nodiscard]] bool applyWatchFile(const config::Config& config, watchlist::WatchParse parsed,
-                                    bool due_now);
+  // Work for one lane's thread.
+  struct LaneWork {
+    PollLane* lane;
+    std::function<void()> fn;
+  };
+  // Routes a watch file's entries (job_routing.h): each lane's part, to be
+  // applied on its thread.
+  std::vector<LaneWork> planWatchFile(const config::Config& config, watchlist::WatchParse parsed,
+                                      bool due_now);
+  // Posts each to its lane (runs it here before start()).
+  [[nodiscard]] bool runOnLanes(std::vector<LaneWork> work);
   // The account each entry's job is already bound to ("" if none).
   std::optional<std::vector<std::string>> boundAccounts(
       const std::vector<watchlist::WatchEntry>& entries);

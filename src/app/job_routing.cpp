@@ -11,6 +11,7 @@ RoutedEntries routeEntries(std::vector<watchlist::WatchEntry>&& entries,
   RoutedEntries out;
   out.lanes = pool.lanes();
   out.per_lane.resize(out.lanes.size());
+  if (out.per_lane.size() == 1) out.per_lane.front().reserve(entries.size());
   std::unordered_map<const PollLane*, size_t> position;
   for (size_t i = 0; i < out.lanes.size(); ++i) position[out.lanes[i].get()] = i;
   // A batch may hold one ID twice (drop files taken together): the first
