@@ -29,13 +29,6 @@ using testing::sampleRun;
 
 class AccountTest : public testing::StoreFixture {
  protected:
-  static void apply(StateStore& store, WriteBatch batch) {
-    std::vector<WriteBatch> batches;
-    batches.push_back(std::move(batch));
-    auto applied = store.apply(batches);
-    ASSERT_TRUE(applied.ok()) << applied.error().message;
-  }
-
   static StoredJob jobOf(const std::string& id, const std::string& account) {
     StoredJob job = sampleJob(id);
     job.account = account;

@@ -19,13 +19,6 @@ using testing::sampleRun;
 
 class ResultLedgerTest : public testing::StoreFixture {
  protected:
-  static void apply(StateStore& store, WriteBatch batch) {
-    std::vector<WriteBatch> batches;
-    batches.push_back(std::move(batch));
-    auto applied = store.apply(batches);
-    ASSERT_TRUE(applied.ok()) << applied.error().message;
-  }
-
   static ResultRecord result(const std::string& job_id, ResultState state, std::string text = {},
                              int attempts = 0) {
     ResultRecord r;

@@ -32,6 +32,13 @@ class StoreFixture : public ::testing::Test {
     EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
     return store.ok() ? std::move(store).value() : nullptr;
   }
+  // Commits one batch, failing the test if it does not commit.
+  static void apply(StateStore& store, WriteBatch batch) {
+    std::vector<WriteBatch> batches;
+    batches.push_back(std::move(batch));
+    auto applied = store.apply(batches);
+    ASSERT_TRUE(applied.ok()) << applied.error().message;
+  }
 
   TempDir dir_;
 };
