@@ -53,7 +53,7 @@ done
 url=$(grep -o 'metrics served url=[^ ]*' "$work/daemon.log" | head -1 | cut -d= -f2)
 echo
 echo "== Prometheus metrics at $url (a few of them):"
-curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|polls_total\{result="ok"|api_up|requests_total|result_fetches_total\{result="ok")' | head -24
+curl -s "$url" | grep -E '^jobwatch_(jobs|status_changes_total|hook_runs_total|polls_total\{account="default",result="ok"|api_up|requests_total|requests_budget_per_second|result_fetches_total\{account="default",result="ok")' | head -24
 echo
 echo "== The status page: ${url%/metrics}/ (open it in a browser while the daemon runs)"
 echo
