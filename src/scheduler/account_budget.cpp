@@ -20,10 +20,19 @@ AccountBudget::AccountBudget(double rate_per_second, SteadyTime now, Millis wind
 
 bool AccountBudget::windowFull(SteadyTime now, SteadyTime& wake) {
   if (window_limit_ == 0) return false;
-  while (!sent_.empty() && sent_.front() + window_span_ <= now) sent_.pop_front();
-  if (sent_.size() < window_limit_) return false;
-  wake = std::min(wake, sent_.front() + window_span_);
+  while (!answered_.empty() && answered_.front() + window_span_ <= now) answered_.pop_front();
+  if (in_flight_ + answered_.size() < window_limit_) return false;
+  // All in flight: an answer wakes the engine; else the oldest leaves.
+  wake = std::min(wake, answered_.empty() ? now + window_span_ : answered_.front() + window_span_);
   return true;
+}
+
+void AccountBudget::finished(SteadyTime now) {
+  std::lock_guard lock(mu_);
+  if (window_limit_ == 0) return;
+  if (in_flight_ > 0) --in_flight_;
+  // Engines' clocks are read on their own threads: keep the order.
+  answered_.push_back(answered_.empty() ? now : std::max(now, answered_.back()));
 }
 
 bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
@@ -37,16 +46,16 @@ bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
     wake = std::min(wake, bucket_.nextTokenAt(now));
     return false;
   }
-  if (window_limit_ > 0) sent_.push_back(now);
+  if (window_limit_ > 0) ++in_flight_;
   return true;
 }
 
 bool AccountBudget::available(SteadyTime now) const {
   std::lock_guard lock(mu_);
   if (now < paused_until_ || bucket_.nextTokenAt(now) > now) return false;
-  if (window_limit_ == 0 || sent_.size() < window_limit_) return true;
+  if (window_limit_ == 0 || in_flight_ + answered_.size() < window_limit_) return true;
   // Full unless its oldest request has left the window by now.
-  return sent_.front() + window_span_ <= now;
+  return !answered_.empty() && answered_.front() + window_span_ <= now;
 }
 
 void AccountBudget::setRate(double rate_per_second, SteadyTime now, Millis window) {
@@ -55,12 +64,13 @@ void AccountBudget::setRate(double rate_per_second, SteadyTime now, Millis windo
   const double per_window = rate_per_second * std::chrono::duration<double>(window).count() + 1e-9;
   if (rate_per_second <= 0 || window <= Millis{0} || per_window > kMaxWindowLimit) {
     window_limit_ = 0;
-    sent_.clear();
+    in_flight_ = 0;
+    answered_.clear();
     return;
   }
   window_limit_ = std::max<size_t>(1, static_cast<size_t>(per_window));
-  window_span_ = window + std::min<Millis>(window / 20, Millis{1000});
-  while (sent_.size() > window_limit_) sent_.pop_front();
+  window_span_ = window + std::min<Millis>(window / 100, Millis{250});
+  while (answered_.size() > window_limit_) answered_.pop_front();
 }
 
 bool AccountBudget::pauseUntil(SteadyTime until, SteadyTime now) {

@@ -8,9 +8,12 @@
 // a second's worth of tokens, and a window that starts with that burst sees
 // it on top of the rate (up to 101.7 requests in a minute at 100/min, twice
 // the limit in a second at N/s). So the budget also counts the requests of
-// the last window (the unit of the configured rate: 1 s or 1 min, lengthened
-// by a margin of 5 %, at most 1 s, for the time a request takes to reach the
-// API) and starts none while that many went out. With `threads: N`
+// the last window (the unit of the configured rate: 1 s or 1 min) and starts
+// none while the window holds that many. A request counts from when it takes
+// its token until a window after its answer came back (finished()): the API
+// counted it when it arrived, somewhere in between, so however long it was
+// on its way no window of the API's holds more than ours (a fixed margin
+// for the time on the way let 429s through on a loaded machine). With `threads: N`
 // the account's jobs are split over N engines, each on its own thread; they
 // all take their tokens here, so the sum of their requests never exceeds the
 // account's one budget, and a 429 seen by one pauses them all. Accounts never
@@ -37,6 +40,8 @@ class AccountBudget {
   // false, with `wake` lowered to when one may be (the pause's end or the
   // next token).
   bool tryTake(SteadyTime now, SteadyTime& wake);
+  // A request that took a token has its answer (any outcome).
+  void finished(SteadyTime now);
   // Whether a request could start now (no pause, a token there), without
   // taking anything.
   bool available(SteadyTime now) const;
@@ -54,10 +59,12 @@ class AccountBudget {
   mutable std::mutex mu_;
   TokenBucket bucket_;         // guarded by mu_
   SteadyTime paused_until_{};  // guarded by mu_
-  // The requests of the last window (oldest first), bounded by its limit.
-  std::deque<SteadyTime> sent_;         // guarded by mu_
-  size_t window_limit_ = 0;             // 0: no window
-  SteadyTime::duration window_span_{};  // the window plus the margin
+  // The requests in flight, and when those of the last window were answered
+  // (oldest first); together bounded by the window's limit.
+  size_t in_flight_ = 0;                // guarded by mu_
+  std::deque<SteadyTime> answered_;     // guarded by mu_
+  size_t window_limit_ = 0;             // 0: no window; guarded by mu_
+  SteadyTime::duration window_span_{};  // the window plus a small margin
 };
 
 }  // namespace jobwatch::scheduler

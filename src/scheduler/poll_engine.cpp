@@ -244,6 +244,7 @@ void PollEngine::wait(SteadyTime until) {
 }
 
 void PollEngine::handle(api::HttpResponse response) {
+  budget_->finished(clock_.now());  // every request that took a token ends here
   if (response.tag & kResultTagBit) {
     handleResult(response);
     return;

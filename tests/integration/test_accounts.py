@@ -59,14 +59,13 @@ accounts:
     threads: 2
 """
         control = f"control: {{socket: {os.path.join(self.dir, 'control.sock')}}}\n"
-        config = self.write_config(a_jobs, api={"rate_limit": "5/s"},
-                                   poll={"interval": "200ms", "strategy": "round_robin"},
-                                   extra=accounts + hooks + control, name=name)
-        entries = "".join(f"  - {j}\n" for j in a_jobs)
+        # jobs.yaml is written once, whole: the daemon re-reads it on change.
+        entries = list(a_jobs)
         if b_in_file:
-            entries += "".join(f"  - {{id: {j}, account: team-b}}\n" for j in b_jobs)
-        self.write("jobs.yaml", "jobs:\n" + entries)
-        return config
+            entries += [f"{{id: {j}, account: team-b}}" for j in b_jobs]
+        return self.write_config(entries, api={"rate_limit": "5/s"},
+                                 poll={"interval": "200ms", "strategy": "round_robin"},
+                                 extra=accounts + hooks + control, name=name)
 
     def rates_over(self, seconds):
         """Requests per second the fake API answered for each key over the
@@ -209,8 +208,9 @@ accounts:
     api_key_env: TEAM_B_KEY
     rate_limit: 50/s
 """, b_in_file=False)
-        text = open(config).read().replace("watch:\n  file: jobs.yaml\n",
-                                           "watch:\n  file: jobs.yaml\n  drop_dir: drop\n")
+        with open(config) as f:
+            text = f.read().replace("watch:\n  file: jobs.yaml\n",
+                                    "watch:\n  file: jobs.yaml\n  drop_dir: drop\n")
         with open(config, "w") as f:
             f.write(text)
         os.mkdir(os.path.join(self.dir, "drop"))

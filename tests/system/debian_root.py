@@ -73,6 +73,19 @@ def require_tools():
                                     "tests/tools/install-deps.sh installs it)")
 
 
+def cache_dir(build_dir):
+    """Where debootstrapped roots are kept: $JOBWATCH_DEBOOTSTRAP_CACHE, else
+    /var/cache/jobwatchd-tests when running as root (it outlives build
+    directories and clean clones: CI starts from one; a root is keyed by
+    suite, packages and mirror, and only ever copied, never booted, so
+    reusing it is safe), else the build directory."""
+    if os.environ.get("JOBWATCH_DEBOOTSTRAP_CACHE"):
+        return os.environ["JOBWATCH_DEBOOTSTRAP_CACHE"]
+    if os.geteuid() == 0:
+        return "/var/cache/jobwatchd-tests/debootstrap"
+    return os.path.join(build_dir, "debootstrap-cache")
+
+
 class RootCache:
     """The debootstrapped root, made once per key under `cache_dir`."""
 

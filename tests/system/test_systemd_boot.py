@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The .deb under a real systemd: built from the tree with cpack, installed
 with `apt-get install ./jobwatchd_*.deb` into a minimal Debian 12
-(debootstrap --variant=minbase + systemd, cached under the build directory,
+(debootstrap --variant=minbase + systemd, cached in /var/cache/jobwatchd-tests when root,
 see debian_root.py), enabled, and booted with `systemd-nspawn --boot`
 against the fake API on the host's loopback (the container shares the
 host's network).
@@ -193,7 +193,7 @@ class SystemdBootTest(unittest.TestCase):
         fakeapi = os.environ.get("FAKEAPI_BIN")
         if not fakeapi or not os.path.exists(fakeapi):
             raise AssertionError("FAKEAPI_BIN is not set to the built fakeapi (run through ctest)")
-        cache = debian_root.RootCache(os.path.join(BUILD_DIR, "debootstrap-cache"))
+        cache = debian_root.RootCache(debian_root.cache_dir(BUILD_DIR))
         cached_root = cache.ensure()
         runs = os.path.join(BUILD_DIR, "tests", "systemd-boot")
         os.makedirs(runs, exist_ok=True)

@@ -3,7 +3,8 @@
 # Builds and runs the tests under sanitizers (presets in CMakePresets.json):
 #
 #   asan  Debug, -fsanitize=address,undefined: the whole ctest suite except
-#         the `soak` label (test_resources.py measures RSS, which ASan's
+#         the `bench` label (figures, meaningless under ASan; the binaries they
+#         run are covered by the integration tests) and the `soak` label (test_resources.py measures RSS, which ASan's
 #         quarantine and shadow memory make meaningless, and it would take
 #         several minutes). Integration tests run the sanitized jobwatchd
 #         and fakeapi of that build. LeakSanitizer on; UBSan halts on the

@@ -91,7 +91,10 @@ TEST(AccountBudget, NoWindowHoldsMoreThanTheLimitEvenAfterAnIdleSpell) {
     // Busy, idle from 5 s to 8 s (the bucket fills), busy again.
     if (ms < 5000 || ms >= 8000) {
       SteadyTime wake = SteadyTime::max();
-      while (budget.tryTake(clock.now(), wake)) sent.push_back(clock.now());
+      while (budget.tryTake(clock.now(), wake)) {
+        sent.push_back(clock.now());
+        budget.finished(clock.now());  // answered at once
+      }
     }
     clock.advance(5ms);
   }
@@ -103,9 +106,26 @@ TEST(AccountBudget, NoWindowHoldsMoreThanTheLimitEvenAfterAnIdleSpell) {
   }
   EXPECT_EQ(most, 10u);
   // Close to the budget all the same: 17 busy seconds at 10/s, less the
-  // margin each window waits (1 s + 50 ms per 10 requests).
-  EXPECT_GE(sent.size(), 150u);
+  // margin each window waits (1 s + 10 ms per 10 requests).
+  EXPECT_GE(sent.size(), 160u);
   EXPECT_LE(sent.size(), 180u);
+}
+
+// The API counts a request when it arrives, which may be long after it took
+// its token: it counts here until a window after its answer.
+TEST(AccountBudget, ARequestSlowToAnswerCountsAWindowAfterItsAnswer) {
+  ManualClock clock;
+  AccountBudget budget(5, clock.now(), 1s);
+  SteadyTime wake = SteadyTime::max();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(budget.tryTake(clock.now(), wake));
+  clock.advance(900ms);  // answered 0.9 s later
+  for (int i = 0; i < 5; ++i) budget.finished(clock.now());
+  clock.advance(900ms);  // 1.8 s after they were sent, 0.9 s after their answers
+  wake = SteadyTime::max();
+  EXPECT_FALSE(budget.tryTake(clock.now(), wake));
+  EXPECT_EQ(wake, clock.now() - 900ms + 1s + 10ms);  // answer + window + 1 % margin
+  clock.advance(120ms);
+  EXPECT_TRUE(budget.tryTake(clock.now(), wake));
 }
 
 TEST(AccountBudget, ThreadsTakingAtOnceNeverExceedTheRate) {
