@@ -350,6 +350,7 @@ std::vector<Daemon::LaneWork> Daemon::planWatchFile(const config::Config& config
   applied->rejected = parsed.issues.size() + routed.issues.size();
   Log& log = log_;
   std::vector<LaneWork> work;
+  work.reserve(routed.lanes.size());
   for (size_t l = 0; l < routed.lanes.size(); ++l) {
     PollLane* lane = routed.lanes[l].get();
     auto part = std::make_shared<watchlist::WatchParse>();
