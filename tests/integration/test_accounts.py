@@ -102,8 +102,8 @@ hooks:
                  self.key_counts()[KEY_B][0] >= 60, timeout=30, what="every job polled")
         rates = self.rates_over(8)
         rate_a, rate_b = rates[TEST_KEY], rates[KEY_B]
-        # Close to each budget (the budget waits a 5 % margin per 1 s
-        # window), never beyond it.
+        # Close to each budget (a request counts until a window after its
+        # answer), never beyond it.
         self.assertGreater(rate_a, 0.8 * 5, "default spends its budget")
         self.assertLessEqual(rate_a, 5.5)
         self.assertGreater(rate_b, 0.8 * 50, "team-b spends its budget")
