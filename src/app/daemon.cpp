@@ -225,14 +225,9 @@ void Daemon::restoreInto(std::vector<state::StoredJob> jobs,
     }
   }
   for (const LanePtr& lane : lanes) {
-    const int threads = p.pool->threadsOf(lane->account());
-    std::vector<std::string> own_tombstones;
-    for (const auto& id : tombstones) {
-      if (laneIndexOf(id, threads) == static_cast<size_t>(lane->index())) {
-        own_tombstones.push_back(id);
-      }
-    }
-    lane->roster().restore(per_lane[lane.get()], own_tombstones);
+    lane->roster().restore(per_lane[lane.get()],
+                           laneShare(tombstones, p.pool->threadsOf(lane->account()), lane->index(),
+                                     [](const std::string& id) { return std::string_view(id); }));
   }
   for (const auto& [account, n] : aside_by_account) {
     log_.warn("jobs of an account that is not configured are not polled",
@@ -577,20 +572,13 @@ void Daemon::addAccountsNew(const config::Config& next, const AccountKeys& keys)
       tombstones.push_back(std::move(t.second));
       return true;
     });
+    const int threads = static_cast<int>(lanes.size());
     for (const LanePtr& lane : lanes) {
-      std::vector<state::StoredJob> own;
-      for (const auto& job : returning) {
-        if (laneIndexOf(job.id, account.threads) == static_cast<size_t>(lane->index())) {
-          own.push_back(job);
-        }
-      }
-      std::vector<std::string> own_tombstones;
-      for (const auto& id : tombstones) {
-        if (laneIndexOf(id, account.threads) == static_cast<size_t>(lane->index())) {
-          own_tombstones.push_back(id);
-        }
-      }
-      lane->roster().restore(own, own_tombstones);
+      lane->roster().restore(
+          laneShare(returning, threads, lane->index(),
+                    [](const state::StoredJob& job) { return std::string_view(job.id); }),
+          laneShare(tombstones, threads, lane->index(),
+                    [](const std::string& id) { return std::string_view(id); }));
       startLane(*lane, next);
     }
     log_.info("account added", {{"account", account.name},

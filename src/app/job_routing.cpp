@@ -3,6 +3,8 @@
 
 #include <unordered_map>
 
+#include "util/account_name.h"
+
 namespace jobwatch::app {
 
 RoutedEntries routeEntries(std::vector<watchlist::WatchEntry>&& entries,
@@ -19,7 +21,7 @@ RoutedEntries routeEntries(std::vector<watchlist::WatchEntry>&& entries,
   std::unordered_map<std::string, std::string> first_named;
   for (size_t i = 0; i < entries.size(); ++i) {
     watchlist::WatchEntry& entry = entries[i];
-    const std::string named = entry.account.empty() ? "default" : entry.account;
+    const std::string named = entry.account.empty() ? std::string(kDefaultAccount) : entry.account;
     std::string holder = i < bound.size() ? bound[i] : std::string();
     if (holder.empty() && may_repeat) {
       auto [first, inserted] = first_named.try_emplace(entry.id, named);

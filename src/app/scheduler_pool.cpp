@@ -3,16 +3,14 @@
 
 #include <algorithm>
 
+#include "util/account_name.h"
+#include "watchlist/shard.h"
+
 namespace jobwatch::app {
 
 size_t laneIndexOf(std::string_view id, int threads) {
   if (threads <= 1) return 0;
-  std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return static_cast<size_t>(h % static_cast<std::uint64_t>(threads));
+  return static_cast<size_t>(watchlist::shardHash(id) % static_cast<std::uint64_t>(threads));
 }
 
 SchedulerPool::~SchedulerPool() {
@@ -98,7 +96,7 @@ bool SchedulerPool::postEach(const std::function<void(PollLane&)>& fn) const {
 std::optional<std::string> SchedulerPool::failure() const {
   for (const LanePtr& lane : lanes()) {
     if (lane->failed()) {
-      return lane->account() == "default" && lane->index() == 0
+      return lane->account() == kDefaultAccount && lane->index() == 0
                  ? std::string("scheduler")
                  : "scheduler (account " + lane->account() + ", thread " +
                        std::to_string(lane->index() + 1) + ")";

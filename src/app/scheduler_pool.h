@@ -3,7 +3,7 @@
 // has `threads` PollLanes - engine threads with their own libcurl multi
 // handle - sharing the account's one AccountBudget and MetricsFeed. A job
 // belongs to one lane: lane hash(id) % threads of its account (FNV-1a, so
-// the same job lands on the same lane in every run). Accounts are added and
+// the same job lands on the same lane in every run; the shards' hash). Accounts are added and
 // removed while the daemon runs (reload); a removed account's lanes stop.
 //
 // Readers on other threads (the operator's commands, the status page) take
@@ -88,8 +88,19 @@ class SchedulerPool {
   std::uint64_t next_seed_ = 0x6a6f627761746368;
 };
 
-// Which lane of `threads` owns job `id`: a stable hash, the same in every run.
+// Which lane of `threads` owns job `id`: the shards' stable hash
+// (watchlist/shard.h), the same in every run.
 size_t laneIndexOf(std::string_view id, int threads);
+
+// Of `items`, those whose ID falls to lane `index` of `threads`.
+template <typename T, typename IdOf>
+std::vector<T> laneShare(const std::vector<T>& items, int threads, int index, IdOf id_of) {
+  std::vector<T> share;
+  for (const T& item : items) {
+    if (laneIndexOf(id_of(item), threads) == static_cast<size_t>(index)) share.push_back(item);
+  }
+  return share;
+}
 
 template <typename T>
 std::vector<std::optional<T>> SchedulerPool::askEach(const std::function<T(PollLane&)>& fn,

@@ -28,6 +28,7 @@ bool AccountBudget::windowFull(SteadyTime now, SteadyTime& wake) {
 }
 
 void AccountBudget::finished(SteadyTime now) {
+  if (!counting_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mu_);
   if (window_limit_ == 0) return;
   if (in_flight_ > 0) --in_flight_;
@@ -64,11 +65,13 @@ void AccountBudget::setRate(double rate_per_second, SteadyTime now, Millis windo
   const double per_window = rate_per_second * std::chrono::duration<double>(window).count() + 1e-9;
   if (rate_per_second <= 0 || window <= Millis{0} || per_window > kMaxWindowLimit) {
     window_limit_ = 0;
+    counting_ = false;
     in_flight_ = 0;
     answered_.clear();
     return;
   }
   window_limit_ = std::max<size_t>(1, static_cast<size_t>(per_window));
+  counting_ = true;
   window_span_ = window + std::min<Millis>(window / 100, Millis{250});
   while (answered_.size() > window_limit_) answered_.pop_front();
 }

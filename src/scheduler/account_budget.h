@@ -22,6 +22,7 @@
 // Thread-safety: every method may be called from any thread (one short lock).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -61,9 +62,12 @@ class AccountBudget {
   SteadyTime paused_until_{};  // guarded by mu_
   // The requests in flight, and when those of the last window were answered
   // (oldest first); together bounded by the window's limit.
-  size_t in_flight_ = 0;                // guarded by mu_
-  std::deque<SteadyTime> answered_;     // guarded by mu_
-  size_t window_limit_ = 0;             // 0: no window; guarded by mu_
+  size_t in_flight_ = 0;             // guarded by mu_
+  std::deque<SteadyTime> answered_;  // guarded by mu_
+  size_t window_limit_ = 0;          // 0: no window; guarded by mu_
+  // window_limit_ > 0, readable without the lock: finished() runs for every
+  // answer, and without a window (no rate limit) it has nothing to do.
+  std::atomic<bool> counting_{false};
   SteadyTime::duration window_span_{};  // the window plus a small margin
 };
 

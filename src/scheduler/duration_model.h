@@ -34,11 +34,11 @@
 #include <string_view>
 #include <vector>
 
+#include "util/account_name.h"  // kDefaultAccount
+
 namespace jobwatch::scheduler {
 
 enum class JobPhase { kQueued, kRunning };
-
-inline constexpr std::string_view kDefaultAccount = "default";
 
 // What the strategy asks of a model; tests substitute fixed hazards.
 class HazardModel {
