@@ -148,10 +148,59 @@ struct WriteBatch {
   std::vector<ResultRecord> results = {};  // defaulted: older initialisers leave it out
   // Appended to the jobs' histories (defaulted, like results).
   std::vector<TransitionEntry> transitions = {};
+  // A fleet's new jobs (SPEC "High availability"): inserted if the store
+  // has no row for the ID, held by nobody (a fleet tick claims them);
+  // an existing row is left as it is. Applied first. A single-machine
+  // store inserts them the same way.
+  std::vector<StoredJob> registered = {};
   bool empty() const {
     return jobs.empty() && new_runs.empty() && removed.empty() && forgotten.empty() &&
-           results.empty() && transitions.empty();
+           results.empty() && transitions.empty() && registered.empty();
   }
+};
+
+// SPEC "High availability": instances sharing one store (PostgreSQL) split
+// its jobs. Each job is held by one live instance (jobs.owner = that
+// process's incarnation); an instance is live while its heartbeat row is
+// younger than the lease. Every write of a job's row, history, results and
+// new hook runs (WriteBatch) is fenced: it happens only where this process
+// holds the job, otherwise it is skipped (not an error) and the job shows
+// up in the next tick's `lost`. Hook runs are claimed with the claiming
+// process as owner; a run whose owner is no longer live is pending again
+// (the next claim makes it attempt+1). A single-machine store (SQLite) is
+// not a fleet: fleet() is false and fleetTick() is never called.
+struct FleetMember {
+  std::string instance;     // state.instance
+  std::string incarnation;  // this run of that instance (unique per process)
+  WallTime started{};
+  WallTime heartbeat{};
+  size_t jobs_held = 0;
+  bool self = false;
+};
+
+struct FleetTick {
+  // Jobs newly held by this process (whole rows, as loadJobs returns
+  // them) and the pending results among them.
+  std::vector<StoredJob> claimed;
+  std::vector<ResultRecord> claimed_results;
+  // Jobs this process held (claimed, or restored by loadJobs) and holds no
+  // more: another instance took them over while this one did not renew
+  // (paused, cut off), or they were released for balance. Stop polling
+  // them: their writes are fenced already.
+  std::vector<std::string> lost;
+  size_t held = 0;                    // jobs held after the tick
+  std::vector<FleetMember> members;   // live instances, this one included
+};
+
+struct FleetTickOptions {
+  // Claim free jobs (held by nobody, or by an instance that is not live)
+  // up to this process's fair share (ceil(jobs / live members)), at most
+  // max_claim per tick; false: only heartbeat and renew.
+  bool claim = true;
+  size_t max_claim = 2000;
+  // Release jobs held beyond share + share/10 + 1 (a new member gets its
+  // share), at most max_claim per tick; they appear in `lost`.
+  bool balance = true;
 };
 
 enum class RunOutcome { kSucceeded, kRetry, kFailed };
@@ -225,6 +274,21 @@ class StateStore {
   // A job's result row, if any (tests, diagnostics).
   [[nodiscard]] virtual Result<std::optional<ResultRecord>> resultFor(
       const std::string& job_id) = 0;
+
+  // Fleet (SPEC "High availability"); see FleetTick. A single-machine
+  // store is no fleet: fleetTick() returns an error.
+  virtual bool fleet() const { return false; }
+  // Heartbeats this process's membership, reaps members whose heartbeat is
+  // older than the lease (their jobs and running hook runs become free),
+  // detects jobs lost, claims and releases as `options` say, all in one
+  // transaction. An error (database unreachable) changes nothing.
+  [[nodiscard]] virtual Result<FleetTick> fleetTick(const FleetTickOptions& options) {
+    (void)options;
+    return Error{"this state store is not shared by a fleet", ErrorKind::kRuntime};
+  }
+  // Graceful stop: frees the jobs and pending claims this process holds
+  // and removes its membership, so the others take over at once.
+  [[nodiscard]] virtual Status leaveFleet() { return Ok{}; }
 
   // Every ledger row for a job (tests, diagnostics).
   [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;

@@ -20,6 +20,9 @@ packages=(
   debootstrap systemd-container
   # fuzzing: clang 14 with libFuzzer (tests/fuzz, tests/tools/run-fuzz.sh)
   clang-14 libclang-rt-14-dev
+  # state.backend postgresql (SPEC "High availability"): the client library,
+  # and a real server the tests start on loopback (tests/tools/postgres-server.sh)
+  libpq-dev postgresql-15
   # static checks (ctest label lint): .clang-format and .clang-tidy
   clang-format clang-tidy
   # the status page in a real browser (ctest label browser): headless
