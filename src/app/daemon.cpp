@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "api/result_file.h"
+#include "app/fleet_keeper.h"
 #include "app/job_routing.h"
 #include "app/metrics_feed.h"
 #include "app/operator_view.h"
@@ -122,6 +123,8 @@ struct Daemon::Parts {
   std::unique_ptr<state::StateWriter> writer;
   std::unique_ptr<api::ResultDir> results;  // results.dir (SPEC "Results")
   std::unique_ptr<SchedulerPool> pool;      // every account's engine threads
+  // SPEC "High availability": this instance's membership (null: SQLite).
+  std::unique_ptr<FleetKeeper> fleet;
   // Jobs stored under accounts the configuration does not have (not polled).
   std::vector<state::StoredJob> aside;
   // Forgotten watch-file jobs of removed accounts (account, ID): their
@@ -181,6 +184,11 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.results = std::move(results);
   p.pool =
       std::make_unique<SchedulerPool>(LaneContext{*p.writer, *p.results, log, clock}, *p.metrics);
+  if (p.store->fleet()) {
+    p.fleet = std::make_unique<FleetKeeper>(*p.store, *p.pool, *p.metrics, log, clock,
+                                            config.state.lease);
+    p.pool->setFleetTerms(1.0, SteadyTime{});  // nothing polls before the first good tick
+  }
   for (const auto& account : config.accounts) {
     daemon->addAccountLanes(config, account, keys.value().at(account.name));
   }
@@ -199,7 +207,11 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
 
 void Daemon::addAccountLanes(const config::Config& config, const config::AccountConfig& account,
                              const std::string& key) {
-  parts_->pool->addAccount(laneSettingsFor(config, account, key));
+  const std::vector<LanePtr> lanes =
+      parts_->pool->addAccount(laneSettingsFor(config, account, key));
+  if (parts_->fleet) {
+    for (const LanePtr& lane : lanes) lane->roster().joinFleet();
+  }
 }
 
 void Daemon::restoreInto(std::vector<state::StoredJob> jobs,
@@ -427,13 +439,22 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   p.runner->start();
   MetricsFeed* feed = p.hook_metrics.get();
   state::StateWriter* writer = p.writer.get();
-  p.heartbeat = std::make_unique<ServiceHeartbeat>(
-      notifier, HeartbeatSources{[feed] { return feed->hooksPending(); },
-                                 [writer] { return writer->failing(); }});
+  HeartbeatSources sources{[feed] { return feed->hooksPending(); },
+                           [writer] { return writer->failing(); }};
+  if (FleetKeeper* fleet = p.fleet.get()) {
+    sources.fleet_note = [fleet] {
+      if (!fleet->storeUp()) return std::string("; state store unreachable: not polling");
+      return "; fleet of " + std::to_string(fleet->members().size()) + ", holding " +
+             std::to_string(fleet->jobsHeld()) + " jobs";
+    };
+  }
+  p.heartbeat = std::make_unique<ServiceHeartbeat>(notifier, std::move(sources));
   for (const LanePtr& lane : p.pool->lanes()) startLane(*lane, config);
   p.started = true;
-  p.operator_view = std::make_unique<OperatorView>(OperatorParts{
-      *p.pool, *p.store, p.reader.get(), *p.writer, *p.runner, *p.hook_metrics, clock_});
+  if (p.fleet) p.fleet->start();
+  p.operator_view = std::make_unique<OperatorView>(
+      OperatorParts{*p.pool, *p.store, p.reader.get(), *p.writer, *p.runner, *p.hook_metrics,
+                    clock_, p.fleet.get()});
   p.page_view = p.operator_view.get();
 }
 
@@ -449,6 +470,7 @@ void Daemon::stop() {
         "the affected jobs");
   }
   p.runner->stop();
+  if (p.fleet) p.fleet->stop();  // after the last write: frees the jobs for the others
 }
 
 std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entries) {
@@ -475,6 +497,7 @@ std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entr
   }
   // Recorded durably before the caller lets the files go.
   if (!parts_->writer->flush(30s)) return std::nullopt;
+  if (parts_->fleet) parts_->fleet->wake();  // registered: claim them soon
   return added;
 }
 

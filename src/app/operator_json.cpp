@@ -127,7 +127,18 @@ std::string toJson(const StatusReport& r) {
       .field("failed", r.hooks.failed)
       .endObject();
   timeOrNull(w, "last_reload", r.last_reload);
-  w.field("last_reload_ok", r.last_reload_ok).endObject();
+  w.field("last_reload_ok", r.last_reload_ok);
+  if (r.fleet) {
+    w.key("instances").beginArray();
+    for (const auto& i : r.instances) {
+      w.beginObject().field("instance", i.instance).field("jobs_held", i.jobs_held);
+      timeOrNull(w, "started", i.started);
+      timeOrNull(w, "heartbeat", i.heartbeat);
+      w.field("self", i.self).endObject();
+    }
+    w.endArray();
+  }
+  w.endObject();
   return w.take();
 }
 

@@ -41,6 +41,16 @@ struct HookCounts {
   size_t failed = 0;  // permanently
 };
 
+// A live member of the fleet (SPEC "High availability"), as this
+// instance last saw it.
+struct InstanceStatus {
+  std::string instance;
+  size_t jobs_held = 0;
+  WallTime started{};
+  WallTime heartbeat{};
+  bool self = false;
+};
+
 struct StatusReport {
   bool live = false;  // from the running daemon; false: read from the state store
   std::string version;
@@ -57,6 +67,10 @@ struct StatusReport {
   HookCounts hooks;
   std::optional<WallTime> last_reload;  // live only
   bool last_reload_ok = true;
+  // Live, state.backend postgresql: the fleet's instances (jobs and
+  // jobs_by_status above count this instance's jobs only).
+  bool fleet = false;
+  std::vector<InstanceStatus> instances;
   // Why the daemon is degraded (API down, auth failing, state writes
   // failing, scheduler not answering); empty: healthy.
   std::vector<std::string> problems;

@@ -123,6 +123,15 @@ std::string toText(const StatusReport& r) {
     out << "reload:   " << formatTime(*r.last_reload) << (r.last_reload_ok ? " ok" : " FAILED")
         << "\n";
   }
+  if (r.fleet) {
+    out << "fleet:    " << r.instances.size() << " live instance"
+        << (r.instances.size() == 1 ? "" : "s") << "\n";
+    for (const auto& i : r.instances) {
+      out << "  instance " << printable(i.instance, 64) << (i.self ? " (this one)" : "")
+          << ": holds " << i.jobs_held << " jobs, started " << formatTime(i.started)
+          << ", last heartbeat " << formatTime(i.heartbeat) << "\n";
+    }
+  }
   return out.str();
 }
 

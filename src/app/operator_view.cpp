@@ -5,6 +5,7 @@
 #include <future>
 #include <utility>
 
+#include "app/fleet_keeper.h"
 #include "app/metrics_feed.h"
 #include "app/operator_feed.h"
 #include "app/operator_source.h"
@@ -79,6 +80,20 @@ void OperatorView::reloaded(bool ok) {
   last_reload_ok_ = ok;
 }
 
+namespace {
+
+void addFleet(StatusReport& r, const FleetKeeper& fleet) {
+  r.fleet = true;
+  if (!fleet.storeUp()) {
+    r.problems.push_back("state store unreachable: not polling (" + fleet.lastError() + ")");
+  }
+  for (const state::FleetMember& m : fleet.members()) {
+    r.instances.push_back({m.instance, m.jobs_held, m.started, m.heartbeat, m.self});
+  }
+}
+
+}  // namespace
+
 StatusReport OperatorView::status() {
   StatusReport r;
   r.live = true;
@@ -117,6 +132,7 @@ StatusReport OperatorView::status() {
   } else {
     r.problems.push_back("scheduler not answering");
   }
+  if (p_.fleet != nullptr) addFleet(r, *p_.fleet);
   r.hooks.pending = p_.metrics_feed.hooksPending();
   r.hooks.running = p_.runner.running();
   if (p_.reader != nullptr) {

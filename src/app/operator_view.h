@@ -38,6 +38,8 @@ class HookRunner;
 
 namespace jobwatch::app {
 
+class FleetKeeper;
+
 class MetricsFeed;
 class PollLane;
 class SchedulerPool;
@@ -50,6 +52,7 @@ struct OperatorParts {
   hooks::HookRunner& runner;
   const MetricsFeed& metrics_feed;
   const Clock& clock;
+  const FleetKeeper* fleet = nullptr;  // state.backend postgresql only
 };
 
 // What a `poll` or `forget` did with one job ID.

@@ -23,6 +23,9 @@ std::vector<LanePtr> SchedulerPool::addAccount(const LaneSettings& settings) {
   account.budget = std::make_shared<scheduler::AccountBudget>(settings.schedule.rate_per_second,
                                                               context_.clock.now());
   account.metrics = std::make_unique<MetricsFeed>(metrics_, settings.account);
+  std::unique_lock terms_lock(mu_);
+  account.budget->setFleetTerms(fleet_share_, fleet_until_, context_.clock.now());
+  terms_lock.unlock();
   for (int i = 0; i < settings.threads; ++i) {
     account.lanes.push_back(std::make_shared<PollLane>(settings, i, account.budget,
                                                        *account.metrics, context_, next_seed_++));
@@ -42,6 +45,20 @@ std::vector<LanePtr> SchedulerPool::removeAccount(const std::string& name) {
   retired_feeds_.push_back(std::move(it->metrics));
   accounts_.erase(it);
   return removed;
+}
+
+void SchedulerPool::setFleetTerms(double share, SteadyTime may_poll_until) {
+  std::vector<LanePtr> all;
+  {
+    std::lock_guard lock(mu_);
+    fleet_share_ = share;
+    fleet_until_ = may_poll_until;
+    for (const Account& a : accounts_) {
+      a.budget->setFleetTerms(share, may_poll_until, context_.clock.now());
+      all.insert(all.end(), a.lanes.begin(), a.lanes.end());
+    }
+  }
+  for (const LanePtr& lane : all) (void)lane->post([] {});  // wakes its loop to look again
 }
 
 bool SchedulerPool::hasAccount(std::string_view name) const { return threadsOf(name) > 0; }

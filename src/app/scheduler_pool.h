@@ -47,6 +47,10 @@ class SchedulerPool {
   std::vector<LanePtr> addAccount(const LaneSettings& settings);
   // Takes the account's lanes out of the pool (the caller stops them).
   std::vector<LanePtr> removeAccount(const std::string& account);
+  // SPEC "High availability": every account's budget takes `share` of its
+  // rate and starts nothing past `may_poll_until` (account_budget.h); the
+  // lanes wake to look again. Accounts added later get the same terms.
+  void setFleetTerms(double share, SteadyTime may_poll_until);
   bool hasAccount(std::string_view account) const;
   int threadsOf(std::string_view account) const;  // 0: not configured
   std::vector<std::string> accounts() const;
@@ -86,6 +90,8 @@ class SchedulerPool {
   // Feeds of removed accounts stay (events may still be on their way).
   std::vector<std::unique_ptr<MetricsFeed>> retired_feeds_;  // guarded by mu_
   std::uint64_t next_seed_ = 0x6a6f627761746368;
+  double fleet_share_ = 1.0;                    // guarded by mu_
+  SteadyTime fleet_until_ = SteadyTime::max();  // guarded by mu_
 };
 
 // Which lane of `threads` owns job `id`: the shards' stable hash

@@ -41,6 +41,7 @@ std::string ServiceHeartbeat::statusText() const {
   if (sources_.state_failing && sources_.state_failing()) {
     text += "; state writes failing (see the log)";
   }
+  if (sources_.fleet_note) text += sources_.fleet_note();
   return text;
 }
 

@@ -27,6 +27,8 @@ namespace jobwatch::app {
 struct HeartbeatSources {
   std::function<size_t()> hooks_pending;  // hook runs waiting in the ledger
   std::function<bool()> state_failing;    // the last state commit failed
+  // Appended to STATUS= when set and not empty (the fleet's state).
+  std::function<std::string()> fleet_note = {};
 };
 
 class ServiceHeartbeat {

@@ -94,6 +94,7 @@ struct WatchConfig {
 struct StateConfig {
   std::filesystem::path path = "/var/lib/jobwatchd/state.db";
   Millis forget_after = hours(24 * 7);
+  Millis lease = seconds(30);  // SPEC "High availability"
 };
 
 struct HookDefinition {

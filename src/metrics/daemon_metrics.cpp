@@ -126,6 +126,24 @@ struct DaemonMetrics::Impl {
                                        "is retried and nothing is dropped.")
                                  .Register(*registry)
                                  .Add({})),
+        state_up(prometheus::BuildGauge()
+                     .Name("jobwatch_state_up")
+                     .Help("1 while the state store answers; 0 while it cannot be reached "
+                           "(PostgreSQL down): no job is polled then, nothing is lost.")
+                     .Register(*registry)
+                     .Add({})),
+        fleet_instances(prometheus::BuildGauge()
+                            .Name("jobwatch_fleet_instances")
+                            .Help("Live instances sharing the state store (1 for SQLite), as "
+                                  "this instance last saw them.")
+                            .Register(*registry)
+                            .Add({})),
+        jobs_held(prometheus::BuildGauge()
+                      .Name("jobwatch_jobs_held")
+                      .Help("Jobs this instance holds (polls) in a fleet; sum() over the "
+                            "instances counts each job once.")
+                      .Register(*registry)
+                      .Add({})),
         series_capped(prometheus::BuildGauge()
                           .Name("jobwatch_job_status_series_capped")
                           .Help("1 while some watched jobs have no jobwatch_job_status series "
@@ -144,6 +162,8 @@ struct DaemonMetrics::Impl {
     for (const auto& status : options.statuses) jobsGauge(status);
     jobsGauge("other");
     reload_ok.Set(1);
+    state_up.Set(1);
+    fleet_instances.Set(1);
     prometheus::BuildGauge()
         .Name("jobwatch_build_info")
         .Help("Always 1; the version label says which jobwatchd is running.")
@@ -234,6 +254,9 @@ struct DaemonMetrics::Impl {
   Gauge& reload_ok;
   Counter& state_write_failures;
   std::uint64_t state_write_failures_seen = 0;  // guarded by mu
+  Gauge& state_up;
+  Gauge& fleet_instances;
+  Gauge& jobs_held;
   Gauge& series_capped;
   AccountSeries accounts;  // after `clock` and `registry`
 
@@ -326,6 +349,13 @@ void DaemonMetrics::stateWriteFailures(std::uint64_t total) {
   impl_->state_write_failures.Increment(
       static_cast<double>(total - impl_->state_write_failures_seen));
   impl_->state_write_failures_seen = total;
+}
+
+void DaemonMetrics::stateUp(bool up) { impl_->state_up.Set(up ? 1 : 0); }
+
+void DaemonMetrics::fleetObserved(size_t instances, size_t jobs_held) {
+  impl_->fleet_instances.Set(static_cast<double>(instances));
+  impl_->jobs_held.Set(static_cast<double>(jobs_held));
 }
 
 void DaemonMetrics::configReloaded(bool successful) { impl_->reload_ok.Set(successful ? 1 : 0); }

@@ -155,6 +155,10 @@ class DaemonMetrics final {
   // count of failed commits so far (the counter follows it).
   void stateWriteFailures(std::uint64_t total);
   void configReloaded(bool successful);
+  // jobwatch_state_up; SPEC "High availability": jobwatch_fleet_instances
+  // (live instances seen) and jobwatch_jobs_held (this instance's jobs).
+  void stateUp(bool up);
+  void fleetObserved(size_t instances, size_t jobs_held);
 
   std::shared_ptr<prometheus::Collectable> collectable();
 

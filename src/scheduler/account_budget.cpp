@@ -38,6 +38,10 @@ void AccountBudget::finished(SteadyTime now) {
 
 bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
   std::lock_guard lock(mu_);
+  if (now >= may_poll_until_) {
+    wake = std::min(wake, now + kLeaseRecheck);
+    return false;
+  }
   if (now < paused_until_) {
     wake = std::min(wake, paused_until_);
     return false;
@@ -53,7 +57,9 @@ bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
 
 bool AccountBudget::available(SteadyTime now) const {
   std::lock_guard lock(mu_);
-  if (now < paused_until_ || bucket_.nextTokenAt(now) > now) return false;
+  if (now >= may_poll_until_ || now < paused_until_ || bucket_.nextTokenAt(now) > now) {
+    return false;
+  }
   if (window_limit_ == 0 || in_flight_ + answered_.size() < window_limit_) return true;
   // Full unless its oldest request has left the window by now.
   return !answered_.empty() && answered_.front() + window_span_ <= now;
@@ -61,6 +67,23 @@ bool AccountBudget::available(SteadyTime now) const {
 
 void AccountBudget::setRate(double rate_per_second, SteadyTime now, Millis window) {
   std::lock_guard lock(mu_);
+  rate_ = rate_per_second;
+  window_ = window;
+  applyRate(now);
+}
+
+void AccountBudget::setFleetTerms(double share, SteadyTime may_poll_until, SteadyTime now) {
+  std::lock_guard lock(mu_);
+  may_poll_until_ = may_poll_until;
+  share = std::clamp(share, 1e-6, 1.0);
+  if (share == share_) return;
+  share_ = share;
+  applyRate(now);
+}
+
+void AccountBudget::applyRate(SteadyTime now) {
+  const double rate_per_second = rate_ * share_;
+  const Millis window = window_;
   bucket_.setRate(rate_per_second, now);
   const double per_window = rate_per_second * std::chrono::duration<double>(window).count() + 1e-9;
   if (rate_per_second <= 0 || window <= Millis{0} || per_window > kMaxWindowLimit) {

@@ -19,6 +19,11 @@
 // account's one budget, and a 429 seen by one pauses them all. Accounts never
 // share one: an outage or a 429 of one account never slows another.
 //
+// In a fleet (SPEC "High availability") the instances share each account's
+// rate: each takes `share` of it (1 / live instances), and polls only while
+// its lease is known to hold (fleetLease: the instance stops polling when it
+// cannot renew, e.g. the database is gone, or it was paused past its lease).
+//
 // Thread-safety: every method may be called from any thread (one short lock).
 #pragma once
 
@@ -47,6 +52,14 @@ class AccountBudget {
   // taking anything.
   bool available(SteadyTime now) const;
   void setRate(double rate_per_second, SteadyTime now, Millis window = Millis{0});
+  // The fleet's terms: this instance's share of the rate (0 < share <= 1)
+  // and until when it may start requests at all (SteadyTime::max(): no
+  // fleet). Past `may_poll_until` nothing starts; the caller wakes the
+  // engines when it extends it.
+  void setFleetTerms(double share, SteadyTime may_poll_until, SteadyTime now);
+  // How long an engine waits before asking again while the lease is not
+  // known to hold (a renewal also wakes it).
+  static constexpr Millis kLeaseRecheck{500};
 
   // Pauses every request until `until`, unless a pause already lasts longer.
   // True when no pause held at `now`: a new pause began (worth a log line).
@@ -56,10 +69,17 @@ class AccountBudget {
  private:
   // Whether the window holds its limit of requests; forgets older ones.
   bool windowFull(SteadyTime now, SteadyTime& wake);
+  // Applies rate_ x share_ to the bucket and the window; with mu_ held.
+  void applyRate(SteadyTime now);
 
   mutable std::mutex mu_;
   TokenBucket bucket_;         // guarded by mu_
   SteadyTime paused_until_{};  // guarded by mu_
+  // The configured rate and window, and the fleet's terms (guarded by mu_).
+  double rate_ = 0;
+  Millis window_{0};
+  double share_ = 1.0;
+  SteadyTime may_poll_until_ = SteadyTime::max();
   // The requests in flight, and when those of the last window were answered
   // (oldest first); together bounded by the window's limit.
   size_t in_flight_ = 0;             // guarded by mu_

@@ -135,6 +135,7 @@ class PollEngine {
   // Every watched job, in no particular order.
   void forEachJob(const std::function<void(const JobRecord&)>& fn) const;
   size_t jobCount() const { return index_.size(); }
+  const Clock& clock() const { return clock_; }
   // Watched jobs per canonical status.
   const std::map<std::string, size_t>& statusCounts() const { return status_counts_; }
   // API health as the last answers showed it (for the operator's status).

@@ -61,15 +61,25 @@ WatchFileApplied Roster::applyWatchFile(
   applied.other_shards = parsed.entries.size() - listed.size();
   applied.rejected = parsed.issues.size();
 
+  state::WriteBatch batch;
   std::vector<size_t> new_entries;  // indexes into parsed.entries
   for (size_t i = 0; i < parsed.entries.size(); ++i) {
     const watchlist::WatchEntry& entry = parsed.entries[i];
     if (!inShard(entry.id) || tombstones_.count(entry.id) > 0) continue;
-    if (engine_.addJob({entry.id, entry.labels, status::JobSource::kWatchFile}, due_now)) {
+    if (fleet_) {
+      if (engine_.find(entry.id) == nullptr) {
+        batch.registered.push_back(
+            registration({entry.id, entry.labels, status::JobSource::kWatchFile}));
+      }
+    } else if (engine_.addJob({entry.id, entry.labels, status::JobSource::kWatchFile}, due_now)) {
       new_entries.push_back(i);
     }
   }
-  state::WriteBatch batch;
+  if (fleet_ && parsed.issues.empty()) {
+    fleet_listed_.clear();
+    for (std::string_view id : listed) fleet_listed_.emplace(id);
+    fleet_listed_known_ = true;
+  }
   batch.jobs.reserve(new_entries.size());
   for (size_t i : new_entries) {
     batch.jobs.push_back(toStoredJob(*engine_.find(parsed.entries[i].id), {}, account_));
@@ -92,7 +102,7 @@ WatchFileApplied Roster::applyWatchFile(
   }
   for (const auto& id : gone) engine_.removeJob(id);
   batch.removed.insert(batch.removed.end(), gone.begin(), gone.end());
-  applied.added = batch.jobs.size();
+  applied.added = batch.jobs.size() + batch.registered.size();
   applied.unwatched = gone.size();
   if (!batch.empty()) writer_.enqueue(std::move(batch));
   return applied;
@@ -102,13 +112,52 @@ size_t Roster::addDropped(const std::vector<watchlist::WatchEntry>& entries) {
   state::WriteBatch batch;
   for (const auto& entry : entries) {
     if (!inShard(entry.id)) continue;
-    if (engine_.addJob({entry.id, entry.labels, status::JobSource::kDropDir})) {
+    if (fleet_) {
+      if (engine_.find(entry.id) == nullptr) {
+        batch.registered.push_back(
+            registration({entry.id, entry.labels, status::JobSource::kDropDir}));
+      }
+    } else if (engine_.addJob({entry.id, entry.labels, status::JobSource::kDropDir})) {
       batch.jobs.push_back(toStoredJob(*engine_.find(entry.id), {}, account_));
     }
   }
-  const size_t added = batch.jobs.size();
+  const size_t added = batch.jobs.size() + batch.registered.size();
   if (!batch.empty()) writer_.enqueue(std::move(batch));
   return added;
+}
+
+state::StoredJob Roster::registration(const WatchedJob& job) const {
+  state::StoredJob stored;
+  stored.id = job.id;
+  stored.labels = job.labels;
+  stored.source = job.source;
+  stored.account = account_;
+  stored.added_at = engine_.clock().wallNow();
+  return stored;
+}
+
+size_t Roster::adopt(const std::vector<state::StoredJob>& jobs) {
+  size_t adopted = 0;
+  state::WriteBatch batch;
+  for (const auto& stored : jobs) {
+    if (stored.source == status::JobSource::kWatchFile && fleet_listed_known_ &&
+        fleet_listed_.count(stored.id) == 0) {
+      batch.removed.push_back(stored.id);  // left the file while nobody held it
+      continue;
+    }
+    adopted += engine_.restoreJob(toJobRecord(stored));
+  }
+  if (!batch.empty()) writer_.enqueue(std::move(batch));
+  return adopted;
+}
+
+size_t Roster::release(const std::vector<std::string>& ids) {
+  size_t released = 0;
+  for (const auto& id : ids) {
+    engine_.dropResult(id);
+    released += engine_.removeJob(id);
+  }
+  return released;
 }
 
 std::vector<std::string> Roster::forgetFinished(WallTime cutoff) {

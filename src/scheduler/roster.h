@@ -86,17 +86,40 @@ class Roster {
   enum class ForgetOutcome { kForgotten, kInWatchFile, kNotWatched };
   ForgetOutcome forgetDropped(const std::string& id);
 
+  // SPEC "High availability": in a fleet the store decides which instance
+  // polls a job (state_store.h: FleetTick). New jobs (watch file, drop
+  // files) are registered in the store, not watched here; the fleet keeper
+  // hands this roster the jobs its instance claimed (adopt) and takes back
+  // those it lost (release). Removing and forgetting work on the jobs held.
+  void joinFleet() { fleet_ = true; }
+  bool inFleet() const { return fleet_; }
+  // Watches claimed jobs as stored (a watch-file job that has left the
+  // file meanwhile is unwatched instead). Returns how many were new here.
+  size_t adopt(const std::vector<state::StoredJob>& jobs);
+  // Stops watching jobs held elsewhere now (no write: the store moved
+  // them). Returns how many were watched here.
+  size_t release(const std::vector<std::string>& ids);
+
   bool inShard(std::string_view id) const;
   size_t tombstones() const { return tombstones_.size(); }
   const std::unordered_set<std::string>& tombstoneIds() const { return tombstones_; }
 
  private:
+  // A fleet's new job, as registered in the store (held by nobody yet).
+  state::StoredJob registration(const WatchedJob& job) const;
+
   PollEngine& engine_;
   state::StateWriter& writer_;
   const ShardSpec shard_;
   const std::string account_;
   // Forgotten watch-file jobs: still listed, never watched again.
   std::unordered_set<std::string> tombstones_;
+  bool fleet_ = false;
+  // In a fleet: this roster's share of the watch file as last applied
+  // cleanly (a job adopted later that is no longer listed is unwatched),
+  // and whether the file was read at all.
+  std::unordered_set<std::string> fleet_listed_;
+  bool fleet_listed_known_ = false;
 };
 
 }  // namespace jobwatch::scheduler

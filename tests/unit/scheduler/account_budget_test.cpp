@@ -128,6 +128,43 @@ TEST(AccountBudget, ARequestSlowToAnswerCountsAWindowAfterItsAnswer) {
   EXPECT_TRUE(budget.tryTake(clock.now(), wake));
 }
 
+// SPEC "High availability": a fleet's members each take their share of the
+// rate, and none starts a request while its lease is not known to hold.
+TEST(AccountBudget, AFleetMemberTakesItsShareAndNothingPastItsLease) {
+  ManualClock clock;
+  const SteadyTime start = clock.now();
+  AccountBudget budget(30, start, 1s);
+  budget.setFleetTerms(1.0 / 3, start + 10s, start);
+  std::vector<SteadyTime> sent;
+  for (int ms = 0; ms < 12000; ms += 5) {
+    SteadyTime wake = SteadyTime::max();
+    while (budget.tryTake(clock.now(), wake)) {
+      sent.push_back(clock.now());
+      budget.finished(clock.now());
+    }
+    EXPECT_GT(wake, clock.now());
+    clock.advance(5ms);
+  }
+  // A third of 30/s for the 10 s the lease held, then nothing.
+  for (size_t i = 0; i < sent.size(); ++i) {
+    size_t in_window = 0;
+    for (size_t j = i; j < sent.size() && sent[j] < sent[i] + 1s; ++j) ++in_window;
+    EXPECT_LE(in_window, 10u);
+  }
+  EXPECT_GE(sent.size(), 90u);
+  EXPECT_LT(sent.back(), start + 10s);
+  // Closed: asked again soon; a renewal (and a larger share) opens it.
+  SteadyTime wake = SteadyTime::max();
+  EXPECT_FALSE(budget.tryTake(clock.now(), wake));
+  EXPECT_FALSE(budget.available(clock.now()));
+  EXPECT_EQ(wake, clock.now() + AccountBudget::kLeaseRecheck);
+  budget.setFleetTerms(1.0 / 2, clock.now() + 10s, clock.now());
+  clock.advance(2s);
+  int taken = 0;
+  while (budget.tryTake(clock.now(), wake)) ++taken;
+  EXPECT_EQ(taken, 15);  // half of 30 in a window
+}
+
 TEST(AccountBudget, ThreadsTakingAtOnceNeverExceedTheRate) {
   ManualClock clock;
   AccountBudget budget(50, clock.now());
