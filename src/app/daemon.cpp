@@ -451,7 +451,11 @@ void Daemon::start(const config::Config& config, ServiceNotifier& notifier) {
   p.heartbeat = std::make_unique<ServiceHeartbeat>(notifier, std::move(sources));
   for (const LanePtr& lane : p.pool->lanes()) startLane(*lane, config);
   p.started = true;
-  if (p.fleet) p.fleet->start();
+  if (p.fleet) {
+    hooks::HookRunner* runner = p.runner.get();
+    p.fleet->setAfterTick([runner] { runner->wake(); });
+    p.fleet->start();
+  }
   p.operator_view = std::make_unique<OperatorView>(
       OperatorParts{*p.pool, *p.store, p.reader.get(), *p.writer, *p.runner, *p.hook_metrics,
                     clock_, p.fleet.get()});

@@ -97,6 +97,7 @@ bool FleetKeeper::tick() {
   }
   metrics_.stateUp(true);
   passOn(result.value(), started);
+  if (after_tick_) after_tick_();
   return true;
 }
 

@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -60,6 +61,9 @@ class FleetKeeper {
   void stop();
   // Ticks soon (new jobs were registered).
   void wake();
+  // Called after every good tick on the keeper's thread (set before
+  // start): the hook runner looks for runs a dead member left pending.
+  void setAfterTick(std::function<void()> fn) { after_tick_ = std::move(fn); }
 
   // The live members as last seen (empty before the first good tick).
   std::vector<state::FleetMember> members() const;
@@ -84,6 +88,7 @@ class FleetKeeper {
   const Clock& clock_;
   const Millis lease_;
   const Millis interval_;  // lease / 3
+  std::function<void()> after_tick_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

@@ -182,5 +182,47 @@ TEST_F(RosterTest, RestoreBringsBackJobsAndTombstones) {
   EXPECT_EQ(r.applyWatchFile(file({"a", "done"}), false).added, 0u);
 }
 
+// SPEC "High availability": in a fleet the store, not the roster, decides
+// which instance polls a job. New jobs are registered (stored, held by
+// nobody), claimed jobs are adopted, lost ones released without a write.
+TEST_F(RosterTest, AFleetRosterRegistersNewJobsAndWatchesOnlyWhatItIsHanded) {
+  Roster& r = make();
+  r.joinFleet();
+  auto applied = r.applyWatchFile(file({"a", "b", "c"}), false);
+  EXPECT_EQ(applied.added, 3u);
+  EXPECT_TRUE(watched().empty());
+  EXPECT_EQ(r.addDropped({{"x", {{"k", "v"}}}}), 1u);
+  EXPECT_TRUE(watched().empty());
+  EXPECT_EQ(stored(), (Ids{"a", "b", "c", "x"}));
+
+  // The fleet hands it a, b and x, as stored.
+  std::vector<state::StoredJob> claimed = store->loadJobs().value();
+  claimed.erase(std::remove_if(claimed.begin(), claimed.end(),
+                               [](const state::StoredJob& j) { return j.id == "c"; }),
+                claimed.end());
+  EXPECT_EQ(r.adopt(claimed), 3u);
+  EXPECT_EQ(watched(), (Ids{"a", "b", "x"}));
+  EXPECT_EQ(engine->find("x")->labels.at("k"), "v");
+  EXPECT_EQ(engine->find("x")->source, status::JobSource::kDropDir);
+  // Registering again what it holds is nothing new.
+  EXPECT_EQ(r.applyWatchFile(file({"a", "b", "c"}), false).added, 1u);  // c, held by nobody
+
+  // Lost to another instance: no longer polled here, still stored.
+  EXPECT_EQ(r.release({"b", "not-here"}), 1u);
+  EXPECT_EQ(watched(), (Ids{"a", "x"}));
+  EXPECT_EQ(stored(), (Ids{"a", "b", "c", "x"}));
+}
+
+TEST_F(RosterTest, AFleetRosterUnwatchesAnAdoptedJobThatLeftTheWatchFileMeanwhile) {
+  Roster& r = make();
+  r.joinFleet();
+  (void)r.applyWatchFile(file({"a", "b"}), false);
+  std::vector<state::StoredJob> claimed = store->loadJobs().value();
+  (void)r.applyWatchFile(file({"a"}), false);  // b left while nobody held it
+  EXPECT_EQ(r.adopt(claimed), 1u);
+  EXPECT_EQ(watched(), (Ids{"a"}));
+  EXPECT_EQ(stored(), (Ids{"a"}));  // the holder removed it
+}
+
 }  // namespace
 }  // namespace jobwatch::scheduler
