@@ -3,6 +3,9 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/state_backend.h"
+#include "config/state_url.h"
+#include "state/postgres_state_store.h"
 #include "util/job_id.h"
 #include "watchlist/watch_file.h"
 
@@ -32,6 +35,35 @@ std::vector<watchlist::WatchIssue> unknownAccounts(const watchlist::WatchParse& 
   return out;
 }
 
+std::string schemaNote(const state::PostgresCheck& check) {
+  if (check.schema_version == 0) return " (created at first start)";
+  if (check.schema_version == check.current_version) return " (current)";
+  return " (migrated to " + std::to_string(check.current_version) + " at first start)";
+}
+
+// state.backend postgresql: connects and reads the schema version. Prints
+// one line; the number of problems (0 or 1). A URI this user cannot read is
+// a warning, as an API key is: it may be readable only by the service.
+size_t checkStateDatabase(const config::Config& config) {
+  if (config.state.backend != config::StateBackend::kPostgresql) return 0;
+  const std::string key = config::stateUrlKey(config.state);
+  auto uri = config::readStateUrl(config.state);
+  if (!uri.ok()) {
+    std::cout << "warning: " << uri.error().message << "; the database was not checked\n";
+    return 0;
+  }
+  const std::string where = config::describeStateUrl(uri.value());
+  auto check = state::checkPostgres(uri.value());
+  if (!check.ok()) {
+    std::cout << key << ": the PostgreSQL database at " << where << ": "
+              << redactStateUrl(check.error().message, uri.value()) << "\n";
+    return 1;
+  }
+  std::cout << "state: postgresql " << check->server_version << " at " << where
+            << ", schema version " << check->schema_version << schemaNote(*check) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int checkConfig(const Command& cmd) {
@@ -58,6 +90,7 @@ int checkConfig(const Command& cmd) {
       auto key = config::readApiKey(account);
       if (!key.ok()) std::cout << "warning: " << key.error().message << "\n";
     }
+    problems += checkStateDatabase(*load.config);
   }
   if (problems > 0) {
     std::cout << cmd.config.string() << ": " << problems << " problem" << (problems > 1 ? "s" : "")

@@ -21,6 +21,7 @@
 #include "app/scheduler_pool.h"
 #include "app/service_heartbeat.h"
 #include "app/service_notifier.h"
+#include "app/state_backend.h"
 #include "app/status_page_sources.h"
 #include "app/version.h"
 #include "hooks/hook_runner.h"
@@ -114,7 +115,7 @@ void logWatchFileApplied(Log& log, const config::Config& config,
 
 // Declared in dependency order: destroyed in reverse.
 struct Daemon::Parts {
-  std::unique_ptr<state::StateLock> lock;
+  std::unique_ptr<state::StateLock> lock;  // SQLite's; null with PostgreSQL
   std::unique_ptr<state::StateStore> store;
   std::unique_ptr<state::StateReader> reader;  // the operator's reads (history, ledger)
   std::unique_ptr<metrics::DaemonMetrics> metrics;
@@ -148,14 +149,9 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
                                               const Clock& clock) {
   auto keys = readAccountKeys(config);
   if (!keys.ok()) return keys.error();
-  auto lock = state::StateLock::acquire(config.state.path);
+  auto lock = lockStateStore(config);  // SQLite's file lock; none for PostgreSQL
   if (!lock.ok()) return lock.error();
-  state::OpenOptions open_options;
-  open_options.on_wait = [&log](const Error& error, std::chrono::milliseconds retry_in) {
-    log.warn("state database is locked by another process; waiting",
-             {{"error", error.message}, {"retry_in_ms", std::to_string(retry_in.count())}});
-  };
-  auto store = state::StateStore::open(config.state.path, clock, open_options);
+  auto store = openStateStore(config, clock, log);
   if (!store.ok()) return store.error();  // its kind decides the exit code
 
   auto results = std::make_unique<api::ResultDir>(config.results.dir, config.results.max_size);
@@ -195,7 +191,7 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   p.metrics->accountsConfigured(accountBudgets(config));
   p.page_source = std::make_unique<StatusPageSource>(clock);
   // After the store migrated the file: the reader wants the current schema.
-  auto reader = state::StateReader::open(config.state.path);
+  auto reader = openStateReader(config);
   if (reader.ok()) {
     p.reader = std::move(reader).value();
   } else {

@@ -5,6 +5,7 @@
 
 #include "app/commands.h"
 #include "app/control_client.h"
+#include "app/state_backend.h"
 
 namespace jobwatch::app {
 namespace {
@@ -28,7 +29,7 @@ int print(const Command& cmd, const ControlResponse& r) {
 
 int fromStore(const Command& cmd, const config::Config& config, const ControlRequest& req,
               const StoreFallback& fallback) {
-  auto reader = state::StateReader::open(config.state.path);
+  auto reader = openStateReader(config);
   if (!reader) {
     std::cerr << "jobwatchd: " << reader.error().message << "\n";
     return kExitRuntime;
@@ -39,8 +40,8 @@ int fromStore(const Command& cmd, const config::Config& config, const ControlReq
     return kExitRuntime;
   }
   std::cerr << "jobwatchd: the daemon is not running (nothing answers on "
-            << config.control.socket.string() << "); read from the state database "
-            << config.state.path.string() << " (read-only)\n";
+            << config.control.socket.string() << "); read from " << describeStateStore(config)
+            << " (read-only)\n";
   const int rc = print(cmd, *answer);
   return rc == kExitOk ? kExitRuntime : rc;
 }

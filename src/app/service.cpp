@@ -24,7 +24,15 @@ namespace {
 std::vector<std::string> restartOnlyChanges(const config::Config& old_config,
                                             const config::Config& new_config) {
   std::vector<std::string> changed;
-  if (old_config.state.path != new_config.state.path) changed.push_back("state.path");
+  const config::StateConfig& old_state = old_config.state;
+  const config::StateConfig& new_state = new_config.state;
+  if (old_state.backend != new_state.backend) changed.push_back("state.backend");
+  if (old_state.path != new_state.path) changed.push_back("state.path");
+  if (old_state.url_file != new_state.url_file || old_state.url_env != new_state.url_env) {
+    changed.push_back("state.url_file/url_env");
+  }
+  if (old_state.instance != new_state.instance) changed.push_back("state.instance");
+  if (old_state.lease != new_state.lease) changed.push_back("state.lease");
   if (old_config.metrics.listen != new_config.metrics.listen) changed.push_back("metrics.listen");
   if (old_config.metrics.per_job_series != new_config.metrics.per_job_series ||
       old_config.metrics.per_job_limit != new_config.metrics.per_job_limit) {

@@ -73,11 +73,16 @@ std::optional<Result<std::filesystem::path>> credentialReference(std::string_vie
 }
 
 Result<std::filesystem::path> resolveApiKeyFile(const std::filesystem::path& configured) {
+  return resolveCredentialFile(configured, "api.api_key_file");
+}
+
+Result<std::filesystem::path> resolveCredentialFile(const std::filesystem::path& configured,
+                                                    std::string_view key) {
   const std::string text = configured.string();
   if (text.rfind(kCredentialsDirPrefix, 0) != 0) return configured;
   const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
   if (dir == nullptr || *dir == '\0') {
-    return Error{"api.api_key_file is " + text +
+    return Error{std::string(key) + " is " + text +
                  ", but the environment variable CREDENTIALS_DIRECTORY is not set: systemd sets "
                  "it for a unit with LoadCredential= (see jobwatchd.service); outside systemd, "
                  "set it to the directory that holds the file, e.g. "

@@ -37,6 +37,10 @@ std::optional<Result<std::filesystem::path>> credentialReference(std::string_vie
 // $CREDENTIALS_DIRECTORY, or an error when that variable is not set.
 [[nodiscard]] Result<std::filesystem::path> resolveApiKeyFile(
     const std::filesystem::path& configured);
+// The same for any key that may name a credential (`key`, e.g.
+// "state.url_file", names it in the error).
+[[nodiscard]] Result<std::filesystem::path> resolveCredentialFile(
+    const std::filesystem::path& configured, std::string_view key);
 
 // Reads the API key from api_key_file (resolved as above; trimmed of
 // trailing whitespace) or from the environment variable api_key_env. Errors

@@ -13,25 +13,6 @@
 namespace jobwatch::config {
 namespace {
 
-namespace fs = std::filesystem;
-
-// api.api_key_file: a path, or a systemd credential named after a leading
-// ${CREDENTIALS_DIRECTORY}/ (also without braces), kept unresolved until
-// the key is read (the directory exists only while the unit runs).
-void readApiKeyFile(SchemaReader& r, const Value& v, std::optional<fs::path>& out) {
-  if (v.node.IsScalar()) {
-    if (auto credential = credentialReference(v.node.Scalar())) {
-      if (credential->ok()) {
-        out = credential->value();
-      } else {
-        r.error(v, credential->error().message);
-      }
-      return;
-    }
-  }
-  r.optionalPath(v, out);
-}
-
 // One side of "N/unit": a finite number >= 0, spaces around allowed.
 bool rateNumber(std::string_view part, double& out) {
   while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
@@ -88,6 +69,21 @@ void readName(SchemaReader& r, const Value& v, std::string_view expected,
 
 }  // namespace
 
+void readCredentialFile(SchemaReader& r, const Value& v,
+                        std::optional<std::filesystem::path>& out) {
+  if (v.node.IsScalar()) {
+    if (auto credential = credentialReference(v.node.Scalar())) {
+      if (credential->ok()) {
+        out = credential->value();
+      } else {
+        r.error(v, credential->error().message);
+      }
+      return;
+    }
+  }
+  r.optionalPath(v, out);
+}
+
 std::vector<Field> apiFields(SchemaReader& r, ApiConfig& api, int& threads,
                              std::optional<std::string>& base_url) {
   return {
@@ -95,7 +91,7 @@ std::vector<Field> apiFields(SchemaReader& r, ApiConfig& api, int& threads,
        [&](const Value& v) {
          if (auto s = r.text(v, "an https:// URL")) base_url = *s;
        }},
-      {"api_key_file", [&](const Value& v) { readApiKeyFile(r, v, api.api_key_file); }},
+      {"api_key_file", [&](const Value& v) { readCredentialFile(r, v, api.api_key_file); }},
       {"api_key_env",
        [&](const Value& v) {
          readName(r, v, "an environment variable name", isEnvName,

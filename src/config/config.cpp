@@ -8,6 +8,7 @@
 
 #include "config/schema_reader.h"
 #include "config/sections.h"
+#include "config/state_url.h"
 #include "status/job_status.h"
 #include "util/account_name.h"
 #include "util/bounded_file.h"
@@ -78,6 +79,7 @@ ConfigLoad loadConfigText(const std::string& yaml, const std::filesystem::path& 
   cfg.source = source;
   cfg.poll.status_aliases = status::defaultAliases();
   cfg.poll.extra_terminal_statuses = status::defaultExtraTerminal();
+  cfg.state.instance = hostInstanceName();
   try {
     const YamlDocument doc = loadSingleYamlDocument(yaml);
     if (doc.second_document_line > 0) {

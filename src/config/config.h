@@ -3,11 +3,11 @@
 //
 // loadConfigFile() parses YAML, rejects unknown keys and bad values, and
 // reports every problem with file, line and key. Relative paths inside the
-// config (watch.file, watch.drop_dir, state.path, api.api_key_file and
-// accounts[].api_key_file) are resolved against the config file's directory
-// - except an api_key_file under ${CREDENTIALS_DIRECTORY}/ (see
-// config/api_key.h, which this header includes: readApiKey,
-// resolveApiKeyFile).
+// config (watch.file, watch.drop_dir, state.path, state.url_file,
+// api.api_key_file and accounts[].api_key_file) are resolved against the
+// config file's directory - except an api_key_file or url_file under
+// ${CREDENTIALS_DIRECTORY}/ (see config/api_key.h, which this header
+// includes: readApiKey, resolveApiKeyFile; and config/state_url.h).
 //
 // Thread-safety: Config is a plain value; share it as shared_ptr<const Config>.
 #pragma once
@@ -91,10 +91,22 @@ struct WatchConfig {
   std::optional<std::filesystem::path> drop_dir;
 };
 
+// state.backend (SPEC "High availability (PostgreSQL)").
+enum class StateBackend { kSqlite, kPostgresql };
+
 struct StateConfig {
-  std::filesystem::path path = "/var/lib/jobwatchd/state.db";
+  StateBackend backend = StateBackend::kSqlite;
+  std::filesystem::path path = "/var/lib/jobwatchd/state.db";  // SQLite only
   Millis forget_after = hours(24 * 7);
-  Millis lease = seconds(30);  // SPEC "High availability"
+  // PostgreSQL only: where the connection URI is (exactly one of the two;
+  // read by readStateUrl, config/state_url.h). url_file may name a systemd
+  // credential, as api.api_key_file may.
+  std::optional<std::filesystem::path> url_file;
+  std::optional<std::string> url_env;
+  // This instance's name in the fleet (isInstanceName); loading sets the
+  // host name when the file does not.
+  std::string instance;
+  Millis lease = seconds(30);
 };
 
 struct HookDefinition {

@@ -48,4 +48,6 @@ bool isEnvName(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return isAsciiAlnum(c) || c == '_'; });
 }
 
+bool isInstanceName(std::string_view s) { return isStatusWord(s) && isAsciiAlnum(s.front()); }
+
 }  // namespace jobwatch::config

@@ -34,5 +34,8 @@ bool isStatusWord(std::string_view s);
 bool isHookName(std::string_view s);
 bool isHeaderName(std::string_view s);
 bool isEnvName(std::string_view s);
+// state.instance: letters, digits, '.', '-' and '_', starting with a letter
+// or digit, at most 64 (a host name fits).
+bool isInstanceName(std::string_view s);
 
 }  // namespace jobwatch::config

@@ -41,6 +41,12 @@ inline constexpr int kMaxAccountThreads = 16;
 std::optional<std::string> lowercaseStatus(SchemaReader& r, const Value& v, std::string_view word,
                                            std::string_view noun = "status name");
 
+// A file that may be a systemd credential (api.api_key_file,
+// state.url_file): a path, or the name after a leading
+// ${CREDENTIALS_DIRECTORY}/ (also without braces), kept unresolved until
+// read (the directory exists only while the unit runs). Empty: not set.
+void readCredentialFile(SchemaReader& r, const Value& v, std::optional<std::filesystem::path>& out);
+
 // The keys of `api:`, which an `accounts:` entry accepts too: readers into
 // `api` and `threads`; base_url is kept as written in `base_url`, to be
 // checked with allow_insecure_http once the whole map is read.

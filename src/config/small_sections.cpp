@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sections with a few plain settings each: watch, state, metrics,
-// logging and shard.
+// The sections with a few plain settings each: watch, metrics, logging,
+// shard and control (state: state_section.cpp).
 
 #include <algorithm>
 #include <cctype>
@@ -32,19 +32,6 @@ void parseWatchSection(SchemaReader& r, const Value& section, WatchConfig& watch
                 {"drop_dir", [&](const Value& v) { r.optionalPath(v, watch.drop_dir); }},
             },
             "watch settings");
-}
-
-void parseStateSection(SchemaReader& r, const Value& section, StateConfig& state) {
-  r.walkMap(
-      section,
-      {
-          {"path",
-           [&](const Value& v) {
-             if (auto p = r.path(v)) state.path = std::move(*p);
-           }},
-          {"forget_after", [&](const Value& v) { r.positiveDuration(v, state.forget_after); }},
-      },
-      "state settings");
 }
 
 void parseMetricsSection(SchemaReader& r, const Value& section, MetricsConfig& metrics) {
