@@ -25,9 +25,17 @@ if ! command -v clang++-14 >/dev/null; then
   exit 2
 fi
 
+# Through ccache when installed, keyed as in the top CMakeLists.txt (paths
+# relative to the source dir, so clean clones at other paths hit);
+# JOBWATCH_CCACHE=OFF opts out.
+launcher=()
+if [[ ${JOBWATCH_CCACHE:-ON} != OFF ]] && command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v cmake);-E;env;CCACHE_BASEDIR=$PWD;CCACHE_NOHASHDIR=1;$(command -v ccache)")
+fi
+
 start=$(date +%s)
 cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$build" -j2
 echo "run-fuzz: built in $(($(date +%s) - start)) s"
 
