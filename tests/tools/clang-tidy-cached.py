@@ -166,18 +166,20 @@ def main() -> int:
                 os.utime(cache / key)
             else:
                 todo.append((entry, key))
-        results = list(pool.map(lambda t: checker.tidy(t[0]), todo))
-
-    failed, unclean = [], 0
-    for (entry, key), (rc, clean, output) in zip(todo, results):
-        if clean:
-            record(cache, key, os.path.relpath(entry["file"], checker.root))
-            continue
-        unclean += 1
-        print(f"--- {entry['file']} (clang-tidy exit {rc})")
-        print(output, end="" if output.endswith("\n") else "\n")
-        if rc != 0:
-            failed.append(entry["file"])
+        # Clean results are recorded as they come (a run cut short keeps them).
+        futures = {pool.submit(checker.tidy, entry): (entry, key) for entry, key in todo}
+        failed, unclean = [], 0
+        for future in concurrent.futures.as_completed(futures):
+            entry, key = futures[future]
+            rc, clean, output = future.result()
+            if clean:
+                record(cache, key, os.path.relpath(entry["file"], checker.root))
+                continue
+            unclean += 1
+            print(f"--- {entry['file']} (clang-tidy exit {rc})")
+            print(output, end="" if output.endswith("\n") else "\n", flush=True)
+            if rc != 0:
+                failed.append(entry["file"])
     prune(cache)
     print(f"clang-tidy-cached: {len(files)} files: {len(todo)} checked, "
           f"{len(files) - len(todo)} clean in the cache ({cache}); "
