@@ -7,6 +7,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config python3
+  # compiler cache (the top CMakeLists.txt uses it when installed; the cache
+  # lives outside the clone, so CI's clean clones share it)
+  ccache
   libcurl4-openssl-dev libsimdjson-dev libspdlog-dev libyaml-cpp-dev
   prometheus-cpp-dev zlib1g-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev curl

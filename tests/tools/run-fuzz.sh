@@ -6,6 +6,7 @@
 #   FUZZ_SECONDS=30   per target (default 30)
 #   FUZZ_TARGETS="job_response config"   a subset (default: all)
 #   FUZZ_BUILD_DIR=build/fuzz
+#   FUZZ_JOBS=2      targets fuzzed at once (each for its full FUZZ_SECONDS)
 #
 # Before fuzzing, every saved regression input (tests/fuzz/regressions/T/)
 # is replayed. New inputs found while fuzzing go to a temporary corpus, not
@@ -25,9 +26,17 @@ if ! command -v clang++-14 >/dev/null; then
   exit 2
 fi
 
+# Through ccache when installed, keyed as in the top CMakeLists.txt (paths
+# relative to the source dir, so clean clones at other paths hit);
+# JOBWATCH_CCACHE=OFF opts out.
+launcher=()
+if [[ ${JOBWATCH_CCACHE:-ON} != OFF ]] && command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v cmake);-E;env;CCACHE_BASEDIR=$PWD;CCACHE_NOHASHDIR=1;$(command -v ccache)")
+fi
+
 start=$(date +%s)
 cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$build" -j2
 echo "run-fuzz: built in $(($(date +%s) - start)) s"
 
@@ -42,31 +51,46 @@ artifacts="$build/artifacts"
 mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=()
-for t in "${targets[@]}"; do
-  bin="$build/fuzz_$t"
-  regressions="tests/fuzz/regressions/$t"
+# fuzz_one T: replays T's regressions, then fuzzes it; its report goes to
+# $work/T.out, and "failed" or "failed (regression)" to $work/T.failed.
+fuzz_one() {
+  local t=$1 bin="$build/fuzz_$1" regressions="tests/fuzz/regressions/$1"
   if [[ -d $regressions ]] && compgen -G "$regressions/*" >/dev/null; then
     echo "run-fuzz: $t: replaying $(ls "$regressions" | wc -l) regression inputs"
     if ! "$bin" "$regressions"/* >"$work/$t.replay.log" 2>&1; then
-      tail -40 "$work/$t.replay.log" >&2
-      failed+=("$t (regression)")
-      continue
+      tail -40 "$work/$t.replay.log"
+      echo "$t (regression)" >"$work/$t.failed"
+      return
     fi
   fi
   mkdir -p "$work/$t"
-  args=(-max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048
-        -print_final_stats=1 -artifact_prefix="$artifacts/$t-")
+  local args=(-max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048
+              -print_final_stats=1 -artifact_prefix="$artifacts/$t-")
   [[ -n ${dict[$t]:-} ]] && args+=(-dict="tests/fuzz/dict/${dict[$t]}")
   echo "run-fuzz: $t: fuzzing for $seconds s"
   if "$bin" "${args[@]}" "$work/$t" "tests/fuzz/corpus/$t" >"$work/$t.log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work/$t.log" | tr '\n' ' ' || true
     echo
   else
-    tail -60 "$work/$t.log" >&2
-    echo "run-fuzz: $t FAILED; reproducer(s): $(ls "$artifacts" | grep "^$t-" | tr '\n' ' ')" >&2
-    failed+=("$t")
+    tail -60 "$work/$t.log"
+    echo "run-fuzz: $t FAILED; reproducer(s): $(ls "$artifacts" | grep "^$t-" | tr '\n' ' ')"
+    echo "$t" >"$work/$t.failed"
   fi
+}
+
+# libFuzzer runs one thread: FUZZ_JOBS targets at once (default 2, the
+# machine's cores), each still for its full FUZZ_SECONDS.
+jobs_max=${FUZZ_JOBS:-2} running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs_max)); then wait -n || true; running=$((running - 1)); fi
+  fuzz_one "$t" >"$work/$t.out" 2>&1 &
+  running=$((running + 1))
+done
+wait
+failed=()
+for t in "${targets[@]}"; do
+  cat "$work/$t.out"
+  if [[ -f $work/$t.failed ]]; then failed+=("$(cat "$work/$t.failed")"); fi
 done
 echo "run-fuzz: done in $(($(date +%s) - start)) s"
 if ((${#failed[@]} > 0)); then

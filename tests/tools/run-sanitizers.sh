@@ -12,7 +12,9 @@
 #   tsan  -fsanitize=thread: the concurrency-relevant unit tests (state
 #         writer, hook runner, child processes, metrics, curl transport
 #         incl. wake()) and the integration tests that exercise the threads
-#         (polling, hooks). The test selection is the tsan test preset's.
+#         (polling, hooks). The test selection is the tsan test preset's;
+#         the tsan build preset builds only the targets those tests run
+#         (tests/tools/check-test-filter.py proves none went missing).
 #
 #   SANITIZERS="asan tsan"   phases to run (default: both)
 #
@@ -41,6 +43,13 @@ for phase in "${phases[@]}"; do
     continue
   fi
   t1=$(date +%s)
+  # The tsan build preset builds only its tests' targets: prove that no name
+  # of the test filter lost its tests (a binary left out is not discovered).
+  if [[ $phase == tsan ]] && ! python3 tests/tools/check-test-filter.py tsan; then
+    summary+=("$phase: a test filter name selects no test (build preset targets?)")
+    status=1
+    continue
+  fi
   if ctest --preset "$phase"; then result=passed; else result=FAILED; status=1; fi
   t2=$(date +%s)
   summary+=("$phase: build $((t1 - t0)) s, tests $((t2 - t1)) s ($result)")

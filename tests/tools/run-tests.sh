@@ -18,6 +18,11 @@ phase() { echo; echo "=== $1 ($(($(date +%s) - t0)) s since start)"; }
 phase "install packages"
 bash tests/tools/install-deps.sh
 
+# The compiler cache (ccache, used by every build when installed) lives
+# outside the clone, so CI's clean clones share it; bounded here.
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+if command -v ccache >/dev/null; then ccache --zero-stats >/dev/null; fi
+
 phase "build and test (dev preset)"
 # Every tool a test needs was installed above: a test that would skip fails.
 export JOBWATCH_NO_SKIP=1
@@ -32,5 +37,10 @@ fi
 if [[ -z ${SKIP_FUZZ:-} ]]; then
   phase "fuzzing"
   FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tests/tools/run-fuzz.sh
+fi
+if command -v ccache >/dev/null; then
+  echo "ccache this run: $(ccache --print-stats | awk -F'\t' '
+    $1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" { hit += $2 }
+    $1 == "cache_miss" { miss = $2 } END { printf "%d hits, %d misses", hit, miss }')"
 fi
 phase "all passed"
