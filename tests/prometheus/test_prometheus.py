@@ -319,6 +319,11 @@ class PrometheusTest(DaemonTestCase):
         self.assertEqual(p.value('jobwatch_polls_total{result="auth_error"}'), 0)  # pre-created
         self.assertEqual(p.value('count(jobwatch_polls_total)'), 8)
         self.assertEqual(p.value('jobwatch_build_info'), 1)
+        # One SQLite daemon: its store answers, it is a fleet of one and
+        # holds nothing (jobs_held counts PostgreSQL fleets only).
+        self.assertEqual(p.value('jobwatch_state_up'), 1)
+        self.assertEqual(p.value('jobwatch_fleet_instances'), 1)
+        self.assertEqual(p.value('jobwatch_jobs_held'), 0)
         # Per-job series, and the join the dashboard's job table makes.
         self.assertEqual(p.value('jobwatch_job_status{job_id="slow-1"}'), 1)
         self.assertEqual(p.query('jobwatch_job_status{job_id="done-3"}')["result"][0]["metric"]["status"],
@@ -371,8 +376,14 @@ class PrometheusTest(DaemonTestCase):
         for title in ["API up", "Last successful poll age", "Jobs by status", "Status changes per minute",
                       "Poll rate by result", "Poll latency", "Hook runs by hook and result",
                       "Unfinished jobs (oldest 1000)", "Version", "Config reload",
-                      "Request budget used", "API requests by kind vs budget"]:
+                      "Request budget used", "API requests by kind vs budget",
+                      "Live instances", "Jobs held per instance", "State store up"]:
             self.assertNotIn(title, empty, f"panel {title!r} has no data")
+        # The fleet panels of one SQLite daemon: scraped and in-fleet agree.
+        fleet = {title: [p.value(grafana_to_promql(e)) for t, e in expressions if t == title]
+                 for title in ["Live instances", "Jobs held per instance", "State store up"]}
+        self.assertEqual(fleet, {"Live instances": [1, 1], "Jobs held per instance": [0],
+                                 "State store up": [1]})
         # Every API panel filters on $account and splits by it.
         with open(DASHBOARD) as f:
             dashboard = json.load(f)
