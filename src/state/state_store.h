@@ -188,8 +188,8 @@ struct FleetTick {
   // (paused, cut off), or they were released for balance. Stop polling
   // them: their writes are fenced already.
   std::vector<std::string> lost;
-  size_t held = 0;                    // jobs held after the tick
-  std::vector<FleetMember> members;   // live instances, this one included
+  size_t held = 0;                   // jobs held after the tick
+  std::vector<FleetMember> members;  // live instances, this one included
 };
 
 struct FleetTickOptions {
