@@ -43,6 +43,10 @@ Status JobTable::prepare(sqlite::Connection& db, LabelTable& labels) {
            "terminal_at_ms = excluded.terminal_at_ms, "
            "consecutive_errors = excluded.consecutive_errors, overdue = excluded.overdue"},
       // (account is not updated: the first binding stays, see StoredJob)
+      {&insert_new_,
+       "INSERT INTO jobs (" + cols +
+           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+           "ON CONFLICT (id) DO NOTHING"},
       {&delete_, "DELETE FROM jobs WHERE id = ?1"},
       // One row per label (one with NULLs for a job without labels).
       {&select_all_,
@@ -97,11 +101,17 @@ Result<StoredJob> JobTable::read(const Query& q) const {
   return job;
 }
 
-Status JobTable::upsert(const StoredJob& job) {
+Status JobTable::upsert(const StoredJob& job) { return write(upsert_, job, "saving a job"); }
+
+Status JobTable::insertIfAbsent(const StoredJob& job) {
+  return write(insert_new_, job, "registering a job");
+}
+
+Status JobTable::write(sqlite::Statement& stmt, const StoredJob& job, const char* what) {
   std::optional<std::int64_t> terminal_at;
   if (job.terminal_at != WallTime{}) terminal_at = floorMs(job.terminal_at);
   {
-    Query q(*db_, upsert_, "saving a job");
+    Query q(*db_, stmt, what);
     q.bind(job.id)
         .bind(job.source == JobSource::kDropDir ? kSourceDropDir : kSourceWatchFile)
         .bind(job.status)
@@ -115,6 +125,7 @@ Status JobTable::upsert(const StoredJob& job) {
         .bind(job.account);
     if (auto done = q.run(); !done) return done;
   }
+  if (db_->changes() == 0) return Ok{};  // insertIfAbsent: the stored row stands
   return labels_->replaceForJob(job.id, job.labels);
 }
 

@@ -25,6 +25,9 @@ class JobTable {
   [[nodiscard]] Result<std::vector<StoredJob>> loadAll();
   // Inside a transaction. An empty last_body keeps the stored one.
   [[nodiscard]] Status upsert(const StoredJob& job);
+  // Inside a transaction: inserts the job unless a row with its ID exists
+  // (WriteBatch::registered); an existing row is left as it is.
+  [[nodiscard]] Status insertIfAbsent(const StoredJob& job);
   // Deletes the job and its tombstone (the job left the watch list).
   [[nodiscard]] Status remove(const std::string& id);
   // Deletes the job; a watch-file job leaves a tombstone stamped `now_ms`.
@@ -34,11 +37,13 @@ class JobTable {
 
  private:
   Result<StoredJob> read(const sqlite::Query& q) const;
+  Status write(sqlite::Statement& stmt, const StoredJob& job, const char* what);
   Result<std::vector<std::string>> ids(sqlite::Statement& stmt, std::int64_t arg, const char* what);
 
   sqlite::Connection* db_ = nullptr;
   LabelTable* labels_ = nullptr;
   sqlite::Statement upsert_;
+  sqlite::Statement insert_new_;
   sqlite::Statement delete_;
   sqlite::Statement select_all_;
   sqlite::Statement insert_tombstone_;

@@ -137,6 +137,9 @@ Status SqliteStateStore::apply(const std::vector<WriteBatch>& batches) {
   const std::int64_t now_ms = floorMs(clock_.wallNow());
   return transaction([&]() -> Status {
     for (const auto& batch : batches) {
+      for (const auto& job : batch.registered) {
+        if (auto done = jobs_.insertIfAbsent(job); !done) return done;
+      }
       for (const auto& job : batch.jobs) {
         if (auto done = jobs_.upsert(job); !done) return done;
       }

@@ -9,13 +9,12 @@
 // The file must be a jobwatchd database at this build's schema version; it
 // is never created, migrated or checkpointed from here.
 //
-// Thread-safety: every method may be called from any thread; one mutex
-// serialises them on the connection.
+// Thread-safety: every method may be called from any thread; each
+// implementation serialises them with one mutex on its connection.
 #pragma once
 
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,39 +23,30 @@
 
 namespace jobwatch::state {
 
-namespace sqlite {
-class Connection;
-}
-class LabelTable;
-class JobTable;
-class HookLedger;
-class JobHistory;
-
+// The operator's reads; SQLite's behind open(), PostgreSQL's behind
+// openPostgresReader (postgres_state_store.h).
 class StateReader {
  public:
+  // The SQLite file at `path`.
   static Result<std::unique_ptr<StateReader>> open(const std::filesystem::path& path);
-  ~StateReader();
+  virtual ~StateReader() = default;
   StateReader(const StateReader&) = delete;
   StateReader& operator=(const StateReader&) = delete;
 
-  [[nodiscard]] Result<std::vector<StoredJob>> jobs();
-  [[nodiscard]] Result<std::vector<TransitionEntry>> transitions(const std::string& job_id);
+  [[nodiscard]] virtual Result<std::vector<StoredJob>> jobs() = 0;
+  [[nodiscard]] virtual Result<std::vector<TransitionEntry>> transitions(
+      const std::string& job_id) = 0;
   // Newest first.
-  [[nodiscard]] Result<std::vector<TransitionEntry>> recentTransitions(size_t limit);
-  [[nodiscard]] Result<std::vector<HookAttempt>> attempts(const std::string& job_id);
-  [[nodiscard]] Result<std::vector<HookRun>> runsForJob(const std::string& job_id);
+  [[nodiscard]] virtual Result<std::vector<TransitionEntry>> recentTransitions(size_t limit) = 0;
+  [[nodiscard]] virtual Result<std::vector<HookAttempt>> attempts(const std::string& job_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<HookRun>> runsForJob(const std::string& job_id) = 0;
   // Newest change first, at most `limit`.
-  [[nodiscard]] Result<std::vector<HookRun>> runsInState(HookRunState state, size_t limit);
-  [[nodiscard]] Result<size_t> countRuns(HookRunState state);
+  [[nodiscard]] virtual Result<std::vector<HookRun>> runsInState(HookRunState state,
+                                                                 size_t limit) = 0;
+  [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;
 
- private:
-  StateReader();
-  std::mutex mu_;
-  std::unique_ptr<sqlite::Connection> db_;  // the tables below are guarded by mu_
-  std::unique_ptr<LabelTable> labels_;
-  std::unique_ptr<JobTable> jobs_;
-  std::unique_ptr<HookLedger> ledger_;
-  std::unique_ptr<JobHistory> history_;
+ protected:
+  StateReader() = default;
 };
 
 }  // namespace jobwatch::state

@@ -16,7 +16,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 size_t rowsIn(const WriteBatch& batch) {
   return batch.jobs.size() + batch.new_runs.size() + batch.removed.size() + batch.forgotten.size() +
-         batch.results.size() + batch.transitions.size();
+         batch.results.size() + batch.transitions.size() + batch.registered.size();
 }
 
 }  // namespace
@@ -78,6 +78,7 @@ void StateWriter::append(WriteBatch batch) {
   kept.forgotten = std::move(batch.forgotten);
   kept.removed = std::move(batch.removed);
   kept.results = std::move(batch.results);
+  kept.registered = std::move(batch.registered);  // insert-if-absent rows: never merged
   for (StoredJob& job : batch.jobs) {
     auto it = open_jobs_.find(job.id);
     if (it == open_jobs_.end()) {
