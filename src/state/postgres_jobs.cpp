@@ -106,6 +106,11 @@ Status PostgresStateStore::applyBatch(const WriteBatch& batch, std::int64_t now_
     return held.emplace(id, *got).first->second;
   };
   for (const auto& job : batch.registered) {
+    // A forgotten watch-file job keeps its tombstone: never watched again.
+    auto gone = db_->exec("SELECT 1 FROM forgotten_jobs WHERE id = $1", {job.id},
+                          "registering a job");
+    if (!gone) return gone.error();
+    if (gone->size() > 0) continue;
     auto rows = db_->exec(std::string("INSERT INTO jobs (") + kJobColumns +
                               ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
                               "$14, $15, $16, $17) ON CONFLICT (id) DO NOTHING RETURNING id",

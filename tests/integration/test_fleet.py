@@ -72,7 +72,7 @@ class FleetTest(DaemonTestCase):
     def fleet_config(self, name, jobs, hook, hooklog):
         url_file = self.write("pg.url", self.pg_url + "\n")
         control = os.path.join(self.dir, f"control-{name}.sock")
-        return self.write_config(
+        path = self.write_config(
             jobs, api={"rate_limit": f"{RATE}/s"},
             poll={"interval": "1s", "strategy": "round_robin"},
             name=f"jobwatchd-{name}.yaml",
@@ -83,9 +83,15 @@ hooks:
     - name: done
       on: [completed, failed]
       command: ["{hook}", "{hooklog}"]
-""").replace("state:\n  path: state.db\n",
-             f"state:\n  backend: postgresql\n  url_file: {url_file}\n"
-             f"  instance: {name}\n  lease: {LEASE_S}s\n")
+""")
+        with open(path) as f:
+            text = f.read()
+        sqlite = "state:\n  path: state.db\n"
+        self.assertIn(sqlite, text)
+        with open(path, "w") as f:
+            f.write(text.replace(sqlite, f"state:\n  backend: postgresql\n  url_file: {url_file}\n"
+                                         f"  instance: {name}\n  lease: {LEASE_S}s\n"))
+        return path
 
     def test_three_instances_survive_kills_a_database_restart_and_a_pause(self):
         rng = random.Random(16)
@@ -150,9 +156,9 @@ jobs:
             d.stop()
 
         # The database agrees: every job terminal with its run succeeded.
-        self.assertEqual(int(psql(self.db_url(), "SELECT count(*) FROM jobs WHERE terminal")), JOBS)
+        self.assertEqual(int(psql(self.db_url(), "SELECT count(*) FROM jobs WHERE terminal = 1")), JOBS)
         self.assertEqual(psql(self.db_url(),
-                              "SELECT count(*) FROM hook_runs WHERE state <> 'succeeded'"), "0")
+                              "SELECT count(*) FROM hook_runs WHERE state <> 2"), "0")
         # Each event's hook ran once, twice at most when a run was in flight
         # at a kill or the pause, the second as a higher attempt.
         runs = {}
@@ -205,7 +211,7 @@ jobs:
     def succeeded_runs(self):
         try:
             return int(psql(self.pg_url,
-                            "SELECT count(*) FROM hook_runs WHERE state = 'succeeded'"))
+                            "SELECT count(*) FROM hook_runs WHERE state = 2"))
         except subprocess.CalledProcessError:
             return -1
 
