@@ -245,9 +245,11 @@ Status PostgresStateStore::addTransition(const TransitionEntry& e) {
 
 Status PostgresStateStore::forgetJob(const std::string& id, std::int64_t now_ms) {
   const char* what = "forgetting a finished job";
-  const char* statements[] = {
+  const char* run_labels =
       "DELETE FROM run_labels WHERE run_id IN (SELECT run_id FROM hook_runs WHERE job_id = $1 "
-      "AND state IN (2, 3))",
+      "AND state IN (2, 3))";
+  const char* statements[] = {
+      run_labels,
       "DELETE FROM hook_runs WHERE job_id = $1 AND state IN (2, 3)",
       "DELETE FROM results WHERE job_id = $1",
       "DELETE FROM job_transitions WHERE job_id = $1",

@@ -139,6 +139,7 @@ TransitionEntry readTransition(const Rows& rows, int i) {
 Result<std::vector<TransitionEntry>> readTransitions(Result<Rows> rows) {
   if (!rows) return rows.error();
   std::vector<TransitionEntry> out;
+  out.reserve(static_cast<size_t>(rows->size()));
   for (int i = 0; i < rows->size(); ++i) out.push_back(readTransition(*rows, i));
   return out;
 }

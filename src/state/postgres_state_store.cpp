@@ -180,6 +180,7 @@ Result<std::vector<std::string>> PostgresStateStore::loadForgotten() {
   auto rows = db_->exec("SELECT id FROM forgotten_jobs ORDER BY id", "reading forgotten jobs");
   if (!rows) return rows.error();
   std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(rows->size()));
   for (int i = 0; i < rows->size(); ++i) out.push_back(rows->text(i, 0));
   return out;
 }
@@ -195,8 +196,9 @@ Result<std::optional<ResultRecord>> PostgresStateStore::resultFor(const std::str
   if (auto s = session(); !s) return s.error();
   auto found = pg_queries::selectResults(*db_, "r.job_id = $1", {job_id});
   if (!found) return found.error();
+  std::vector<ResultRecord> list = std::move(found).value();
   std::optional<ResultRecord> out;
-  if (!found->empty()) out = std::move(found->front());
+  if (!list.empty()) out = std::move(list.front());
   return out;
 }
 
