@@ -37,6 +37,12 @@ int runOnce(const Command& cmd) {
   auto config = loadOrReport(cmd.config);
   if (!config) return kExitBadInput;
   Log log(config->logging.format, config->logging.level);
+  if (config->state.backend == config::StateBackend::kPostgresql) {
+    // A fleet decides who polls which job; one pass over all of them from
+    // here would poll jobs other instances hold.
+    log.error("--once works with state.backend sqlite only: with postgresql, run the daemon");
+    return kExitBadInput;
+  }
   SystemClock clock;
   auto built = Daemon::build(*config, log, clock);
   if (!built.ok()) {

@@ -107,8 +107,8 @@ Status PostgresStateStore::applyBatch(const WriteBatch& batch, std::int64_t now_
   };
   for (const auto& job : batch.registered) {
     // A forgotten watch-file job keeps its tombstone: never watched again.
-    auto gone = db_->exec("SELECT 1 FROM forgotten_jobs WHERE id = $1", {job.id},
-                          "registering a job");
+    auto gone =
+        db_->exec("SELECT 1 FROM forgotten_jobs WHERE id = $1", {job.id}, "registering a job");
     if (!gone) return gone.error();
     if (gone->size() > 0) continue;
     auto rows = db_->exec(std::string("INSERT INTO jobs (") + kJobColumns +

@@ -69,24 +69,15 @@ Result<std::vector<HookRun>> PostgresStateStore::claimDueRuns(WallTime now, size
   return runs;
 }
 
-Error PostgresStateStore::runNotHeld(std::int64_t run_id, const char* action) {
-  const std::string what = "hook run " + std::to_string(run_id);
-  auto rows = db_->exec("SELECT state, owner FROM hook_runs WHERE run_id = $1", {param(run_id)},
+// A run that is no longer this process's (another process took it over
+// when this one's lease lapsed, and records it itself; or it was settled)
+// is left as it is: not an error, which the hook side would retry for good
+// (state_store.h). Only failing to look it up is one.
+Status PostgresStateStore::notHeldAnyMore(std::int64_t run_id) {
+  auto rows = db_->exec("SELECT state FROM hook_runs WHERE run_id = $1", {param(run_id)},
                         "looking up a hook run");
   if (!rows) return rows.error();
-  if (rows->size() == 0) {
-    return Error{what + " does not exist; " + action + " not recorded", ErrorKind::kRuntime};
-  }
-  if (rows->int64(0, 0) == stored::kStateRunning) {
-    return Error{what + " is held by another process now (this one's lease lapsed); " + action +
-                     " not recorded",
-                 ErrorKind::kRuntime};
-  }
-  static const char* const kNames[] = {"pending", "running", "succeeded", "failed"};
-  const auto code = rows->int64(0, 0);
-  const char* state = code >= 0 && code <= 3 ? kNames[code] : "unknown";
-  return Error{what + " is not running (it is " + state + "); " + action + " not recorded",
-               ErrorKind::kRuntime};
+  return Ok{};
 }
 
 Status PostgresStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
@@ -115,7 +106,7 @@ Status PostgresStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, Wa
        incarnation_},
       "recording a hook run's outcome");
   if (!rows) return rows.error();
-  if (rows->affected() == 0) return runNotHeld(run_id, "outcome");
+  if (rows->affected() == 0) return notHeldAnyMore(run_id);
   return Ok{};
 }
 
@@ -127,7 +118,7 @@ Status PostgresStateStore::releaseRun(std::int64_t run_id) {
       "WHERE run_id = $2 AND state = 1 AND owner = $3",
       {param(floorMs(clock_.wallNow())), param(run_id), incarnation_}, "releasing a hook run");
   if (!rows) return rows.error();
-  if (rows->affected() == 0) return runNotHeld(run_id, "release");
+  if (rows->affected() == 0) return notHeldAnyMore(run_id);
   return Ok{};
 }
 

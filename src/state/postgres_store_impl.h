@@ -81,7 +81,7 @@ class PostgresStateStore final : public StateStore {
   Result<std::vector<FleetMember>> members();
   Result<std::set<std::string>> heldIds();
   Status fillClaimed(FleetTick& tick, const std::vector<std::string>& ids);
-  Error runNotHeld(std::int64_t run_id, const char* action);
+  Status notHeldAnyMore(std::int64_t run_id);
 
   std::unique_ptr<pg::Connection> db_;  // guarded by mu_
   const PostgresOptions options_;

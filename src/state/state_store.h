@@ -248,6 +248,8 @@ class StateStore {
   // returning.
   [[nodiscard]] virtual Result<std::vector<HookRun>> claimDueRuns(WallTime now, size_t limit) = 0;
   // Records how a claimed run ended; kRetry makes it pending at `retry_at`.
+  // In a fleet, a run another process took over meanwhile is left as it is
+  // (Ok: that process records it).
   [[nodiscard]] virtual Status finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
                                          const std::string& last_error) = 0;
   // Claimed runs not finished (stop during a run): pending again, due now.

@@ -217,6 +217,7 @@ TEST_F(RosterTest, AFleetRosterUnwatchesAnAdoptedJobThatLeftTheWatchFileMeanwhil
   Roster& r = make();
   r.joinFleet();
   (void)r.applyWatchFile(file({"a", "b"}), false);
+  ASSERT_TRUE(writer->flush(5s));
   std::vector<state::StoredJob> claimed = store->loadJobs().value();
   (void)r.applyWatchFile(file({"a"}), false);  // b left while nobody held it
   EXPECT_EQ(r.adopt(claimed), 1u);
