@@ -39,6 +39,13 @@ def psql(url, sql):
                           capture_output=True, text=True).stdout.strip()
 
 
+def held(url):
+    try:
+        return int(psql(url, "SELECT count(*) FROM jobs WHERE owner IS NOT NULL"))
+    except subprocess.CalledProcessError:  # no schema yet
+        return -1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", default="build/dev")
@@ -79,11 +86,10 @@ def run_round(harness, args, lease, case):
 
 def measure(harness, args, work, pg_dir, lease, case):
     url = open(os.path.join(pg_dir, "url")).read().strip()
-    ids = [f"fo-{i:05d}" for i in range(args.jobs)]
     fake = harness.FakeApi(work, f"api_key: {harness.TEST_KEY}\ngenerate:\n"
                                  f"  - {{prefix: fo-, count: {args.jobs}, status: PROCESSING}}\n")
     with open(os.path.join(work, "jobs.yaml"), "w") as f:
-        f.write("jobs:\n" + "".join(f"  - fo-{i:05d}\n" for i in range(args.jobs)))
+        f.write("jobs:\n" + "".join(f"  - fo-{i}\n" for i in range(args.jobs)))
     url_file = os.path.join(work, "pg.url")
     with open(url_file, "w") as f:
         f.write(url + "\n")
@@ -96,6 +102,7 @@ def measure(harness, args, work, pg_dir, lease, case):
   base_url: {fake.base_url}
   allow_insecure_http: true
   request_timeout: 2s
+  rate_limit: 0
 poll:
   interval: {args.interval}s
   jitter: 0
@@ -117,8 +124,7 @@ control:
     try:
         for name in "abc":
             daemons[name] = start(name)
-        harness.wait_for(lambda: psql(url, "SELECT count(*) FROM jobs WHERE owner IS NOT NULL")
-                         == str(args.jobs), timeout=60, what="every job held")
+        harness.wait_for(lambda: held(url) == args.jobs, timeout=60, what="every job held")
         time.sleep(2 * args.interval)  # settled: every held job polled
         victim = psql(url, "SELECT owner FROM jobs GROUP BY owner ORDER BY count(*) DESC LIMIT 1")
         name = psql(url, f"SELECT instance FROM instances WHERE incarnation = '{victim}'")
@@ -140,6 +146,10 @@ control:
                 if after:
                     delays[job] = min(after) - killed
         if len(delays) < len(theirs):
+            print(f"  {len(theirs) - len(delays)} of {len(theirs)} jobs of {name} not polled "
+                  f"again; logs in {work}", file=sys.stderr)
+            if os.environ.get("KEEP_TMP"):
+                time.sleep(60)
             return None
         values = list(delays.values())
         return len(values), statistics.median(values), max(values)
