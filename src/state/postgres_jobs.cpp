@@ -7,6 +7,7 @@
 
 #include "state/postgres_queries.h"
 #include "state/postgres_store_impl.h"
+#include "state/result_table.h"
 #include "state/stored_codes.h"
 
 namespace jobwatch::state {
@@ -215,9 +216,8 @@ Status PostgresStateStore::upsertResult(const ResultRecord& r, std::int64_t now_
       "attempts = GREATEST(results.attempts, excluded.attempts), "
       "next_try_ms = excluded.next_try_ms, updated_ms = excluded.updated_ms "
       "WHERE results.state = 0",
-      {r.job_id, param(pg_queries::resultCode(r.state)), r.file, r.error,
-       param(std::int64_t{r.attempts}), param(floorMs(r.since)), param(floorMs(r.next_try)),
-       param(now_ms)},
+      {r.job_id, param(resultStateCode(r.state)), r.file, r.error, param(std::int64_t{r.attempts}),
+       param(floorMs(r.since)), param(floorMs(r.next_try)), param(now_ms)},
       "recording a job's result");
   if (!rows) return rows.error();
   return Ok{};

@@ -150,18 +150,17 @@ Result<std::vector<HookRun>> PostgresStateStore::retryFailedRuns(
   Status done = pg::transaction(*db_, [&]() -> Status {
     const std::vector<std::string> all{""};
     for (const std::string& event : event_ids.empty() ? all : event_ids) {
-      const size_t colon = event.find(':');
-      const std::string job = event.substr(0, colon);
-      const std::string status = colon == std::string::npos ? "" : event.substr(colon + 1);
-      if (!event.empty() && (colon == std::string::npos || job.empty() || status.empty())) {
-        return Error{"invalid event ID \"" + event + "\" (expected <job_id>:<status>)",
-                     ErrorKind::kBadInput};
+      stored::EventRef ref;  // empty: every failed run
+      if (!event.empty()) {
+        auto parsed = stored::parseEventId(event);
+        if (!parsed) return parsed.error();
+        ref = std::move(parsed).value();
       }
       auto runs = event.empty() ? pg_queries::selectRuns(*db_, "r.state = 3", {}, "r.run_id")
                                 : pg_queries::selectRuns(*db_,
                                                          "r.state = 3 AND r.job_id = $1 AND "
                                                          "r.status = $2",
-                                                         {job, status}, "r.run_id");
+                                                         {ref.job_id, ref.status}, "r.run_id");
       if (!runs) return runs.error();
       for (auto& run : std::move(runs).value()) {
         auto rows = db_->exec(

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "state/result_table.h"
 #include "state/stored_codes.h"
 
 namespace jobwatch::state::pg_queries {
@@ -71,7 +72,7 @@ std::optional<HookRunState> runState(std::int64_t code) {
 void readRunResult(const Rows& rows, int i, HookRun& run) {
   if (!run.with_result) return;
   const auto result_state = rows.optionalInt64(i, 18);
-  if (result_state && *result_state == resultCode(ResultState::kDone)) {
+  if (result_state && *result_state == resultStateCode(ResultState::kDone)) {
     run.result_file = rows.text(i, 19);
   } else {
     run.result_error =
@@ -163,18 +164,6 @@ std::int64_t runStateCode(HookRunState state) {
       return stored::kStateFailed;
   }
   return stored::kStatePending;  // unreachable: every enumerator handled
-}
-
-std::int64_t resultCode(ResultState state) {
-  switch (state) {
-    case ResultState::kPending:
-      return 0;
-    case ResultState::kDone:
-      return 1;
-    case ResultState::kGaveUp:
-      return 2;
-  }
-  return 0;  // unreachable: every enumerator handled
 }
 
 Result<std::vector<StoredJob>> selectJobs(pg::Connection& db, const std::string& where,

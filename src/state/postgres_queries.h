@@ -23,7 +23,6 @@ inline constexpr const char* kDbNowMs = "(extract(epoch FROM now()) * 1000)::big
 std::string liveInstance(const std::string& alias, int lease_param);
 
 std::int64_t runStateCode(HookRunState state);
-std::int64_t resultCode(ResultState state);
 
 // Jobs matching `where` (on alias j), with their labels, by ID.
 [[nodiscard]] Result<std::vector<StoredJob>> selectJobs(pg::Connection& db,

@@ -218,14 +218,13 @@ Result<std::vector<HookRun>> SqliteStateStore::retryFailedRuns(
   Status done = transaction([&]() -> Status {
     const std::vector<std::string> all{""};
     for (const std::string& event : event_ids.empty() ? all : event_ids) {
-      const size_t colon = event.find(':');
-      const std::string job = event.substr(0, colon);
-      const std::string status = colon == std::string::npos ? "" : event.substr(colon + 1);
-      if (!event.empty() && (colon == std::string::npos || job.empty() || status.empty())) {
-        return Error{"invalid event ID \"" + event + "\" (expected <job_id>:<status>)",
-                     ErrorKind::kBadInput};
+      stored::EventRef ref;  // empty: every failed run
+      if (!event.empty()) {
+        auto parsed = stored::parseEventId(event);
+        if (!parsed) return parsed.error();
+        ref = std::move(parsed).value();
       }
-      auto runs = ledger_.retryFailed(job, status, now_ms);
+      auto runs = ledger_.retryFailed(ref.job_id, ref.status, now_ms);
       if (!runs) return runs.error();
       for (auto& run : std::move(runs).value()) requeued.push_back(std::move(run));
     }

@@ -9,10 +9,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "state/sqlite_db.h"
 #include "status/job_facts.h"
 #include "util/clock.h"
+#include "util/result.h"
 
 namespace jobwatch::state::stored {
 
@@ -55,6 +57,21 @@ inline sqlite::Query& bindFacts(sqlite::Query& q, const status::JobFacts& f) {
       .bind(f.error)
       .bind(f.created_at)
       .bind(f.updated_at);
+}
+
+// An operator's event ID, "<job_id>:<status>" (retryFailedRuns), split
+// at its first colon; anything else is bad input naming it.
+struct EventRef {
+  std::string job_id;
+  std::string status;
+};
+inline Result<EventRef> parseEventId(const std::string& event) {
+  const size_t colon = event.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == event.size()) {
+    return Error{"invalid event ID \"" + event + "\" (expected <job_id>:<status>)",
+                 ErrorKind::kBadInput};
+  }
+  return EventRef{event.substr(0, colon), event.substr(colon + 1)};
 }
 
 }  // namespace jobwatch::state::stored
