@@ -132,6 +132,16 @@ Status PostgresStateStore::fillClaimed(FleetTick& tick, const std::vector<std::s
   auto jobs = pg_queries::selectJobs(*db_, "j.id = ANY($1::text[])", {textArray(ids)});
   if (!jobs) return jobs.error();
   tick.claimed = std::move(jobs).value();
+  // A result fetched by the job's previous holder is in that machine's
+  // results.dir: if a with_result run still waits for it, fetch it again here.
+  const std::int64_t now_ms = floorMs(clock_.wallNow());
+  auto refetch = db_->exec(
+      "UPDATE results AS r SET state = 0, file = '', error = '', attempts = 0, since_ms = $2, "
+      "next_try_ms = 0, updated_ms = $2 WHERE r.state = 1 AND r.job_id = ANY($1::text[]) AND "
+      "EXISTS (SELECT 1 FROM hook_runs AS h WHERE h.job_id = r.job_id AND h.with_result = 1 "
+      "AND h.state = 0)",
+      {textArray(ids), param(now_ms)}, "asking for claimed jobs' results again");
+  if (!refetch) return refetch.error();
   auto results = pg_queries::selectResults(*db_, "r.state = 0 AND r.job_id = ANY($1::text[])",
                                            {textArray(ids)});
   if (!results) return results.error();

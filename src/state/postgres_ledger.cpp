@@ -16,10 +16,15 @@ namespace {
 using pg::param;
 using stored::floorMs;
 
-// A with_result run waits while its job's result is pending (SPEC "Results").
+// A with_result run waits while its job's result is pending (SPEC "Results"),
+// and runs only on the instance holding its job ($1: this incarnation): the
+// result file is in that machine's results.dir. A job held by nobody (its
+// holder died, nobody claimed it yet) waits for the next holder, which
+// fetches the result again (fleetTick); a forgotten job's runs run anywhere.
 constexpr const char* kSettled =
-    "(h.with_result = 0 OR NOT EXISTS (SELECT 1 FROM results AS x "
-    "WHERE x.job_id = h.job_id AND x.state = 0))";
+    "(h.with_result = 0 OR (NOT EXISTS (SELECT 1 FROM results AS x "
+    "WHERE x.job_id = h.job_id AND x.state = 0) AND NOT EXISTS (SELECT 1 FROM jobs AS o "
+    "WHERE o.id = h.job_id AND o.owner IS DISTINCT FROM $1)))";
 
 std::int64_t asLimit(size_t n) {
   constexpr auto kMax = static_cast<size_t>(std::numeric_limits<std::int64_t>::max());
@@ -168,6 +173,7 @@ Result<std::vector<HookRun>> PostgresStateStore::retryFailedRuns(
             "updated_ms = $1, owner = NULL WHERE run_id = $2 AND state = 3",
             {param(now_ms), param(run.run_id)}, "queueing a hook run again");
         if (!rows) return rows.error();
+        if (rows->affected() == 0) continue;  // another process queued it meanwhile
         run.state = HookRunState::kPending;
         run.not_before = stored::fromMs(now_ms);
         run.last_error.clear();
@@ -186,7 +192,7 @@ Result<std::optional<WallTime>> PostgresStateStore::nextPendingAt() {
   auto rows = db_->exec(
       std::string("SELECT min(h.not_before_ms) FROM hook_runs AS h WHERE h.state = 0 AND ") +
           kSettled,
-      "looking for pending hook runs");
+      {incarnation_}, "looking for pending hook runs");
   if (!rows) return rows.error();
   std::optional<WallTime> next;
   if (auto ms = rows->optionalInt64(0, 0)) next = stored::fromMs(*ms);

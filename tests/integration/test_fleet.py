@@ -38,6 +38,19 @@ sleep 0.2
 echo "$JOBWATCH_EVENT_ID $JOBWATCH_ATTEMPT $$" >> "$1"
 """
 
+# A with_result hook: says whether the result file it was given is there.
+# A with_result hook: says whether it was given a result file in its own
+# instance's results.dir ($2; each instance has its own, as on separate
+# machines). $3: seconds it takes.
+ARCHIVE = """#!/bin/sh
+sleep "$3"
+case "$JOBWATCH_RESULT_FILE" in "$2"/*) here=1 ;; *) here=0 ;; esac
+if [ -n "$JOBWATCH_RESULT_ERROR" ]; then seen="error"
+elif [ "$here" = 1 ] && [ -s "$JOBWATCH_RESULT_FILE" ]; then seen="ok"
+else seen="elsewhere:$JOBWATCH_RESULT_FILE"; fi
+echo "$JOBWATCH_EVENT_ID $seen" >> "$1"
+"""
+
 
 def psql(url, sql):
     return subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
@@ -69,20 +82,33 @@ class FleetTest(DaemonTestCase):
         subprocess.run(["bash", PG_SERVER, "stop", self.pg_dir], stdout=subprocess.DEVNULL)
         super().tearDown()
 
-    def fleet_config(self, name, jobs, hook, hooklog):
+    def fleet_config(self, name, jobs, hook=None, hooklog=None, archive_s=0.1, max_hooks=4):
         url_file = self.write("pg.url", self.pg_url + "\n")
         control = os.path.join(self.dir, f"control-{name}.sock")
+        # Each instance its own results.dir, as on separate machines.
+        results = os.path.join(self.dir, f"results-{name}")
+        archive = self.write("archive.sh", ARCHIVE)
+        os.chmod(archive, 0o755)
+        archivelog = os.path.join(self.dir, "archive.log")
+        done = "" if hook is None else f"""\
+    - name: done
+      on: [completed, failed]
+      command: ["{hook}", "{hooklog}"]
+"""
         path = self.write_config(
             jobs, api={"rate_limit": f"{RATE}/s"},
             poll={"interval": "1s", "strategy": "round_robin"},
             name=f"jobwatchd-{name}.yaml",
             extra=f"""\
 control: {{socket: {control}}}
+results: {{dir: {results}}}
 hooks:
+  max_concurrent: {max_hooks}
   definitions:
-    - name: done
-      on: [completed, failed]
-      command: ["{hook}", "{hooklog}"]
+{done}    - name: archive
+      on: [completed]
+      with_result: true
+      command: ["{archive}", "{archivelog}", "{results}", "{archive_s}"]
 """)
         with open(path) as f:
             text = f.read()
@@ -116,6 +142,7 @@ jobs:
         t0_wall = time.time()
         hook = self.write("hook.sh", HOOK)
         os.chmod(hook, 0o755)
+        completed = sum(1 for i in range(JOBS) if i % 10 != 0)
         hooklog = os.path.join(self.dir, "hooks.log")
         configs = {n: self.fleet_config(n, ids, hook, hooklog) for n in "abc"}
         procs = {n: self.start_daemon(configs[n], name=f"jobwatchd-{n}") for n in "abc"}
@@ -149,8 +176,8 @@ jobs:
             time.sleep(0.2)
 
         # Every terminal job's hook ran to success (bounded wait).
-        wait_for(lambda: self.succeeded_runs() == JOBS, timeout=90, interval=1,
-                 what="every job's hook succeeded")
+        wait_for(lambda: self.succeeded_runs() == JOBS + completed, timeout=90, interval=1,
+                 what="every job's hooks succeeded")
         for d in procs.values():
             self.assertTrue(d.alive(), d.text()[-2000:])
             d.stop()
@@ -176,6 +203,14 @@ jobs:
         # interrupt (one or two per kill, a few at the pause).
         self.assertLessEqual(len(twice), 2 * kills + 10, twice)
 
+        # Every with_result run was given its result on the machine that
+        # ran it, also when its job moved (the new holder fetched it again).
+        archived = self.archived()
+        self.assertEqual(len(archived), completed, "one archive event per completed job")
+        for event, seen in archived.items():
+            self.assertLessEqual(len(seen), 2, f"{event} archived {seen}")
+            self.assertEqual(set(seen), {"ok"}, f"{event} was given {seen}")
+
         # The vendor never said 429 to the fleet.
         keys = self.fake.admin("GET", "/_admin/requests")["keys"]
         self.assertEqual(keys[TEST_KEY]["rejected_429"], 0)
@@ -198,6 +233,51 @@ jobs:
         self.assertLessEqual(worst[0], bound, f"longest gap between polls: {worst}")
         print(f"fleet: {JOBS} jobs, {kills} kills, runs twice: {len(twice)}, "
               f"longest gap {worst[0]:.1f} s (bound {bound:.1f} s)")
+
+    def test_with_result_runs_a_lost_machine_left_get_the_result_fetched_again(self):
+        ids = [f"lost-{i}" for i in range(6)]
+        self.start_fake(f"""\
+timeline_start: server_start
+api_key: {TEST_KEY}
+jobs:
+""" + "".join(f"  - {{id: {job}, timeline: [{{at: 0s, status: PROCESSING}}, "
+              f"{{at: 2s, status: COMPLETED}}]}}\n" for job in ids))
+        # a runs one slow archive hook at a time, so most wait in the ledger
+        # with their result in a's results.dir when a's machine is lost.
+        a = self.start_daemon(self.fleet_config("a", ids, archive_s=1, max_hooks=1),
+                              name="jobwatchd-a")
+        a.wait_log("joined the fleet", timeout=30)
+        wait_for(lambda: self.held_total() == len(ids), timeout=30, what="a holds every job")
+        wait_for(lambda: len(self.archived()) >= 1, timeout=30, what="a's first archive run")
+        waiting = int(psql(self.pg_url, "SELECT count(*) FROM hook_runs WHERE state = 0"))
+        self.assertGreaterEqual(waiting, 2, "runs waiting when a is lost")
+        a.stop(signal.SIGKILL)
+        b = self.start_daemon(self.fleet_config("b", ids, archive_s=0), name="jobwatchd-b")
+        wait_for(lambda: self.succeeded_runs() == len(ids), timeout=60, interval=0.5,
+                 what="every archive run succeeded")
+        archived = self.archived()
+        self.assertEqual(sorted(archived), sorted(f"{job}:completed" for job in ids))
+        for event, seen in archived.items():
+            # a's run in flight at the kill may end "ok" on a and run again on b
+            self.assertEqual(set(seen), {"ok"}, f"{event} was given {seen}")
+        # b fetched again the results its runs waited for (a run a finished
+        # between the count and the kill needs none).
+        on_b = [f for f in os.listdir(os.path.join(self.dir, "results-b")) if f.endswith(".json")]
+        self.assertGreaterEqual(len(on_b), waiting - 1)
+        fetches = sum(self.fake.requests_for(job)["result_count"] for job in ids)
+        self.assertGreaterEqual(fetches, len(ids) + waiting - 1)
+        b.stop()
+
+    def archived(self):
+        out = {}
+        try:
+            with open(os.path.join(self.dir, "archive.log")) as f:
+                for line in f:
+                    event, seen = line.split(maxsplit=1)
+                    out.setdefault(event, []).append(seen.strip())
+        except FileNotFoundError:
+            pass
+        return out
 
     def db_url(self):
         return self.pg_url

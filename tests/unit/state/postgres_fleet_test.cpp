@@ -163,6 +163,55 @@ TEST_F(PostgresFleetTest, ADeadOwnersRunningHookIsReclaimedAsTheNextAttempt) {
   EXPECT_EQ(b->countRuns(HookRunState::kSucceeded).value(), 1u);
 }
 
+// The result file is in the results.dir of the machine that fetched it: a
+// with_result run runs only where its job is held, and a takeover fetches
+// the result again when such a run still waits; a done result nobody waits
+// for is left as it is.
+TEST_F(PostgresFleetTest, AWithResultRunRunsWhereItsJobIsHeldAndATakeoverFetchesAgain) {
+  auto a = open("a");
+  ASSERT_TRUE(a);
+  registerJobs(*a, 2);
+  ASSERT_EQ(tick(*a).held, 2u);
+  auto b = open("b");
+  ASSERT_TRUE(b);
+  const std::string waiting = "job-0";
+  const std::string served = "job-1";
+  HookRun fetch = sampleRun(waiting, "completed", "archive");
+  fetch.with_result = true;
+  auto resultOf = [](const std::string& job, const std::string& file) {
+    ResultRecord r;
+    r.job_id = job;
+    r.state = ResultState::kDone;
+    r.file = file;
+    return r;
+  };
+  WriteBatch on_a;
+  on_a.new_runs = {fetch};
+  on_a.results = {resultOf(waiting, "/a/" + waiting + ".json"),
+                  resultOf(served, "/a/" + served + ".json")};
+  ASSERT_TRUE(applyOne(*a, on_a).ok());
+
+  EXPECT_TRUE(b->claimDueRuns(at(1h), 10)->empty());  // not b's job
+  EXPECT_FALSE(b->nextPendingAt().value().has_value());
+  EXPECT_TRUE(a->nextPendingAt().value().has_value());
+
+  lapse("a");
+  const FleetTick taken = tick(*b);
+  ASSERT_EQ(taken.claimed.size(), 2u);
+  ASSERT_EQ(taken.claimed_results.size(), 1u);
+  EXPECT_EQ(taken.claimed_results.front().job_id, waiting);
+  EXPECT_EQ(taken.claimed_results.front().state, ResultState::kPending);
+  EXPECT_TRUE(b->claimDueRuns(at(1h), 10)->empty());  // waits for b's own fetch
+  EXPECT_EQ(scalar("SELECT state FROM results WHERE job_id = '" + served + "'"), "1");
+
+  WriteBatch fetched;
+  fetched.results = {resultOf(waiting, "/b/" + waiting + ".json")};
+  ASSERT_TRUE(applyOne(*b, fetched).ok());
+  auto runs = b->claimDueRuns(at(1h), 10);
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().result_file, "/b/" + waiting + ".json");
+}
+
 TEST_F(PostgresFleetTest, ALeaseOfOneSecondLapsesOnTheDatabasesClock) {
   auto a = open("a", 1s);
   auto b = open("b", 1s);
