@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 
 namespace jobwatch::app {
@@ -156,22 +157,94 @@ nav.filter a{margin-right:.6em;padding:.1em .4em;border-radius:3px;text-decorati
 nav.filter a.current{background:#2f6fb3;color:#fff}
 td.id,td.mono{font-family:ui-monospace,monospace;word-break:break-all}
 form{margin:.6em 0}footer{margin-top:2em;color:#5a6270}
+h3{font-size:1em;margin:1em 0 .4em}
+.health{padding:.1em .6em;border-radius:3px;font-weight:700;color:#fff;background:#6b7280}
+.health.ok{background:#17803d}.health.degraded{background:#b3261e}
+.problems{background:#fdecea;border:2px solid #b3261e;padding:.2em 1em;margin:1em 0}
+.problems h2{color:#b3261e;margin:.4em 0}
 )";
+
+// The health at a glance, beside the title: ok, DEGRADED, or unknown when
+// there was no status report.
+std::string healthBadge(const StatusPageModel& m) {
+  if (!m.problems) return "<span class=\"health\" id=\"health\">health unknown</span>";
+  if (m.problems->empty()) return "<span class=\"health ok\" id=\"health\">ok</span>";
+  return "<span class=\"health degraded\" id=\"health\">DEGRADED</span>";
+}
+
+// Only when degraded: why, as `jobwatchd status` says it.
+void renderProblems(const StatusPageModel& m, std::string& out) {
+  if (!m.problems || m.problems->empty()) return;
+  const size_t n = m.problems->size();
+  out += "<section class=\"problems\" id=\"problems\" role=\"alert\"><h2>Degraded: " +
+         std::to_string(n) + (n == 1 ? " problem" : " problems") + "</h2><ul>";
+  for (const auto& problem : *m.problems) out += "<li>" + escape(problem) + "</li>";
+  out += "</ul></section>";
+}
+
+std::string perMinuteBudget(double per_minute) {
+  return per_minute > 0 ? std::to_string(std::llround(per_minute)) : "unlimited";
+}
+
+void renderAccounts(const StatusPageModel& m, std::string& out) {
+  out += "<h3>Accounts</h3>";
+  if (m.accounts.empty()) {
+    out += "<p id=\"accounts\">Not known: the scheduler did not answer.</p>";
+    return;
+  }
+  out +=
+      "<table id=\"account-table\"><thead><tr><th>Account</th><th>API</th><th>Key</th>"
+      "<th>Requests in the last minute</th><th>Budget per minute</th>"
+      "<th>Last successful poll</th></tr></thead><tbody>";
+  for (const AccountStatus& a : m.accounts) {
+    out += "<tr data-account=\"" + cell(a.name) + "\"><td class=\"mono\">" + cell(a.name) +
+           "</td><td>";
+    if (!a.polled) {
+      out += "not polled yet";
+    } else {
+      out += a.api_up ? "<span class=\"up\">up</span>" : "<span class=\"down\">down</span>";
+    }
+    out += "</td><td>";
+    if (a.auth_failing) {
+      out += "<span class=\"down\">refused (401/403)</span>";
+    } else {
+      out += a.polled ? "accepted" : "-";
+    }
+    out += "</td><td class=\"num\">" + std::to_string(a.requests_last_minute) +
+           "</td><td class=\"num\">" + perMinuteBudget(a.budget_per_minute) + "</td><td>" +
+           (a.last_success ? timeAndAgo(*a.last_success, m.now) : std::string("none yet")) +
+           "</td></tr>";
+  }
+  out += "</tbody></table>";
+}
+
+// state.backend postgresql: the live instances sharing the state.
+void renderInstances(const StatusPageModel& m, std::string& out) {
+  if (!m.fleet) return;
+  out += "<h3>Instances</h3>";
+  if (m.instances.empty()) {
+    out += "<p id=\"instances\">No live instance known.</p>";
+    return;
+  }
+  out +=
+      "<table id=\"instance-table\"><thead><tr><th>Instance</th><th>Jobs held</th>"
+      "<th>Started</th><th>Last heartbeat</th></tr></thead><tbody>";
+  for (const InstanceStatus& i : m.instances) {
+    out += "<tr><td class=\"mono\">" + cell(i.instance) + (i.self ? " (this one)" : "") +
+           "</td><td class=\"num\">" + std::to_string(i.jobs_held) + "</td><td>" +
+           timeAndAgo(i.started, m.now) + "</td><td>" + timeAndAgo(i.heartbeat, m.now) +
+           "</td></tr>";
+  }
+  out += "</tbody></table>";
+}
 
 void renderSummary(const StatusPageModel& m, std::string& out) {
   out += "<section id=\"summary\"><h2>Status</h2><dl class=\"summary\">";
   out += "<dt>Version</dt><dd id=\"version\">" + escape(m.version) + "</dd>";
   out += "<dt>Uptime</dt><dd id=\"uptime\">" + span(m.started_at, m.now) + " (since " +
          utcTime(m.started_at) + ")</dd>";
-  out += "<dt>API</dt><dd id=\"api\">";
-  if (!m.api_up) {
-    out += "not polled yet";
-  } else {
-    out += *m.api_up ? "<span class=\"up\">up</span>" : "<span class=\"down\">down</span>";
-  }
-  out += "</dd><dt>Last successful poll</dt><dd id=\"last-poll\">";
-  out += m.last_successful_poll ? timeAndAgo(*m.last_successful_poll, m.now) : "none yet";
-  out += "</dd><dt>Jobs</dt><dd id=\"job-count\">" + std::to_string(m.job_count) + "</dd>";
+  out += "<dt>Jobs</dt><dd id=\"job-count\">" + std::to_string(m.job_count) + "</dd>";
+  if (m.fleet) out += "<dt></dt><dd>held by this instance (the fleet: below)</dd>";
   out += "<dt>Hooks</dt><dd id=\"hooks\">" + optionalCount(m.hooks_pending) + " pending, " +
          optionalCount(m.hooks_running) + " running, " + optionalCount(m.hooks_failed) +
          " failed</dd>";
@@ -184,7 +257,10 @@ void renderSummary(const StatusPageModel& m, std::string& out) {
                             : ", <span class=\"down\">failed: the previous configuration "
                               "is still running</span>";
   }
-  out += "</dd></dl></section>";
+  out += "</dd></dl>";
+  renderAccounts(m, out);
+  renderInstances(m, out);
+  out += "</section>";
 }
 
 void renderFilter(const StatusPageModel& m, std::string& out) {
@@ -322,7 +398,9 @@ Result<PageQuery> parsePageQuery(std::string_view query) {
 
 std::string renderStatusPage(const StatusPageModel& model) {
   std::string out = documentStart("jobwatchd status", model.refresh_every);
-  out += "<header><h1>jobwatchd</h1><span>status at " + utcTime(model.now) + "</span></header>";
+  out += "<header><h1>jobwatchd</h1>" + healthBadge(model) + "<span>status at " +
+         utcTime(model.now) + "</span></header>";
+  renderProblems(model, out);
   if (!model.notes.empty()) {
     out += "<div class=\"notes\" id=\"notes\">";
     for (const auto& note : model.notes) out += "<p>" + escape(note) + "</p>";

@@ -4,7 +4,10 @@
 // scripts and no external assets (inline CSS; it refreshes itself with a
 // <meta http-equiv="refresh">); every text it shows is HTML-escaped, and
 // every value put in a link is percent-encoded, because job fields and
-// status words come from the API and are untrusted. The jobs table is
+// status words come from the API, hook output from hooks and account names
+// from the configuration. It shows what `jobwatchd status` reports (the
+// same StatusReport: health and its problems, every account, the fleet's
+// instances) and then the jobs, transitions and failed hooks. The jobs table is
 // capped (the model carries at most the rows to show plus how many
 // matched); status_page_sources.h fills the model from the operator's
 // reports.
@@ -21,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/operator_report.h"
 #include "metrics/metrics_server.h"
 #include "util/clock.h"
 #include "util/duration.h"
@@ -68,9 +72,14 @@ struct StatusPageModel {
   std::string version;
   WallTime now{};
   WallTime started_at{};
-  // API health: nullopt until a poll has finished.
-  std::optional<bool> api_up;
-  std::optional<WallTime> last_successful_poll;
+  // From the status report, as `jobwatchd status` shows them: one row per
+  // account (none when the scheduler did not answer), why the daemon is
+  // degraded (nullopt: no report, the scheduler is not running; empty:
+  // healthy), and with state.backend postgresql the fleet's instances.
+  std::vector<AccountStatus> accounts;
+  std::optional<std::vector<std::string>> problems;
+  bool fleet = false;
+  std::vector<InstanceStatus> instances;
   // Jobs per canonical status (as the engine counts them) and in all;
   // nullopt counts when the scheduler did not answer in time.
   std::optional<std::map<std::string, size_t>> status_counts;

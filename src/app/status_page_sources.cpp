@@ -71,11 +71,10 @@ StatusPageModel StatusPageSource::read(OperatorView* view, const PageQuery& quer
 
 void addStatus(const StatusReport& report, StatusPageModel& model) {
   if (report.started_at) model.started_at = *report.started_at;
-  if (!report.accounts.empty()) {
-    const AccountStatus& account = report.accounts.front();
-    if (account.polled) model.api_up = account.api_up;
-    model.last_successful_poll = account.last_success;
-  }
+  model.accounts = report.accounts;
+  model.problems = report.problems;
+  model.fleet = report.fleet;
+  model.instances = report.instances;
   if (report.scheduler_answered) {
     model.status_counts = report.jobs_by_status;
     model.job_count = report.jobs;

@@ -47,8 +47,9 @@ class StatusPageSource {
   std::chrono::steady_clock::time_point next_read_{};  // guarded by turn_
 };
 
-// The summary: start, API health, last reload, the vocabulary, hook
-// counts; job counts only when the scheduler answered.
+// The summary: start, health (the problems), every account, the fleet's
+// instances, last reload, the vocabulary, hook counts; job counts only
+// when the scheduler answered.
 void addStatus(const StatusReport& report, StatusPageModel& model);
 // The table's rows, newest first, and how many matched.
 void addJobs(JobsReport report, StatusPageModel& model);

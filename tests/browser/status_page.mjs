@@ -4,7 +4,7 @@
 //
 //   node status_page.mjs URL OUTDIR
 //
-// It loads URL, reads the jobs table, probes for script execution (the
+// It loads URL, reads the jobs and accounts tables and the health, probes for script execution (the
 // page on `window`, dialogs, script/img elements inside the tables), saves
 // a full-page screenshot to OUTDIR/status_page.png and measures it (PNG
 // size, dimensions, distinct colours), follows the "completed" filter link,
@@ -91,6 +91,9 @@ async function readPage(page) {
         return { id: cells[0], status: cells[1], type: cells[2], pdfName: cells[3] };
       }),
       failedHooks: [...document.querySelectorAll('#failed-hook-table tbody tr')].map(cellsOf),
+      accounts: [...document.querySelectorAll('#account-table tbody tr')].map(cellsOf),
+      health: document.querySelector('#health')?.textContent ?? null,
+      problems: [...document.querySelectorAll('#problems li')].map((li) => li.textContent),
       transitions: document.querySelectorAll('#transition-table tbody tr').length,
       summary: document.querySelector('#summary').innerText,
       probe: {

@@ -2,7 +2,7 @@
 """The status page in a real browser (issue 15): the real daemon against the
 fake API, Debian's headless Chromium driven by Playwright
 (status_page.mjs). The table shows the jobs, the filter works by link and by
-form, a screenshot is taken and is not blank, a hostile pdf_name is shown
+form, the accounts table and the health are there, a screenshot is taken and is not blank, a hostile pdf_name is shown
 as text and never runs, and the page refreshes itself.
 
 Needs /usr/bin/chromium and tests/browser/node_modules (tests/tools/
@@ -19,9 +19,12 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import DaemonTestCase, TEST_KEY, wait_for  # noqa: E402
+from harness import DaemonTestCase, TEST_KEY, daemon_env, wait_for  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# A second account whose key the fake API refuses (401): the page is degraded.
+REFUSED_KEY = "sk-team-b-refused-0123456789"
+REFUSED_JOB = "job-refused"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 
 # id -> (API status, canonical status, type, pdf_name)
@@ -44,8 +47,14 @@ class StatusPageBrowserTest(DaemonTestCase):
             f"  - {{id: {job_id}, status: {api}, type: {kind}, pdf_name: {yaml_string(pdf)},"
             f" error: {yaml_string('disk <full>')}}}\n"
             for job_id, (api, _, kind, pdf) in JOBS.items())
+        jobs_yaml += f"  - {{id: {REFUSED_JOB}, status: COMPLETED}}\n"
         self.start_fake(f"api_key: {TEST_KEY}\njobs:\n{jobs_yaml}")
-        config = self.write_config(list(JOBS), extra="""
+        config = self.write_config(list(JOBS) + [f"{{id: {REFUSED_JOB}, account: team-b}}"],
+                                   extra="""
+            accounts:
+              - name: team-b
+                api_key_env: TEAM_B_KEY
+                rate_limit: 2/s
             hooks:
               definitions:
                 - name: notify
@@ -53,16 +62,22 @@ class StatusPageBrowserTest(DaemonTestCase):
                   command: ["/bin/sh", "-c", "echo 'receiver <down>' >&2; exit 4"]
                   retries: 0
             """)
-        daemon = self.start_daemon(config)
+        daemon = self.start_daemon(config, env=daemon_env(TEAM_B_KEY=REFUSED_KEY))
         line = daemon.wait_log("status page served")[0]
         url = line.split("url=", 1)[1].split()[0].strip('"')
 
         def settled():
             completed = daemon.metric('jobwatch_jobs{status="completed"}')
             failed_runs = daemon.metric('jobwatch_hook_runs_total{hook="notify",result="failure"}')
-            return completed == 2 and failed_runs == 1
+            refused = daemon.metric(
+                'jobwatch_polls_total{account="team-b",result="auth_error"}') or 0
+            if not (completed == 2 and failed_runs == 1 and refused >= 1):
+                return False
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return "API refuses the key" in r.read().decode()
 
-        wait_for(settled, timeout=20, what="every job polled and the hook failed")
+        wait_for(settled, timeout=20,
+                 what="every job polled, the hook failed and team-b's key refused")
 
         # Plain HTTP first: the headers that keep a browser from running
         # or loading anything.
@@ -89,11 +104,24 @@ class StatusPageBrowserTest(DaemonTestCase):
         self.assertEqual(seen["status"], 200)
         self.assertIn("default-src 'none'", seen["headers"]["content-security-policy"])
         self.assertEqual(seen["title"], "jobwatchd status")
-        # The table is the jobs, with their fields as text.
+        # The table is the jobs, with their fields as text (the refused
+        # account's job never polled).
         self.assertEqual(
             sorted((r["id"], r["status"], r["type"], r["pdfName"]) for r in seen["rows"]),
-            sorted((job_id, canon, kind, pdf) for job_id, (_, canon, kind, pdf) in JOBS.items()))
+            sorted([(job_id, canon, kind, pdf) for job_id, (_, canon, kind, pdf) in JOBS.items()] +
+                   [(REFUSED_JOB, "unknown", "", "")]))
         self.assertIn("up", seen["summary"])
+        # What `jobwatchd status` says: degraded, because team-b's key is
+        # refused; both accounts in the table.
+        self.assertEqual(seen["health"], "DEGRADED")
+        self.assertEqual(seen["problems"], ["API refuses the key (401/403) (account team-b)"])
+        accounts = {row[0]: row for row in seen["accounts"]}
+        self.assertEqual(sorted(accounts), ["default", "team-b"])
+        self.assertEqual(accounts["default"][1:3], ["up", "accepted"])
+        self.assertEqual(accounts["default"][4], "unlimited")
+        self.assertRegex(accounts["default"][5], r"\(\d+m?s ago\)$")
+        self.assertEqual(accounts["team-b"][2], "refused (401/403)")
+        self.assertEqual(accounts["team-b"][4:6], ["120", "none yet"])
         self.assertIn("0 pending, 0 running, 1 failed", seen["summary"])
         self.assertGreaterEqual(seen["transitions"], len(JOBS))
         self.assertEqual(len(seen["failedHooks"]), 1)

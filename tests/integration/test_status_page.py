@@ -2,16 +2,22 @@
 """The status page at GET / over plain HTTP with the real daemon (issue 15;
 the browser test in tests/browser covers what a browser does with it): the
 row cap with the filter, refused queries, a scheduler that does not answer
-in time, and /metrics unchanged beside it."""
+in time, every account with the problems when one account's key is refused,
+and /metrics unchanged beside it."""
+import html as html_lib
+import json
 import os
 import re
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
 import unittest
 
-from harness import DaemonTestCase, TEST_KEY, daemon_env, wait_for
+from harness import JOBWATCHD, DaemonTestCase, TEST_KEY, daemon_env, wait_for
+
+REFUSED_KEY = "sk-team-b-refused-0123456789"
 
 
 def fetch(url, method="GET"):
@@ -32,6 +38,25 @@ def page_url(daemon):
 def job_rows(html):
     return re.findall(r'<tr class="s-[^"]*"><td class="id">([^<]*)</td>',
                       html.split('id="job-table"', 1)[1].split("</table>", 1)[0])
+
+
+def account_rows(html):
+    """{account: [cell texts]} from the accounts table."""
+    if 'id="account-table"' not in html:
+        return {}
+    table = html.split('id="account-table"', 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for name, cells in re.findall(r'<tr data-account="([^"]*)">(.*?)</tr>', table):
+        rows[html_lib.unescape(name)] = [html_lib.unescape(re.sub(r"<[^>]+>", "", c))
+                                         for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)]
+    return rows
+
+
+def problems(html):
+    if 'id="problems"' not in html:
+        return []
+    box = html.split('id="problems"', 1)[1].split("</section>", 1)[0]
+    return [html_lib.unescape(p) for p in re.findall(r"<li>(.*?)</li>", box)]
 
 
 class StatusPageTest(DaemonTestCase):
@@ -116,6 +141,56 @@ class StatusPageTest(DaemonTestCase):
         os.remove(wedge)
         daemon.wait_log("scheduler no longer wedged")
         wait_for(lambda: job_rows(fetch(url)[2]) == ["job-1"], what="the job list back")
+
+    def test_shows_every_account_and_the_problem_when_one_key_is_refused(self):
+        self.start_fake(f"""
+            api_key: {TEST_KEY}
+            jobs:
+              - {{id: job-a, status: COMPLETED}}
+              - {{id: job-b, status: COMPLETED}}
+            """)
+        control = f"control: {{socket: {os.path.join(self.dir, 'control.sock')}}}\n"
+        config = self.write_config(["job-a", "{id: job-b, account: team-b}"], extra=f"""\
+accounts:
+  - name: team-b
+    api_key_env: TEAM_B_KEY
+    rate_limit: 2/s
+""" + control)
+        daemon = self.start_daemon(config, env=daemon_env(TEAM_B_KEY=REFUSED_KEY))
+        url = page_url(daemon)
+        refused = "API refuses the key (401/403) (account team-b)"
+        wait_for(lambda: daemon.metric('jobwatch_jobs{status="completed"}') == 1,
+                 what="the default account's job polled")
+        wait_for(lambda: refused in problems(fetch(url)[2]), timeout=20,
+                 what="the refused key on the page")
+
+        status, _, html = fetch(url)
+        self.assertEqual(status, 200)
+        self.assertIn('<span class="health degraded" id="health">DEGRADED</span>', html)
+        rows = account_rows(html)
+        self.assertEqual(sorted(rows), ["default", "team-b"])
+        # Account, API, key, requests in the last minute, budget, last successful poll.
+        self.assertEqual(rows["default"][0:3], ["default", "up", "accepted"])
+        self.assertGreaterEqual(int(rows["default"][3]), 1)
+        self.assertEqual(rows["default"][4], "unlimited")
+        self.assertRegex(rows["default"][5], r"^[0-9-]+ [0-9:]+Z \(\d+m?s ago\)$")
+        self.assertEqual(rows["team-b"][0], "team-b")
+        self.assertEqual(rows["team-b"][2], "refused (401/403)")
+        self.assertGreaterEqual(int(rows["team-b"][3]), 1)
+        self.assertEqual(rows["team-b"][4], "120")
+        self.assertEqual(rows["team-b"][5], "none yet")
+        self.assertEqual(job_rows(html).count("job-a") + job_rows(html).count("job-b"), 2)
+
+        # The same report as `jobwatchd status`: every problem it names is on the page.
+        r = subprocess.run([JOBWATCHD, "status", "--json", "--config", config],
+                           capture_output=True, text=True, timeout=30, env=daemon_env())
+        report = json.loads(r.stdout)
+        self.assertFalse(report["healthy"])
+        self.assertIn(refused, report["problems"])
+        self.assertTrue(set(report["problems"]) <= set(problems(fetch(url)[2])),
+                        (report["problems"], problems(fetch(url)[2])))
+        self.assertEqual(sorted(a["name"] for a in report["accounts"]), sorted(rows))
+        self.assertTrue(daemon.alive())
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ TEST(PageQueryTest, ParsesStatusFiltersAndRefusesAnythingElse) {
 
 TEST(StatusPageTest, ShowsTheSummaryTheJobsAndRefreshesItself) {
   StatusPageModel m = baseModel();
-  m.api_up = true;
-  m.last_successful_poll = kNow - 3s;
+  AccountStatus account;
+  account.polled = true;
+  account.last_success = kNow - 3s;
+  m.accounts = {account};
   m.last_reload_at = kNow - 60s;
   m.last_reload_ok = false;
   const std::string page = renderStatusPage(m);
@@ -95,6 +97,7 @@ TEST(StatusPageTest, ShowsTheSummaryTheJobsAndRefreshesItself) {
 TEST(StatusPageTest, SaysWhatItDoesNotKnow) {
   StatusPageModel m = baseModel();
   m.hooks_failed.reset();
+  m.accounts = {AccountStatus{}};  // not polled yet
   m.notes = {"the scheduler did not answer within 2s: no job list this time"};
   const std::string page = renderStatusPage(m);
   EXPECT_NE(page.find("not polled yet"), std::string::npos);
@@ -262,8 +265,10 @@ TEST(StatusPageSourcesTest, TheSummaryComesFromTheStatusReport) {
   StatusPageModel empty;
   addStatus(report, empty);
   EXPECT_EQ(empty.started_at, start);
-  EXPECT_FALSE(empty.api_up.has_value());
-  EXPECT_FALSE(empty.last_successful_poll.has_value());
+  ASSERT_EQ(empty.accounts.size(), 1u);
+  EXPECT_FALSE(empty.accounts.front().polled);
+  EXPECT_FALSE(empty.accounts.front().last_success.has_value());
+  EXPECT_EQ(empty.problems, std::vector<std::string>{});  // healthy
   EXPECT_FALSE(empty.last_reload_at.has_value());
   EXPECT_EQ(empty.known_statuses, (std::vector<std::string>{"queued", "completed"}));
   EXPECT_EQ(empty.status_counts, (std::map<std::string, size_t>{{"queued", 2}}));
@@ -279,8 +284,8 @@ TEST(StatusPageSourcesTest, TheSummaryComesFromTheStatusReport) {
   report.last_reload_ok = false;
   StatusPageModel m;
   addStatus(report, m);
-  EXPECT_EQ(m.api_up, false);
-  EXPECT_EQ(m.last_successful_poll, start + 5s);
+  EXPECT_EQ(m.accounts.front().api_up, false);
+  EXPECT_EQ(m.accounts.front().last_success, start + 5s);
   EXPECT_EQ(m.last_reload_at, start + 10s);
   EXPECT_FALSE(m.last_reload_ok);
 
@@ -343,6 +348,129 @@ TEST(StatusPageSourcesTest, JobsTransitionsAndFailedHooksComeFromTheReports) {
   EXPECT_EQ(m.failed_hooks[0].hook, "notify");
   EXPECT_EQ(m.failed_hooks[0].attempts, 4);
   EXPECT_EQ(m.failed_hooks[0].last_error, "exit 4");
+}
+
+// Two accounts, the second's key refused: the report as OperatorView::status
+// makes it.
+StatusReport twoAccountsOneDown() {
+  StatusReport report;
+  report.live = true;
+  report.started_at = kNow - 90s;
+  report.scheduler_answered = true;
+  AccountStatus a;
+  a.polled = true;
+  a.budget_per_minute = 300;
+  a.requests_last_minute = 42;
+  a.last_success = kNow - 2s;
+  AccountStatus b;
+  b.name = "team-b";
+  b.polled = true;
+  b.api_up = false;
+  b.auth_failing = true;
+  b.requests_last_minute = 7;
+  report.accounts = {a, b};
+  report.problems = {"API unreachable or failing (account team-b)",
+                     "API refuses the key (401/403) (account team-b)"};
+  return report;
+}
+
+std::string between(const std::string& text, const std::string& from, const std::string& to) {
+  const size_t start = text.find(from);
+  if (start == std::string::npos) return "";
+  const size_t end = text.find(to, start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+TEST(StatusPageTest, ShowsEveryAccountAndTheProblemsWhenOneIsDown) {
+  StatusPageModel m = baseModel();
+  addStatus(twoAccountsOneDown(), m);
+  const std::string page = renderStatusPage(m);
+  const std::string accounts = between(page, "<table id=\"account-table\">", "</table>");
+  EXPECT_EQ(occurrences(accounts, "<tr data-account="), 2u) << page;
+  EXPECT_NE(accounts.find("<tr data-account=\"default\"><td class=\"mono\">default</td>"
+                          "<td><span class=\"up\">up</span></td><td>accepted</td>"
+                          "<td class=\"num\">42</td><td class=\"num\">300</td>"
+                          "<td><time>"),
+            std::string::npos)
+      << accounts;
+  EXPECT_NE(accounts.find("(2s ago)"), std::string::npos);
+  EXPECT_NE(accounts.find("<tr data-account=\"team-b\"><td class=\"mono\">team-b</td>"
+                          "<td><span class=\"down\">down</span></td>"
+                          "<td><span class=\"down\">refused (401/403)</span></td>"
+                          "<td class=\"num\">7</td><td class=\"num\">unlimited</td>"
+                          "<td>none yet</td></tr>"),
+            std::string::npos)
+      << accounts;
+  // Health at a glance, and why, above everything else.
+  EXPECT_NE(page.find("<span class=\"health degraded\" id=\"health\">DEGRADED</span>"),
+            std::string::npos);
+  const std::string problems = between(page, "<section class=\"problems\"", "</section>");
+  EXPECT_NE(problems.find("<h2>Degraded: 2 problems</h2>"), std::string::npos) << page;
+  EXPECT_NE(problems.find("<li>API refuses the key (401/403) (account team-b)</li>"),
+            std::string::npos);
+  EXPECT_LT(page.find("id=\"problems\""), page.find("id=\"summary\""));
+  EXPECT_EQ(page.find("id=\"instance-table\""), std::string::npos);  // not a fleet
+
+  // Healthy: no problems box; no report at all: health unknown.
+  StatusReport healthy = twoAccountsOneDown();
+  healthy.problems.clear();
+  StatusPageModel ok = baseModel();
+  addStatus(healthy, ok);
+  const std::string ok_page = renderStatusPage(ok);
+  EXPECT_NE(ok_page.find("<span class=\"health ok\" id=\"health\">ok</span>"), std::string::npos);
+  EXPECT_EQ(ok_page.find("id=\"problems\""), std::string::npos);
+  const std::string unknown = renderStatusPage(baseModel());
+  EXPECT_NE(unknown.find(">health unknown</span>"), std::string::npos);
+  EXPECT_NE(unknown.find("Not known: the scheduler did not answer."), std::string::npos);
+}
+
+TEST(StatusPageTest, ShowsTheFleetsInstances) {
+  StatusReport report = twoAccountsOneDown();
+  report.fleet = true;
+  report.instances = {{"host-a:101", 12, kNow - 1h, kNow - 1s, true},
+                      {"host-b:202", 30, kNow - 2h, kNow - 4s, false}};
+  StatusPageModel m = baseModel();
+  addStatus(report, m);
+  const std::string page = renderStatusPage(m);
+  const std::string instances = between(page, "<table id=\"instance-table\">", "</table>");
+  EXPECT_EQ(occurrences(instances, "<tr>"), 3u) << page;  // the header and two rows
+  EXPECT_NE(instances.find("<td class=\"mono\">host-a:101 (this one)</td><td class=\"num\">12"
+                           "</td><td><time>"),
+            std::string::npos)
+      << instances;
+  EXPECT_NE(instances.find("(1h ago)</td><td><time>"), std::string::npos);
+  EXPECT_NE(instances.find("host-b:202</td><td class=\"num\">30</td>"), std::string::npos);
+  EXPECT_NE(instances.find("(4s ago)"), std::string::npos);
+  EXPECT_NE(page.find("held by this instance"), std::string::npos);
+
+  report.instances.clear();
+  report.problems = {"state store unreachable: not polling (connection refused)"};
+  StatusPageModel lost = baseModel();
+  addStatus(report, lost);
+  const std::string lost_page = renderStatusPage(lost);
+  EXPECT_NE(lost_page.find("No live instance known."), std::string::npos);
+  EXPECT_NE(lost_page.find("<li>state store unreachable: not polling (connection refused)</li>"),
+            std::string::npos);
+}
+
+TEST(StatusPageTest, EscapesAccountNamesProblemsAndInstances) {
+  StatusReport report = twoAccountsOneDown();
+  report.accounts[1].name = kXss;
+  report.problems = {"API refuses the key (401/403) (account " + kXss + ")", kXss + "\x01"};
+  report.fleet = true;
+  report.instances = {{kXss, 1, kNow, kNow, true}};
+  StatusPageModel m = baseModel();
+  addStatus(report, m);
+  const std::string page = renderStatusPage(m);
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(page.find("<img"), std::string::npos);
+  EXPECT_EQ(page.find('\x01'), std::string::npos);
+  const std::string escaped =
+      "&lt;script&gt;window.__xss=1&lt;/script&gt;&lt;img src=x onerror=&quot;window.__xss=2&quot;"
+      "&gt;";
+  // the account's attribute and cell, two problems, the instance
+  EXPECT_EQ(occurrences(page, escaped), 5u) << page;
+  EXPECT_NE(page.find("<tr data-account=\"" + escaped + "\">"), std::string::npos);
 }
 
 }  // namespace
