@@ -45,9 +45,12 @@ Status JobHistory::prepare(sqlite::Connection& db) {
        "DELETE FROM job_transitions WHERE job_id = ?1 AND seq <= (SELECT seq FROM "
        "job_transitions WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},
       {&insert_attempt_,
+       // Only while the job is known: a run that ends after its job was
+       // forgotten or removed leaves no history nobody could read or delete.
        "INSERT INTO hook_attempts (run_id, job_id, status, hook, attempt, started_ms, "
        "duration_ms, exit_code, signal, result, output) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+       "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 "
+       "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2)"},
       {&trim_attempts_,
        "DELETE FROM hook_attempts WHERE job_id = ?1 AND seq <= (SELECT seq FROM "
        "hook_attempts WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},

@@ -278,9 +278,12 @@ Status PostgresStateStore::removeJob(const std::string& id) {
           pg_queries::liveInstance("i", 3) + ") RETURNING j.id",
       {id, incarnation_, leaseParam()}, "removing a job");
   if (!deleted) return deleted.error();
-  if (deleted->size() > 0) {
-    auto labels = db_->exec("DELETE FROM job_labels WHERE job_id = $1", {id}, "removing a job");
-    if (!labels) return labels.error();
+  if (deleted->size() > 0) {  // no longer watched: its labels and history go too
+    for (const char* sql : {"DELETE FROM job_labels WHERE job_id = $1",
+                            "DELETE FROM job_transitions WHERE job_id = $1",
+                            "DELETE FROM hook_attempts WHERE job_id = $1"}) {
+      if (auto done = db_->exec(sql, {id}, "removing a job"); !done) return done.error();
+    }
   }
   auto tombstone = db_->exec("DELETE FROM forgotten_jobs WHERE id = $1", {id}, "removing a job");
   if (!tombstone) return tombstone.error();

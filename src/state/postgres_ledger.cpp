@@ -134,9 +134,12 @@ Status PostgresStateStore::recordAttempt(const HookAttempt& a) {
   if (a.exit_code) code = *a.exit_code;
   return pg::transaction(*db_, [&]() -> Status {
     auto rows = db_->exec(
+        // Only while the job is known (see job_history.cpp).
         "INSERT INTO hook_attempts (run_id, job_id, status, hook, attempt, started_ms, "
         "duration_ms, exit_code, signal, result, output) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "SELECT $1::bigint, $2, $3, $4, $5::integer, $6::bigint, $7::bigint, $8::integer, $9, "
+        "$10, $11 "
+        "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2)",
         {param(a.run_id), a.job_id, a.status, a.hook, param(std::int64_t{a.attempt}),
          param(floorMs(a.started)), param(static_cast<std::int64_t>(a.duration.count())),
          param(code), a.signal, a.result, a.output},

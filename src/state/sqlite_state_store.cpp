@@ -155,8 +155,9 @@ Status SqliteStateStore::apply(const std::vector<WriteBatch>& batches) {
       for (const auto& id : batch.forgotten) {
         if (auto done = forgetJob(id); !done) return done;
       }
-      for (const auto& id : batch.removed) {
+      for (const auto& id : batch.removed) {  // no longer watched: its history goes too
         if (auto done = jobs_.remove(id); !done) return done;
+        if (auto done = history_.forget(id); !done) return done;
       }
     }
     return Ok{};

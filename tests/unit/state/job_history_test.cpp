@@ -76,6 +76,9 @@ TEST_F(JobHistoryTest, TransitionsAreKeptInOrderAndBoundedPerJob) {
 
 TEST_F(JobHistoryTest, AttemptsAreBoundedAndKeepExitCodeOrSignal) {
   auto store = open();
+  WriteBatch known;
+  known.jobs.push_back(sampleJob("a"));
+  ASSERT_TRUE(store->apply({known}).ok());
   for (int n = 1; n <= 60; ++n) ASSERT_TRUE(store->recordAttempt(attempt("a", n)).ok());
   auto attempts = reader()->attempts("a");
   ASSERT_TRUE(attempts.ok());
@@ -100,6 +103,27 @@ TEST_F(JobHistoryTest, ForgettingAJobForgetsItsHistory) {
   WriteBatch forget;
   forget.forgotten.push_back("a");
   ASSERT_TRUE(store->apply({forget}).ok());
+  auto r = reader();
+  EXPECT_TRUE(r->transitions("a")->empty());
+  EXPECT_TRUE(r->attempts("a")->empty());
+  EXPECT_EQ(r->transitions("b")->size(), 2u);
+}
+
+// A job no longer watched (gone from the watch file) or forgotten leaves no
+// history behind, also from a run that ends after it went.
+TEST_F(JobHistoryTest, ARemovedJobsHistoryGoesAndLateAttemptsAreNotKept) {
+  auto store = open();
+  WriteBatch first = transitions("a", 0, 3);
+  first.jobs.push_back(sampleJob("a"));
+  WriteBatch other = transitions("b", 0, 2);
+  other.jobs.push_back(sampleJob("b"));
+  ASSERT_TRUE(store->apply({first, other}).ok());
+  ASSERT_TRUE(store->recordAttempt(attempt("a", 1)).ok());
+  ASSERT_EQ(reader()->attempts("a")->size(), 1u);
+  WriteBatch remove;
+  remove.removed.push_back("a");
+  ASSERT_TRUE(store->apply({remove}).ok());
+  ASSERT_TRUE(store->recordAttempt(attempt("a", 2)).ok());  // a run that ended later
   auto r = reader();
   EXPECT_TRUE(r->transitions("a")->empty());
   EXPECT_TRUE(r->attempts("a")->empty());

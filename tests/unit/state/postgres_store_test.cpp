@@ -318,6 +318,26 @@ TEST_F(PostgresStoreTest, HistoryIsBoundedPerJobReadableAndForgottenWithTheJob) 
   EXPECT_TRUE((*reader)->attempts("job-1")->empty());
   EXPECT_TRUE((*reader)->runsForJob("job-1")->empty());
   EXPECT_TRUE((*reader)->jobs()->empty());
+  HookAttempt late;  // a run that ended after its job was forgotten
+  late.run_id = 1;
+  late.job_id = "job-1";
+  late.attempt = 99;
+  ASSERT_TRUE(store_->recordAttempt(late).ok());
+  EXPECT_TRUE((*reader)->attempts("job-1")->empty());
+
+  // A job no longer watched loses its history too.
+  adopt(*store_, std::vector<StoredJob>{sampleJob("job-2")});
+  WriteBatch more;
+  more.transitions = {{"job-2", "unknown", "processing", at(1s), "u"}};
+  ASSERT_TRUE(applyOne(*store_, more).ok());
+  late.job_id = "job-2";
+  ASSERT_TRUE(store_->recordAttempt(late).ok());
+  EXPECT_EQ((*reader)->attempts("job-2")->size(), 1u);
+  WriteBatch remove;
+  remove.removed = {"job-2"};
+  ASSERT_TRUE(applyOne(*store_, remove).ok());
+  EXPECT_TRUE((*reader)->transitions("job-2")->empty());
+  EXPECT_TRUE((*reader)->attempts("job-2")->empty());
 }
 
 TEST_F(PostgresStoreTest, ARestartedInstanceTakesOverItsJobsAndInterruptedRuns) {
