@@ -2,7 +2,10 @@
 #include "state/postgres_connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <utility>
 
@@ -66,6 +69,10 @@ std::int64_t Rows::affected() const {
   return n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
 }
 
+std::string Rows::errorMessage() const {
+  return result_ != nullptr ? oneLine(PQresultErrorMessage(result_)) : "";
+}
+
 Status Connection::checkUri(const std::string& uri) {
   char* message = nullptr;
   PQconninfoOption* options = PQconninfoParse(uri.c_str(), &message);
@@ -79,27 +86,42 @@ Status Connection::checkUri(const std::string& uri) {
   return Ok{};
 }
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::string& uri) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& uri,
+                                                     std::chrono::milliseconds answer_within) {
   if (auto valid = checkUri(uri); !valid) return valid.error();
   // dbname first: expand_dbname=1 expands the URI, and the later keywords
   // override what it said.
-  const char* keys[] = {"dbname",          "application_name",    "connect_timeout",  "keepalives",
-                        "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
-  const char* values[] = {uri.c_str(), "jobwatchd", "5", "1", "30", "10", "3", nullptr};
+  const std::string user_timeout = std::to_string(answer_within.count());
+  const char* keys[] = {"dbname",           "application_name", "connect_timeout",
+                        "keepalives",       "keepalives_idle",  "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", nullptr};
+  const char* values[] = {uri.c_str(), "jobwatchd",          "5",    "1", "30", "10",
+                          "3",         user_timeout.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
   if (conn == nullptr) return Error{"PostgreSQL: out of memory", ErrorKind::kRuntime};
-  std::unique_ptr<Connection> db(new Connection(conn));
+  std::unique_ptr<Connection> db(new Connection(conn, answer_within));
   if (PQstatus(conn) != CONNECTION_OK) {
     return db->error("cannot connect");
   }
-  // Server messages in a stable form; the lease arithmetic uses timestamptz.
-  if (auto set = db->exec("SET client_min_messages = warning", "setting up the session"); !set) {
-    return set.error();
-  }
+  if (auto set = db->setUpSession(); !set) return set.error();
   return db;
 }
 
-Connection::Connection(pg_conn* conn) : conn_(conn), where_(describe(conn)) {}
+// Server messages in a stable form (the lease arithmetic uses timestamptz);
+// the server drops the session within about a minute of losing us
+// (keepalives) and a running statement within 5 s of our closing it.
+Status Connection::setUpSession() {
+  auto set = exec(
+      "SET client_min_messages = warning; SET tcp_keepalives_idle = 30; "
+      "SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; "
+      "SET client_connection_check_interval = 5000",
+      "setting up the session");
+  if (!set) return set.error();
+  return Ok{};
+}
+
+Connection::Connection(pg_conn* conn, std::chrono::milliseconds answer_within)
+    : conn_(conn), where_(describe(conn)), answer_within_(answer_within) {}
 
 Connection::~Connection() {
   if (conn_ != nullptr) PQfinish(conn_);
@@ -110,21 +132,56 @@ Error Connection::error(const std::string& what) const {
                ErrorKind::kRuntime};
 }
 
+bool Connection::awaitResult(std::chrono::steady_clock::time_point deadline) {
+  while (PQisBusy(conn_) != 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd pfd{PQsocket(conn_), POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) return true;  // PQgetResult reports the broken connection
+    if (ready > 0 && PQconsumeInput(conn_) == 0) return true;  // likewise
+  }
+  return true;
+}
+
 Result<Rows> Connection::exec(const std::string& sql, const Params& params, const char* what) {
+  const std::string prefix = "PostgreSQL at " + where_ + ": " + what + ": ";
+  if (broken_) {
+    return Error{prefix + "no connection (an earlier statement got no answer)",
+                 ErrorKind::kRuntime};
+  }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  // Without parameters: PQexec, which also runs scripts (the schema).
-  PGresult* result = params.empty()
-                         ? PQexec(conn_, sql.c_str())
-                         : PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()),
-                                        nullptr, values.data(), nullptr, nullptr, 0);
-  Rows rows(result);
-  const ExecStatusType status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
-  std::string message = result != nullptr ? oneLine(PQresultErrorMessage(result)) : "";
+  // Without parameters: a simple query, which also runs scripts (the schema).
+  const int sent = params.empty()
+                       ? PQsendQuery(conn_, sql.c_str())
+                       : PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()),
+                                           nullptr, values.data(), nullptr, nullptr, 0);
+  if (sent == 0) return Error{prefix + oneLine(PQerrorMessage(conn_)), ErrorKind::kRuntime};
+  // As PQexec: the last result, or the first that failed.
+  const auto deadline = std::chrono::steady_clock::now() + answer_within_;
+  std::optional<Rows> kept;
+  bool failed = false;
+  for (;;) {
+    if (!awaitResult(deadline)) {
+      broken_ = true;
+      return Error{prefix + "no answer within " + std::to_string(answer_within_.count()) + " ms",
+                   ErrorKind::kRuntime};
+    }
+    PGresult* result = PQgetResult(conn_);
+    if (result == nullptr) break;
+    const ExecStatusType status = PQresultStatus(result);
+    Rows rows(result);
+    if (failed) continue;
+    failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+    kept = std::move(rows);
+  }
+  if (kept && !failed) return std::move(*kept);
+  std::string message = kept ? kept->errorMessage() : "";
   if (message.empty()) message = oneLine(PQerrorMessage(conn_));
-  return Error{"PostgreSQL at " + where_ + ": " + what + ": " + message, ErrorKind::kRuntime};
+  return Error{prefix + message, ErrorKind::kRuntime};
 }
 
 Status Connection::begin() {
@@ -143,18 +200,17 @@ Status Connection::commit() {
 }
 
 void Connection::rollback() {
-  if (PQstatus(conn_) != CONNECTION_OK) return;
+  if (broken_ || PQstatus(conn_) != CONNECTION_OK) return;
   // A failed transaction (or none) just ends here; the error is the caller's.
-  PGresult* result = PQexec(conn_, "ROLLBACK");
-  if (result != nullptr) PQclear(result);
+  (void)exec("ROLLBACK", "rolling back");
 }
 
 Result<bool> Connection::ensureConnected() {
-  if (PQstatus(conn_) == CONNECTION_OK) return false;
-  PQreset(conn_);
+  if (!broken_ && PQstatus(conn_) == CONNECTION_OK) return false;
+  broken_ = false;
+  PQreset(conn_);  // closes the old socket: the server ends that session
   if (PQstatus(conn_) != CONNECTION_OK) return error("cannot reconnect");
-  auto set = exec("SET client_min_messages = warning", "setting up the session");
-  if (!set) return set.error();
+  if (auto set = setUpSession(); !set) return set.error();
   return true;
 }
 

@@ -3,14 +3,21 @@
 // store: parameterised statements with text parameters (PQexecParams),
 // result rows, transactions, and reconnecting when the connection broke.
 //
-// Connections carry application_name=jobwatchd, a 5 s connect timeout and
-// TCP keepalives. Errors are ErrorKind::kRuntime (the server or the network
+// Connections carry application_name=jobwatchd, a 5 s connect timeout, TCP
+// keepalives and a TCP user timeout; the server is asked to drop the
+// session soon after the client went (keepalives and
+// client_connection_check_interval), so an abandoned session's locks go.
+// Every statement has a deadline (`answer_within`): a server that stops
+// answering (hung, or its network cut while the kernel still acknowledges)
+// makes the statement a runtime error and the connection broken, and the
+// next ensureConnected() connects again. Errors are ErrorKind::kRuntime (the server or the network
 // is in trouble) except a malformed URI (kBadInput); their messages name
 // the server as host:port/database, never the URI or its password.
 //
 // Thread-safety: none; its owner serialises all use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,6 +58,8 @@ class Rows {
   std::optional<std::int64_t> optionalInt64(int row, int col) const;
   // Rows changed by an INSERT/UPDATE/DELETE.
   std::int64_t affected() const;
+  // The server's message for a failed statement, on one line ("" if none).
+  std::string errorMessage() const;
 
  private:
   pg_result* result_ = nullptr;
@@ -59,7 +68,8 @@ class Rows {
 class Connection {
  public:
   // Connects once. A malformed URI is kBadInput; anything else kRuntime.
-  static Result<std::unique_ptr<Connection>> open(const std::string& uri);
+  static Result<std::unique_ptr<Connection>> open(const std::string& uri,
+                                                  std::chrono::milliseconds answer_within);
   // The URI's syntax only (no connection): kBadInput if malformed.
   static Status checkUri(const std::string& uri);
   ~Connection();
@@ -84,9 +94,14 @@ class Connection {
   Error error(const std::string& what) const;
 
  private:
-  explicit Connection(pg_conn* conn);
+  Connection(pg_conn* conn, std::chrono::milliseconds answer_within);
+  [[nodiscard]] Status setUpSession();
+  // Waits until libpq has the next result or the deadline passed (false).
+  bool awaitResult(std::chrono::steady_clock::time_point deadline);
   pg_conn* conn_ = nullptr;
   std::string where_;
+  std::chrono::milliseconds answer_within_;
+  bool broken_ = false;  // a statement got no answer in time: reconnect
 };
 
 // Runs `body` (returning Status) between BEGIN and COMMIT; rolls back if it

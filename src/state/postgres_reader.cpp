@@ -69,8 +69,9 @@ class PostgresStateReader final : public StateReader {
 
 }  // namespace
 
-Result<std::unique_ptr<StateReader>> openPostgresReader(const std::string& uri) {
-  auto db = pg::Connection::open(uri);
+Result<std::unique_ptr<StateReader>> openPostgresReader(const std::string& uri,
+                                                        std::chrono::milliseconds answer_within) {
+  auto db = pg::Connection::open(uri, answer_within);
   if (!db) return db.error();
   if (auto ok = pg_schema::checkReadable(**db); !ok) return ok.error();
   return std::unique_ptr<StateReader>(new PostgresStateReader(std::move(db).value()));

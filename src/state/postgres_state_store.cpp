@@ -71,7 +71,7 @@ Result<std::unique_ptr<PostgresStateStore>> PostgresStateStore::open(const Postg
   }
   const SteadyTime deadline = std::chrono::steady_clock::now() + options.max_wait;
   auto db = retrying<std::unique_ptr<pg::Connection>>(
-      deadline, options, [&] { return pg::Connection::open(options.uri); });
+      deadline, options, [&] { return pg::Connection::open(options.uri, options.answer_within); });
   if (!db) return db.error();
   std::unique_ptr<PostgresStateStore> store(
       new PostgresStateStore(std::move(db).value(), options, clock));
@@ -203,7 +203,7 @@ Result<std::optional<ResultRecord>> PostgresStateStore::resultFor(const std::str
 }
 
 Result<PostgresCheck> checkPostgres(const std::string& uri) {
-  auto db = pg::Connection::open(uri);
+  auto db = pg::Connection::open(uri, kReaderAnswerWithin);
   if (!db) return db.error();
   PostgresCheck check;
   auto version = (*db)->exec("SELECT current_setting('server_version')", "reading the version");

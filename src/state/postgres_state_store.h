@@ -36,14 +36,20 @@ struct PostgresOptions {
   // How long open() waits for the database, the migration lock and the
   // instance lock before giving up (runtime error).
   std::chrono::milliseconds max_wait{30'000};
+  // How long one statement may go without an answer before the connection
+  // counts as broken (a hung server, a cut network) and is made again.
+  std::chrono::milliseconds answer_within{60'000};
   std::function<void(const Error& error, std::chrono::milliseconds retry_in)> on_wait;
 };
 
 [[nodiscard]] Result<std::unique_ptr<StateStore>> openPostgresStore(const PostgresOptions& options,
                                                                     const Clock& clock);
 
-// The operator's reads (state_reader.h) on a connection of their own.
-[[nodiscard]] Result<std::unique_ptr<StateReader>> openPostgresReader(const std::string& uri);
+// The operator's reads (state_reader.h) on a connection of their own; a
+// read without an answer within `answer_within` is a runtime error.
+inline constexpr std::chrono::milliseconds kReaderAnswerWithin{10'000};
+[[nodiscard]] Result<std::unique_ptr<StateReader>> openPostgresReader(
+    const std::string& uri, std::chrono::milliseconds answer_within = kReaderAnswerWithin);
 
 // --check-config: connects and reads the schema version (0: no schema yet,
 // created at first start). Not an error: a version this build migrates.

@@ -6,8 +6,10 @@
 // error and the next call reconnects.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "postgres_test_support.h"
 #include "state/postgres_state_store.h"
@@ -289,6 +291,40 @@ TEST_F(PostgresFleetTest, ALostConnectionIsARuntimeErrorAndTheNextCallReconnects
   PostgresOptions o = options("a");
   o.max_wait = 0ms;
   EXPECT_FALSE(openPostgresStore(o, clock_).ok());
+  EXPECT_EQ(tick(*a).held, 1u);
+}
+
+// A server that stops answering (here: its backend process stopped, as a
+// hung server or a network cut with the kernel still acknowledging) is a
+// runtime error after answer_within, not a thread blocked for good; the
+// next call connects again once the abandoned session has ended.
+TEST_F(PostgresFleetTest, AServerThatStopsAnsweringFailsTheCallInTimeAndTheNextReconnects) {
+  PostgresOptions o = options("a");
+  o.answer_within = 1s;
+  auto opened = openPostgresStore(o, clock_);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  std::unique_ptr<StateStore> a = std::move(opened).value();
+  registerJobs(*a, 1);
+  ASSERT_EQ(tick(*a).held, 1u);
+  const std::string backend = scalar(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'jobwatchd' AND datname = "
+      "current_database()");
+  ASSERT_FALSE(backend.empty());
+  const pid_t pid = std::stoi(backend);
+  if (::kill(pid, SIGSTOP) != 0) GTEST_SKIP() << "cannot stop the server's process (not root)";
+  auto hung = a->countRuns(HookRunState::kPending);
+  ::kill(pid, SIGCONT);
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.error().kind, ErrorKind::kRuntime);
+  EXPECT_THAT(hung.error().message, HasSubstr("no answer within 1000 ms"));
+  // The old session ends when it finds us gone (at once, once resumed);
+  // until then it holds the instance lock and the call says so.
+  Result<size_t> again = Error{"not tried"};
+  for (int i = 0; i < 50 && !again.ok(); ++i) {
+    again = a->countRuns(HookRunState::kPending);
+    if (!again.ok()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(tick(*a).held, 1u);
 }
 
