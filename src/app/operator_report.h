@@ -67,8 +67,9 @@ struct StatusReport {
   HookCounts hooks;
   std::optional<WallTime> last_reload;  // live only
   bool last_reload_ok = true;
-  // Live, state.backend postgresql: the fleet's instances (jobs and
-  // jobs_by_status above count this instance's jobs only).
+  // state.backend postgresql: the fleet's instances (live: as this instance
+  // last saw them, and jobs and jobs_by_status above count this instance's
+  // jobs only; from the store: every row not reaped yet, and every job).
   bool fleet = false;
   std::vector<InstanceStatus> instances;
   // Why the daemon is degraded (API down, auth failing, state writes

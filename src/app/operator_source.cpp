@@ -54,6 +54,14 @@ Result<StatusReport> statusFromStore(state::StateReader& reader) {
   auto hooks = hookCountsFromStore(reader);
   if (!hooks) return hooks.error();
   report.hooks = *hooks;
+  auto fleet = reader.fleet();
+  if (!fleet) return fleet.error();
+  if (*fleet) {
+    report.fleet = true;
+    for (const state::FleetMember& m : **fleet) {
+      report.instances.push_back({m.instance, m.jobs_held, m.started, m.heartbeat, false});
+    }
+  }
   return report;
 }
 

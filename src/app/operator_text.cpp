@@ -124,7 +124,7 @@ std::string toText(const StatusReport& r) {
         << "\n";
   }
   if (r.fleet) {
-    out << "fleet:    " << r.instances.size() << " live instance"
+    out << "fleet:    " << r.instances.size() << (r.live ? " live" : " recorded") << " instance"
         << (r.instances.size() == 1 ? "" : "s") << "\n";
     for (const auto& i : r.instances) {
       out << "  instance " << printable(i.instance, 64) << (i.self ? " (this one)" : "")

@@ -106,25 +106,7 @@ Result<std::set<std::string>> PostgresStateStore::heldIds() {
 }
 
 Result<std::vector<FleetMember>> PostgresStateStore::members() {
-  auto rows = db_->exec(
-      "SELECT i.incarnation, i.instance, i.started_ms, "
-      "(extract(epoch FROM i.heartbeat_at) * 1000)::bigint, "
-      "(SELECT count(*) FROM jobs AS j WHERE j.owner = i.incarnation) "
-      "FROM instances AS i ORDER BY i.instance, i.incarnation",
-      "listing the fleet");
-  if (!rows) return rows.error();
-  std::vector<FleetMember> out;
-  for (int i = 0; i < rows->size(); ++i) {
-    FleetMember m;
-    m.incarnation = rows->text(i, 0);
-    m.instance = rows->text(i, 1);
-    m.started = stored::fromMs(rows->int64(i, 2));
-    m.heartbeat = stored::fromMs(rows->int64(i, 3));
-    m.jobs_held = static_cast<size_t>(rows->int64(i, 4));
-    m.self = m.incarnation == incarnation_;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return pg_queries::members(*db_, incarnation_);
 }
 
 Status PostgresStateStore::fillClaimed(FleetTick& tick, const std::vector<std::string>& ids) {

@@ -278,4 +278,26 @@ Result<size_t> countRuns(pg::Connection& db, HookRunState state) {
   return static_cast<size_t>(rows->int64(0, 0));
 }
 
+Result<std::vector<FleetMember>> members(pg::Connection& db, const std::string& self) {
+  auto rows = db.exec(
+      "SELECT i.incarnation, i.instance, i.started_ms, "
+      "(extract(epoch FROM i.heartbeat_at) * 1000)::bigint, "
+      "(SELECT count(*) FROM jobs AS j WHERE j.owner = i.incarnation) "
+      "FROM instances AS i ORDER BY i.instance, i.incarnation",
+      "listing the fleet");
+  if (!rows) return rows.error();
+  std::vector<FleetMember> out;
+  for (int i = 0; i < rows->size(); ++i) {
+    FleetMember m;
+    m.incarnation = rows->text(i, 0);
+    m.instance = rows->text(i, 1);
+    m.started = stored::fromMs(rows->int64(i, 2));
+    m.heartbeat = stored::fromMs(rows->int64(i, 3));
+    m.jobs_held = static_cast<size_t>(rows->int64(i, 4));
+    m.self = !self.empty() && m.incarnation == self;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 }  // namespace jobwatch::state::pg_queries

@@ -46,5 +46,8 @@ std::int64_t runStateCode(HookRunState state);
 [[nodiscard]] Result<std::vector<HookAttempt>> attempts(pg::Connection& db,
                                                         const std::string& job_id);
 [[nodiscard]] Result<size_t> countRuns(pg::Connection& db, HookRunState state);
+// Every instance row (live or not reaped yet) with the jobs it holds, by
+// name; `self` marks the incarnation given ("": none).
+[[nodiscard]] Result<std::vector<FleetMember>> members(pg::Connection& db, const std::string& self);
 
 }  // namespace jobwatch::state::pg_queries

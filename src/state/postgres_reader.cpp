@@ -55,6 +55,13 @@ class PostgresStateReader final : public StateReader {
     if (auto s = session(); !s) return s.error();
     return pg_queries::countRuns(*db_, state);
   }
+  Result<std::optional<std::vector<FleetMember>>> fleet() override {
+    std::lock_guard lock(mu_);
+    if (auto s = session(); !s) return s.error();
+    auto members = pg_queries::members(*db_, "");
+    if (!members) return members.error();
+    return std::optional<std::vector<FleetMember>>(std::move(members).value());
+  }
 
  private:
   Status session() {

@@ -26,6 +26,9 @@ class SqliteStateReader final : public StateReader {
   Result<std::vector<HookRun>> runsForJob(const std::string& job_id) override;
   Result<std::vector<HookRun>> runsInState(HookRunState state, size_t limit) override;
   Result<size_t> countRuns(HookRunState state) override;
+  Result<std::optional<std::vector<FleetMember>>> fleet() override {
+    return std::optional<std::vector<FleetMember>>();
+  }
 
  private:
   std::mutex mu_;

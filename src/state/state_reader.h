@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ class StateReader {
   [[nodiscard]] virtual Result<std::vector<HookRun>> runsInState(HookRunState state,
                                                                  size_t limit) = 0;
   [[nodiscard]] virtual Result<size_t> countRuns(HookRunState state) = 0;
+  // The fleet's instances as recorded (live ones and any not reaped yet,
+  // with their last heartbeat); nullopt: not a fleet (SQLite).
+  [[nodiscard]] virtual Result<std::optional<std::vector<FleetMember>>> fleet() = 0;
 
  protected:
   StateReader() = default;

@@ -17,6 +17,7 @@ and resumed. Afterwards:
 The server is the test's own (tests/tools/postgres-server.sh in its temp
 directory): restarting it must not disturb other tests."""
 import json
+import json
 import os
 import random
 import signal
@@ -24,7 +25,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TEST_KEY, DaemonTestCase, daemon_env, wait_for
+from harness import JOBWATCHD, TEST_KEY, DaemonTestCase, daemon_env, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_SERVER = os.path.join(HERE, "..", "tools", "postgres-server.sh")
@@ -266,7 +267,27 @@ jobs:
         self.assertGreaterEqual(len(on_b), waiting - 1)
         fetches = sum(self.fake.requests_for(job)["result_count"] for job in ids)
         self.assertGreaterEqual(fetches, len(ids) + waiting - 1)
+
+        # On a's machine, with its daemon gone, the operator commands read
+        # the fleet's database, say so (exit 3) and list b.
+        config_a = os.path.join(self.dir, "jobwatchd-a.yaml")
+        status = self.cli_json(config_a, "status")
+        self.assertFalse(status["live"])
+        self.assertEqual(status["jobs"], len(ids))
+        self.assertEqual([i["instance"] for i in status["instances"]], ["b"])
+        self.assertEqual(status["instances"][0]["jobs_held"], len(ids))
+        show = self.cli_json(config_a, "show", "lost-0")
+        self.assertEqual(show["job"]["status"], "completed")
+        self.assertGreaterEqual(len(show["transitions"]), 1)
+        self.assertGreaterEqual(len(show["hook_attempts"]), 1)
         b.stop()
+
+    def cli_json(self, config, *args):
+        r = subprocess.run([JOBWATCHD, *args, "--config", config, "--json"], capture_output=True,
+                           text=True, timeout=60, env=daemon_env())
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("not running", r.stderr)
+        return json.loads(r.stdout)
 
     def archived(self):
         out = {}

@@ -128,6 +128,7 @@ TEST_F(JobHistoryTest, ARemovedJobsHistoryGoesAndLateAttemptsAreNotKept) {
   EXPECT_TRUE(r->transitions("a")->empty());
   EXPECT_TRUE(r->attempts("a")->empty());
   EXPECT_EQ(r->transitions("b")->size(), 2u);
+  EXPECT_FALSE(r->fleet().value().has_value()) << "SQLite is no fleet";
 }
 
 TEST_F(JobHistoryTest, RetryRequeuesFailedRunsOnceAndCommitsFirst) {

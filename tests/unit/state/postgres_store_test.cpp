@@ -308,6 +308,11 @@ TEST_F(PostgresStoreTest, HistoryIsBoundedPerJobReadableAndForgottenWithTheJob) 
   EXPECT_EQ((*reader)->countRuns(HookRunState::kPending).value(), 1u);
   EXPECT_EQ((*reader)->runsInState(HookRunState::kPending, 5)->size(), 1u);
   EXPECT_EQ((*reader)->runsForJob("job-1")->size(), 1u);
+  auto fleet = (*reader)->fleet();
+  ASSERT_TRUE(fleet.ok() && fleet->has_value());
+  ASSERT_EQ((*fleet)->size(), 1u);
+  EXPECT_EQ((*fleet)->front().jobs_held, 1u);
+  EXPECT_FALSE((*fleet)->front().self);
 
   auto claimed = store_->claimDueRuns(at(0s), 1);
   ASSERT_TRUE(store_->finishRun(claimed->front().run_id, RunOutcome::kSucceeded, {}, "").ok());
