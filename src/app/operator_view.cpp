@@ -362,7 +362,8 @@ Result<std::vector<JobOutcome>> OperatorView::forget(const std::vector<std::stri
   if (!lanes) return schedulerSilent();
   // Committed before the answer, like every operator change.
   if (!p_.writer.flush(kSchedulerWait)) {
-    return Error{"forgotten, but not yet committed to the state database", ErrorKind::kRuntime};
+    return Error{"the state database has not yet committed the forgetting (it is retried)",
+                 ErrorKind::kRuntime};
   }
   return mergeOutcomes(ids, std::move(*lanes), kNotWatched);
 }
