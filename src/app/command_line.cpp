@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/command_line.h"
 
+#include <algorithm>
 #include <cctype>
 #include <utility>
 
@@ -62,6 +63,12 @@ void checkOperatorArity(Command& cmd) {
   }
 }
 
+// `jobwatchd status --help`, `add --help`: help, whatever else is given.
+bool asksForHelp(const std::vector<std::string>& args) {
+  return std::any_of(args.begin() + 1, args.end(),
+                     [](const std::string& a) { return a == "--help" || a == "-h"; });
+}
+
 }  // namespace
 
 Command parseCommandLine(const std::vector<std::string>& args) {
@@ -81,6 +88,11 @@ Command parseCommandLine(const std::vector<std::string>& args) {
       setMode(mode);
       first = 1;
     }
+  }
+  if (first == 1 && asksForHelp(args)) {
+    Command help;
+    help.mode = Mode::kHelp;
+    return help;
   }
   for (size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -165,10 +177,14 @@ Commands:
                       configuration (default: "default"); invalid input or
                       an unknown account writes nothing and exits 1
 
-Operator commands (ask the running daemon over control.socket; each prints a
-table, or with --json one JSON document; exit 0 ok, 1 bad input or not found,
-3 daemon not running - then status, jobs, show and hooks read the state
-database directly, read-only, and say so on stderr):
+Operator commands (ask the running daemon over its control socket,
+control.socket, default /run/jobwatchd/control.sock, mode 0660: usable by the
+service user and the members of control.group, a group the service runs as -
+under systemd a drop-in with Group=GROUP; each prints a table, or with --json
+one JSON document; exit 0 ok, 1 bad input, not found or a failure of the
+running daemon, 3 daemon not running - then status, jobs, show and hooks read
+the state database directly, read-only, and say so on stderr; COMMAND --help
+prints this help):
   status              version, uptime, API up, budget and requests in the
                       last minute, last successful poll, jobs per status,
                       hooks pending/running/failed, last reload; exit 1 when
@@ -187,6 +203,10 @@ database directly, read-only, and say so on stderr):
   poll ID...          poll these jobs now, out of turn, within the budget
   forget ID...        stop watching jobs added by drop file (or add) and
                       forget them; refused for jobs listed in the watch file
+
+Status page: GET / on metrics.listen (beside /metrics) is a read-only page
+with the same information as status, the jobs (filtered by status), recent
+transitions and failed hooks; it refreshes itself.
 
 The API key is read from api.api_key_file or the environment variable named by
 api.api_key_env (default UNSILOED_API_KEY); never from the command line.

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "app/command_line.h"
+
 namespace jobwatch::app {
 namespace {
 
@@ -96,17 +98,27 @@ DaemonCall callDaemon(const std::filesystem::path& socket, const ControlRequest&
     const int err = errno;
     ::close(fd);
     call.not_running = err == ENOENT || err == ECONNREFUSED;
-    call.response = failed(socket, std::string("connect: ") + strerrordesc_np(err));
+    call.denied = err == EACCES || err == EPERM;
+    call.response = failed(
+        socket, std::string("connect: ") + strerrordesc_np(err) +
+                    (call.denied ? " (only the service user and the members of control.group "
+                                   "may use the control socket)"
+                                 : ""));
     return call;
   }
+  call.connected = true;
   auto answer = exchange(fd, socket, encodeRequest(request), deadline);
   ::close(fd);
   if (!answer) {
-    call.response = answer.error();
+    call.response = Error{"the daemon is running, but " + answer.error().message};
     return call;
   }
   call.response = parseResponse(*answer);
   return call;
+}
+
+int exitCodeForFailedCall(const DaemonCall& call) {
+  return call.connected || call.denied ? kExitBadInput : kExitRuntime;
 }
 
 }  // namespace jobwatch::app

@@ -10,8 +10,6 @@
 namespace jobwatch::app {
 namespace {
 
-int exitFor(const Error& e) { return e.kind == ErrorKind::kRuntime ? 3 : 1; }
-
 // A report as the answer: data always, the table when asked for.
 template <typename Report>
 ControlResponse answer(const ControlRequest& req, const Report& report, int exit_code = 0) {
@@ -55,6 +53,11 @@ ControlResponse retried(const ControlRequest& req, const std::vector<state::Hook
 
 }  // namespace
 
+ControlResponse failureResponse(const Error& error) {
+  if (error.kind != ErrorKind::kRuntime) return errorResponse(error.message);
+  return errorResponse("the daemon is running, but " + error.message);
+}
+
 std::string outcomesJson(const std::vector<JobOutcome>& list) {
   JsonWriter w;
   w.beginObject().key("results").beginArray();
@@ -82,29 +85,29 @@ ControlResponse answerRequest(OperatorView& view, const ControlRequest& req) {
         return errorResponse("unknown account \"" + req.account + "\" (not configured)");
       }
       auto report = view.jobs(JobsFilter{req.statuses, req.account});
-      if (!report) return errorResponse(report.error().message, exitFor(report.error()));
+      if (!report) return failureResponse(report.error());
       return answer(req, *report);
     }
     case ControlCommand::kShow: {
       auto detail = view.job(req.ids.front());
-      if (!detail) return errorResponse(detail.error().message, exitFor(detail.error()));
+      if (!detail) return failureResponse(detail.error());
       if (!*detail) return errorResponse("no job " + req.ids.front() + " is known");
       return answer(req, **detail);
     }
     case ControlCommand::kHooks: {
       auto report = view.hooks(req.failed_only);
-      if (!report) return errorResponse(report.error().message, exitFor(report.error()));
+      if (!report) return failureResponse(report.error());
       return answer(req, *report);
     }
     case ControlCommand::kRetry: {
       auto runs = view.retry(req.all_failed ? std::vector<std::string>{} : req.ids);
-      if (!runs) return errorResponse(runs.error().message, exitFor(runs.error()));
+      if (!runs) return failureResponse(runs.error());
       return retried(req, *runs);
     }
     case ControlCommand::kPoll:
     case ControlCommand::kForget: {
       auto list = req.cmd == ControlCommand::kPoll ? view.pollNow(req.ids) : view.forget(req.ids);
-      if (!list) return errorResponse(list.error().message, exitFor(list.error()));
+      if (!list) return failureResponse(list.error());
       return outcomes(req, *list);
     }
   }

@@ -2,7 +2,6 @@
 #include "app/control_server.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 
 #include "app/control_protocol.h"
 #include "util/current_exception.h"
+#include "util/unix_group.h"
 
 namespace jobwatch::app {
 namespace {
@@ -75,14 +75,29 @@ Status clearStale(const std::filesystem::path& path) {
 }
 
 Result<gid_t> groupId(const std::string& name) {
-  std::vector<char> buf(16384);
-  struct group grp {};
-  struct group* found = nullptr;
-  const int rc = ::getgrnam_r(name.c_str(), &grp, buf.data(), buf.size(), &found);
-  if (rc != 0 || found == nullptr) {
-    return Error{"control.group: no group named \"" + name + "\"", ErrorKind::kBadInput};
-  }
-  return found->gr_gid;
+  if (auto gid = unixGroupId(name)) return *gid;
+  return Error{"control.group: no group named \"" + name + "\" on this machine",
+               ErrorKind::kBadInput};
+}
+
+// Gives the socket file at `tmp` to `group`. Nothing to do when it already
+// has that group: the service runs with it as its own (the unit's Group=),
+// which is the only way under the shipped unit, whose system call filter
+// refuses chown (@privileged). Any other refusal is a configuration error.
+Status giveToGroup(const std::filesystem::path& path, const std::filesystem::path& tmp,
+                   const std::string& group) {
+  auto gid = groupId(group);
+  if (!gid) return gid.error();
+  struct stat st {};
+  if (::stat(tmp.c_str(), &st) == 0 && st.st_gid == *gid) return Ok{};
+  if (::chown(tmp.c_str(), static_cast<uid_t>(-1), *gid) == 0) return Ok{};
+  const int err = errno;
+  return Error{"control socket " + path.string() + ": cannot give it to control.group \"" + group +
+                   "\" (chown: " + errnoText(err) +
+                   "); run the service with that group instead: under systemd a drop-in "
+                   "(systemctl edit jobwatchd) with [Service] Group=" +
+                   group + " (README \"Operator commands\")",
+               ErrorKind::kBadInput};
 }
 
 // Binds and listens at `tmp`, sets mode and group, renames it to `path`.
@@ -104,13 +119,11 @@ Result<int> bindSocket(const std::filesystem::path& path, const std::filesystem:
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind");
   if (::chmod(tmp.c_str(), 0660) != 0) return fail("chmod 0660");
   if (!group.empty()) {
-    auto gid = groupId(group);
-    if (!gid) {
+    if (auto given = giveToGroup(path, tmp, group); !given) {
       ::close(fd);
       ::unlink(tmp.c_str());
-      return gid.error();
+      return given.error();
     }
-    if (::chown(tmp.c_str(), static_cast<uid_t>(-1), *gid) != 0) return fail("chown to " + group);
   }
   if (::listen(fd, 128) != 0) return fail("listen");
   if (tmp != path && ::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename into place");

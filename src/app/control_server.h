@@ -19,6 +19,13 @@
 // never exists with other permissions. Stop closes and removes it (only if
 // it is still ours).
 //
+// control.group: the socket is given to it with chown() unless it already
+// has that group (the service runs with it: under systemd Group=, since the
+// unit's system call filter refuses chown). start() answers kBadInput for a
+// configuration the socket cannot be made with (no such group, chown
+// refused, another kind of file at the path, a path too long) and
+// kRuntime for the rest (no directory, another daemon answering on it).
+//
 // Failure policy: an unexpected error (an exception) ends the thread,
 // logged once, and failed() turns true; the service stops (exit 3).
 //

@@ -68,7 +68,7 @@ int runOperatorCommand(const Command& cmd, ControlRequest request, const StoreFa
   }
   if (!call.response) {
     std::cerr << "jobwatchd: " << call.response.error().message << "\n";
-    return kExitRuntime;
+    return exitCodeForFailedCall(call);
   }
   return print(cmd, *call.response);
 }

@@ -66,18 +66,56 @@ std::string runsTable(const std::vector<state::HookRun>& runs, WallTime now) {
   return t.str();
 }
 
+// The length of the well-formed UTF-8 sequence at text[i], 0 when there is
+// none (a stray continuation byte, an overlong form, a surrogate, a cut).
+size_t utf8Length(std::string_view text, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char u = b(0);
+  if (u < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xbf;
+  if (u >= 0xc2 && u <= 0xdf) {
+    n = 2;
+  } else if (u >= 0xe0 && u <= 0xef) {
+    n = 3;
+    if (u == 0xe0) lo = 0xa0;
+    if (u == 0xed) hi = 0x9f;
+  } else if (u >= 0xf0 && u <= 0xf4) {
+    n = 4;
+    if (u == 0xf0) lo = 0x90;
+    if (u == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || b(1) < lo || b(1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (b(k) < 0x80 || b(k) > 0xbf) return 0;
+  }
+  return n;
+}
+
 }  // namespace
 
 std::string printable(std::string_view text, size_t max) {
   std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
+  auto escape = [&out](unsigned value) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", value);
+    out += buf;
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    const size_t n = utf8Length(text, i);
+    if (u < 0x20 || u == 0x7f || n == 0) {
+      escape(u);  // C0, DEL, or a byte that is not UTF-8 (a raw 0x9b is CSI too)
+      ++i;
+    } else if (u == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      escape(static_cast<unsigned char>(text[i + 1]));  // C1, U+0080..U+009F
+      i += 2;
     } else {
-      out += c;
+      out.append(text.substr(i, n));
+      i += n;
     }
   }
   if (out.size() > max) {

@@ -12,7 +12,10 @@
 
 namespace jobwatch::app {
 
-// Control characters as \xNN; cut to `max` bytes (with "...") when longer.
+// Control characters (C0, DEL and the C1 range U+0080..U+009F, which
+// terminals also obey, e.g. U+009B as CSI) as \xNN, NN the code point, and
+// bytes that are not UTF-8 as \xNN, NN the byte; cut to `max` bytes (with
+// "...") when longer. The result is well-formed UTF-8.
 std::string printable(std::string_view text, size_t max = 80);
 // "3d4h", "5m12s", "800ms": a short age.
 std::string shortAge(std::chrono::milliseconds age);

@@ -285,13 +285,16 @@ Result<std::vector<state::HookRun>> OperatorView::retry(const std::vector<std::s
 namespace {
 
 // Each ID's outcome from the lane that has the job (the first that does
-// not say "not watched"), in the order asked.
+// not say "not watched"), in the order asked. In a fleet this instance
+// holds only some jobs: one it does not may be another instance's.
 std::vector<JobOutcome> mergeOutcomes(const std::vector<std::string>& ids,
                                       std::vector<std::vector<JobOutcome>> lanes,
-                                      const std::string& not_watched) {
+                                      const std::string& not_watched, bool fleet) {
   std::vector<JobOutcome> out;
   for (size_t i = 0; i < ids.size(); ++i) {
-    JobOutcome merged{ids[i], false, not_watched};
+    JobOutcome merged{
+        ids[i], false,
+        fleet ? not_watched + " here (another instance of the fleet may hold it)" : not_watched};
     for (auto& lane : lanes) {
       if (i < lane.size() && lane[i].what != not_watched) merged = std::move(lane[i]);
     }
@@ -345,7 +348,7 @@ Result<std::vector<JobOutcome>> OperatorView::pollNow(const std::vector<std::str
     return outcomes;
   }));
   if (!lanes) return schedulerSilent();
-  return mergeOutcomes(ids, std::move(*lanes), kNotWatched);
+  return mergeOutcomes(ids, std::move(*lanes), kNotWatched, p_.fleet != nullptr);
 }
 
 Result<std::vector<JobOutcome>> OperatorView::forget(const std::vector<std::string>& ids) {
@@ -362,9 +365,10 @@ Result<std::vector<JobOutcome>> OperatorView::forget(const std::vector<std::stri
   if (!lanes) return schedulerSilent();
   // Committed before the answer, like every operator change.
   if (!p_.writer.flush(kSchedulerWait)) {
-    return Error{"forgotten, but not yet committed to the state database", ErrorKind::kRuntime};
+    return Error{"the state database has not yet committed the forgetting (it is retried)",
+                 ErrorKind::kRuntime};
   }
-  return mergeOutcomes(ids, std::move(*lanes), kNotWatched);
+  return mergeOutcomes(ids, std::move(*lanes), kNotWatched, p_.fleet != nullptr);
 }
 
 }  // namespace jobwatch::app

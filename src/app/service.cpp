@@ -138,7 +138,7 @@ int Service::start() {
                       {"jobs", std::to_string(daemon_->jobCount())},
                       {"interval", formatDuration(config_.poll.interval)}};
   daemon_->start(config_, *notifier_);
-  startControlServer();
+  if (!startControlServer()) return kExitBadInput;
   takeDropFiles();
   if (config_.shard.count > 1) {
     fields.push_back(
@@ -335,20 +335,36 @@ void Service::reloadConfig() {
   }
 }
 
-// Without its control socket the daemon still polls and runs hooks: an
-// operator interface that cannot start (no /run/jobwatchd outside systemd,
-// another daemon on the same path) is logged, not a reason to stop.
-void Service::startControlServer() {
+// A control socket the configuration cannot give (no such group, chown
+// refused, not a socket at the path) stops the start with exit 1, so that
+// `systemctl start` fails at once. One that cannot start for other reasons
+// (no /run/jobwatchd outside systemd, another daemon on the same path) is
+// logged loudly and the daemon runs on without operator commands: it still
+// polls and runs hooks.
+bool Service::startControlServer() {
   OperatorView& view = daemon_->operatorView();
   auto server = ControlServer::start(
       config_.control.socket, config_.control.group,
       [&view](std::string_view line) { return answerControlLine(view, line); }, log_);
   if (!server.ok()) {
-    log_.error("operator commands unavailable", {{"error", server.error().message}});
-    return;
+    if (server.error().kind == ErrorKind::kBadInput) {
+      log_.error(
+          "cannot start: the control socket cannot be set up as configured (check "
+          "control.socket and control.group)",
+          {{"error", server.error().message}});
+      return false;
+    }
+    log_.error(
+        "operator commands unavailable: no control socket; jobwatchd keeps polling, "
+        "but `jobwatchd status` and the other operator commands will say it is not "
+        "running (check control.socket; under systemd RuntimeDirectory=jobwatchd "
+        "makes /run/jobwatchd)",
+        {{"error", server.error().message}});
+    return true;
   }
   control_server_ = std::move(server).value();
   log_.info("control socket ready", {{"path", control_server_->path().string()}});
+  return true;
 }
 
 bool Service::shutdown() {

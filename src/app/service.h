@@ -58,7 +58,8 @@ class Service {
   void reload();
   void reloadConfig();
   void takeDropFiles();
-  void startControlServer();
+  // False when the configuration is at fault: start fails with exit 1.
+  bool startControlServer();
   void reloadWatchFile();
   void forgetOldJobs();
   // Hands freed heap pages back to the kernel after a burst of state writes

@@ -143,6 +143,9 @@ void checkResultsDir(SchemaReader& r, const Config& cfg) {
   const std::filesystem::path& dir = cfg.results.dir;
   std::error_code ec;
   const auto st = std::filesystem::status(dir, ec);
+  // This user cannot look (an operator's CLI, the service's state under
+  // /var/lib/private): only the service can tell, at start.
+  if (!std::filesystem::status_known(st)) return;
   if (std::filesystem::exists(st)) {
     if (!std::filesystem::is_directory(st)) {
       r.error(key, line, dir.string() + " is not a directory (" + wanting + " needs one)");
@@ -154,7 +157,8 @@ void checkResultsDir(SchemaReader& r, const Config& cfg) {
     }
     return;
   }
-  if (!std::filesystem::is_directory(dir.parent_path(), ec)) {
+  const auto parent = std::filesystem::status(dir.parent_path(), ec);
+  if (std::filesystem::status_known(parent) && !std::filesystem::is_directory(parent)) {
     r.error(key, line,
             dir.string() + " does not exist, nor does its parent directory (" + wanting +
                 " needs a results directory jobwatchd can create)");

@@ -9,6 +9,7 @@
 #include "config/sections.h"
 #include "status/job_status.h"
 #include "util/job_id.h"
+#include "util/unix_group.h"
 
 namespace jobwatch::config {
 namespace {
@@ -104,6 +105,12 @@ void parseControlSection(SchemaReader& r, const Value& section, ControlConfig& c
     if (!valid || (!s->empty() && (*s)[0] == '-')) {
       r.error(v, "invalid group name " + quoteForMessage(*s) +
                      " (letters, digits, '_', '-', '.'; at most 32)");
+      return;
+    }
+    if (!s->empty() && !unixGroupId(*s)) {
+      r.error(v, "no group named " + quoteForMessage(*s) +
+                     " on this machine (create it, e.g. groupadd " + *s +
+                     ", or leave control.group empty)");
       return;
     }
     control.group = *s;

@@ -87,6 +87,15 @@ class CliTest(DaemonTestCase):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--check-config", r.stdout)
+        self.assertIn("control.group", r.stdout)
+        self.assertIn("GET / on metrics.listen", r.stdout)
+        # COMMAND --help is help too, not a usage error
+        for args in (("status", "--help"), ("add", "--help"), ("show", "-h"),
+                     ("jobs", "--json", "--help")):
+            r = run(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertIn("Usage: jobwatchd", r.stdout, args)
+            self.assertEqual(r.stderr, "", args)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@
 retry / poll / forget against the running daemon over its control socket,
 the read-only fallback when it is not running, and clients that misbehave."""
 import concurrent.futures
+import grp
 import json
 import os
+import platform
 import socket
 import subprocess
+import sys
 import threading
 import time
 import unittest
 
-from harness import DaemonTestCase, JOBWATCHD, TEST_KEY, daemon_env, wait_for
+from harness import Daemon, DaemonTestCase, JOBWATCHD, TEST_KEY, daemon_env, wait_for
 
 # Fails (exit 1, with output) until the flag file exists; records each run.
 FLAKY_HOOK = """#!/bin/sh
@@ -21,6 +24,40 @@ if [ -f "$1/flag" ]; then echo "ok $JOBWATCH_EVENT_ID" >> "$1/journal"; exit 0; 
 echo "receiving disk is full" >&2
 exit 1
 """
+
+
+# Execs argv[1:] under a seccomp filter that fails chown, fchown, lchown and
+# fchownat with EPERM, as the unit's SystemCallFilter=~@privileged does
+# (x86_64 only).
+NO_CHOWN_EXEC = r"""
+import ctypes, os, struct, sys
+def insn(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+LD_ABS, JEQ, RET = 0x20, 0x15, 0x06
+ALLOW, EPERM = 0x7FFF0000, 0x00050000 | 1
+prog = b"".join([
+    insn(LD_ABS, 0, 0, 4), insn(JEQ, 1, 0, 0xC000003E), insn(RET, 0, 0, ALLOW),
+    insn(LD_ABS, 0, 0, 0),
+    insn(JEQ, 4, 0, 92), insn(JEQ, 3, 0, 93), insn(JEQ, 2, 0, 94), insn(JEQ, 1, 0, 260),
+    insn(RET, 0, 0, ALLOW), insn(RET, 0, 0, EPERM)])
+buf = ctypes.create_string_buffer(prog)
+fprog = struct.pack("HxxxxxxP", len(prog) // 8, ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) != 0:
+    sys.exit("seccomp: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+class NoChownDaemon(Daemon):
+    """A jobwatchd whose chown calls fail with EPERM, as under the unit."""
+
+    def __init__(self, workdir, config_path, env, name="jobwatchd"):
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", NO_CHOWN_EXEC, JOBWATCHD, "--config", config_path],
+            stdout=subprocess.DEVNULL, stderr=self.log, env=env)
 
 
 def cli(config, *args, timeout=60):
@@ -59,7 +96,7 @@ class ControlTestCase(DaemonTestCase):
         self.hook = self.write("hook.sh", FLAKY_HOOK)
         os.chmod(self.hook, 0o755)
 
-    def config(self, jobs, interval="200ms", retries=0, rate_limit="0"):
+    def config(self, jobs, interval="200ms", retries=0, rate_limit="0", group=None):
         self.write("jobs.yaml", "jobs:\n" + "".join(f"  - {j}\n" for j in jobs))
         return self.write("jobwatchd.yaml", f"""\
 api:
@@ -72,7 +109,7 @@ poll: {{interval: {interval}, jitter: 0, backoff_max: 2s}}
 watch: {{file: jobs.yaml, drop_dir: {self.drop}}}
 state: {{path: state.db}}
 metrics: {{listen: "127.0.0.1:0"}}
-control: {{socket: {self.sock}}}
+control: {{socket: {self.sock}{f", group: {group}" if group else ""}}}
 hooks:
   definitions:
     - name: deliver
@@ -440,6 +477,59 @@ class StaleSocketTest(ControlTestCase):
         config = self.config(["job-a"])
         self.start(config)
         self.assertEqual(cli(config, "status").returncode, 0)
+
+
+@unittest.skipUnless(platform.machine() == "x86_64", "the seccomp filter is for x86_64")
+class ControlGroupTest(ControlTestCase):
+    """control.group under a system call filter that refuses chown, like the
+    shipped unit's: the socket's group comes from the service's own group
+    (systemd's Group=); a group it cannot be given is refused at start."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_fake(f"api_key: {TEST_KEY}\njobs: [{{id: job-a, status: PROCESSING}}]\n")
+
+    def start_without_chown(self, config):
+        d = NoChownDaemon(self.dir, config, daemon_env())
+        self.daemons.append(d)
+        return d
+
+    def test_the_services_own_group_needs_no_chown(self):
+        own = grp.getgrgid(os.getegid()).gr_name
+        config = self.config(["job-a"], group=own)
+        d = self.start_without_chown(config)
+        d.wait_log("control socket ready")
+        st = os.stat(self.sock)
+        self.assertEqual(st.st_mode & 0o777, 0o660)
+        self.assertEqual(st.st_gid, os.getegid())
+        r = cli(config, "status")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_group_chown_cannot_give_fails_the_start_with_exit_1(self):
+        other = next(g for g in grp.getgrall() if g.gr_gid != os.getegid())
+        config = self.config(["job-a"], group=other.gr_name)
+        d = self.start_without_chown(config)
+        self.assertEqual(d.proc.wait(timeout=20), 1, d.text())
+        d.log.close()
+        text = d.text()
+        self.assertIn("control.group", text)
+        self.assertIn(f"Group={other.gr_name}", text)
+        self.assertIn("Operation not permitted", text)
+        self.assertFalse(os.path.exists(self.sock))
+        self.assertEqual(cli(config, "status").returncode, 3)  # not running
+
+    def test_a_group_that_does_not_exist_is_refused_by_check_config_and_start(self):
+        config = self.config(["job-a"], group="jobwatch-no-such-group")
+        r = subprocess.run([JOBWATCHD, "--check-config", "--config", config],
+                           capture_output=True, text=True, timeout=60, env=daemon_env())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("control.group", r.stdout)
+        self.assertIn('no group named "jobwatch-no-such-group"', r.stdout)
+        d = self.start_daemon(config)
+        self.assertEqual(d.proc.wait(timeout=20), 1, d.text())
+        d.log.close()
+        self.assertIn('no group named "jobwatch-no-such-group"', d.text())
 
 
 if __name__ == "__main__":

@@ -300,6 +300,36 @@ jobs:
             pass
         return out
 
+    def test_operator_commands_answer_for_the_jobs_this_instance_holds(self):
+        ids = [f"held-{i}" for i in range(8)]
+        self.start_fake(f"api_key: {TEST_KEY}\njobs:\n" +
+                        "".join(f"  - {{id: {j}, status: PROCESSING}}\n" for j in ids))
+        hook = self.write("hook.sh", HOOK)
+        os.chmod(hook, 0o755)
+        hooklog = os.path.join(self.dir, "hooks.log")
+        configs = {n: self.fleet_config(n, ids, hook, hooklog) for n in "ab"}
+        for n in "ab":
+            self.start_daemon(configs[n], name=f"jobwatchd-{n}").wait_log("control socket ready")
+
+        def held(name):
+            r = subprocess.run([JOBWATCHD, "jobs", "--json", "--config", configs[name]],
+                               capture_output=True, text=True, timeout=60, env=daemon_env())
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            return {j["id"] for j in json.loads(r.stdout)["jobs"]}
+
+        # Both joined: the jobs spread over them, each held by one.
+        wait_for(lambda: self.held_total() == len(ids) and held("a") and held("b"), timeout=30,
+                 what="both instances holding jobs")
+        wait_for(lambda: held("a") | held("b") == set(ids), timeout=30, what="every job listed")
+        a, b = held("a"), held("b")
+        self.assertEqual(a & b, set())
+        r = subprocess.run([JOBWATCHD, "poll", sorted(b)[0], sorted(a)[0], "--config", configs["a"]],
+                           capture_output=True, text=True, timeout=60, env=daemon_env())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{sorted(b)[0]}: NOT DONE: not watched here (another instance of the fleet "
+                      "may hold it)", r.stdout)
+        self.assertIn(f"{sorted(a)[0]}: due now", r.stdout)
+
     def db_url(self):
         return self.pg_url
 

@@ -17,7 +17,10 @@ scheduler killed by the watchdog and restarted once, with no hook run
 again; exit code 1 not restart-looping; `systemctl stop` exiting 0 within
 TimeoutStopSec while a hook runs; the operator commands as root against the
 control socket (/run/jobwatchd/control.sock, 0660) and, once stopped, their
-read-only fallback on the state database; a with_result hook getting the
+read-only fallback on the state database; control.group: without the
+unit's Group= the start fails (exit 1, chown is filtered), with a drop-in
+Group=jobwatch-ops the socket is that group's, a member runs `status`, a
+non-member gets "Permission denied"; a with_result hook getting the
 fetched result (mode 0640 in the state directory); what `dpkg --purge`
 removes and keeps.
 Prints the boot-to-READY time.
@@ -360,6 +363,10 @@ class SystemdBootTest(unittest.TestCase):
 
     def test_operator_commands_against_the_running_unit(self):
         self.assert_checks("control.socket", "control.status_live", "control.show_transitions")
+
+    def test_control_group_with_the_units_group(self):
+        self.assert_checks("control_group.without_group_fails", "control_group.socket",
+                           "control_group.member_may", "control_group.others_may_not")
 
     def test_with_result_hook_gets_the_fetched_result(self):
         self.assert_checks("result.hook_env", "result.content", "result.file_mode", "result.one_fetch")

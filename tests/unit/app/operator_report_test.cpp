@@ -49,6 +49,22 @@ TEST(OperatorFeed, KeepsTheStatusVocabularyAcrossReloads) {
 TEST(OperatorText, EscapesControlCharactersAndCutsLongText) {
   EXPECT_EQ(printable("a\x1b[31mb\n"), "a\\x1b[31mb\\x0a");
   EXPECT_EQ(printable(std::string(100, 'x'), 10), "xxxxxxx...");
+  // C1 controls (UTF-8 C2 80..C2 9F): U+009B is CSI to a terminal, U+0085 NEL.
+  EXPECT_EQ(printable("a\xc2\x9b"
+                      "31mb\xc2\x85"
+                      "c\xc2\x80"),
+            "a\\x9b31mb\\x85c\\x80");
+  // Other text stays: U+00A0 (C2 A0), U+00E9 (C3 A9), a 3- and a 4-byte one.
+  EXPECT_EQ(printable("\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
+            "\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  // Bytes that are not UTF-8 (a raw 0x9b is CSI to an 8-bit terminal, a cut
+  // sequence, an overlong form) are escaped byte by byte.
+  EXPECT_EQ(printable("a\x9b"
+                      "b\xc2"),
+            "a\\x9bb\\xc2");
+  EXPECT_EQ(printable("\xe2\x82"
+                      "c\xc0\x80"),
+            "\\xe2\\x82c\\xc0\\x80");
   EXPECT_EQ(shortAge(1500ms), "1s");
   EXPECT_EQ(shortAge(3h + 5min), "3h5m");
   JobsReport report;

@@ -126,7 +126,7 @@ shard:
   count: 3
 control:
   socket: /srv/ctl.sock
-  group: jobwatch-ops
+  group: root
 )");
   EXPECT_EQ(c.api.base_url, "https://api.example.com/v2");
   EXPECT_EQ(c.api.api_key_file, fs::path("/run/credentials/jobwatchd.service/api-key"));
@@ -155,13 +155,15 @@ control:
   EXPECT_EQ(c.shard.index, 2);
   EXPECT_EQ(c.shard.count, 3);
   EXPECT_EQ(c.control.socket, fs::path("/srv/ctl.sock"));
-  EXPECT_EQ(c.control.group, "jobwatch-ops");
+  EXPECT_EQ(c.control.group, "root");  // it must exist on this machine
 }
 
 TEST(ConfigKeys, ControlSocketPathAndGroupAreChecked) {
   expectOnlyIssue("control:\n  socket: /" + std::string(120, 'x') + "\n", "control.socket", 2,
                   "at most 107");
   expectOnlyIssue("control:\n  group: \"wheel; rm\"\n", "control.group", 2, "invalid group name");
+  expectOnlyIssue("control:\n  group: jobwatch-no-such-group\n", "control.group", 2,
+                  "no group named \"jobwatch-no-such-group\" on this machine");
   expectOnlyIssue("control:\n  sockett: /x\n", "control.sockett", 2, "did you mean `socket`?");
 }
 
