@@ -17,7 +17,6 @@ and resumed. Afterwards:
 The server is the test's own (tests/tools/postgres-server.sh in its temp
 directory): restarting it must not disturb other tests."""
 import json
-import json
 import os
 import random
 import signal
