@@ -270,8 +270,9 @@ class PollEngine {
   bool takeRequestSlot(SteadyTime now, SteadyTime& wake);
   void startResult(ResultTask& task);
   void handleResult(const api::HttpResponse& response);
+  // `sent`: whether a request went out (false: the file could not be created).
   void resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
-                    std::chrono::microseconds elapsed);
+                    std::chrono::microseconds elapsed, bool sent = true);
   void queueResult(ResultTask& task, SteadyTime due);
   void settleResult(ResultTask& task, state::ResultState state, std::string file_or_error,
                     std::optional<api::ResultFetchKind> fetch, long http_status,

@@ -81,11 +81,14 @@ bool PollEngine::startDueResults(SteadyTime now, SteadyTime& wake) {
 void PollEngine::startResult(ResultTask& task) {
   auto file = result_dir_->create(task.record.job_id);
   if (!file) {
+    // Nothing was sent: the slot goes back to the account's budget, and
+    // no request is counted (the failure is, as a write_error).
+    budget_->giveBack();
     api::ResultFetchOutcome outcome;
     outcome.kind = ResultFetchKind::kWriteError;
     outcome.detail = file.error().message;
     ++task.record.attempts;
-    resultFailed(task, outcome, 0us);
+    resultFailed(task, outcome, 0us, false);
     return;
   }
   task.file = std::move(file).value();
@@ -133,7 +136,7 @@ void PollEngine::handleResult(const api::HttpResponse& response) {
 }
 
 void PollEngine::resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
-                              std::chrono::microseconds elapsed) {
+                              std::chrono::microseconds elapsed, bool sent) {
   task.record.error = outcome.detail;
   const std::string label(api::resultFetchLabel(outcome.kind));
   if (outcome.kind == ResultFetchKind::kTooLarge) {
@@ -166,7 +169,8 @@ void PollEngine::resultFailed(ResultTask& task, const api::ResultFetchOutcome& o
              {{"job_id", task.record.job_id}, {"result", label}, {"detail", outcome.detail}});
   task.record.next_try =
       clock_.wallNow() + std::chrono::duration_cast<WallTime::duration>(next - now);
-  events_.onResultUpdate({task.record, outcome.kind, outcome.http_status, elapsed, outcome.detail});
+  events_.onResultUpdate(
+      {task.record, outcome.kind, outcome.http_status, elapsed, outcome.detail, sent});
   queueResult(task, next);
 }
 

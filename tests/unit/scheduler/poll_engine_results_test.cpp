@@ -24,11 +24,15 @@ struct ResultEvents final : PollEvents {
   struct Update {
     state::ResultRecord record;
     std::optional<api::ResultFetchKind> fetch;
+    bool sent = true;
   };
   std::vector<Update> updates;
-  void onPollFinished(const PollFinished&) override {}
+  size_t polls = 0;
+  void onPollFinished(const PollFinished&) override { ++polls; }
   void onTransition(const StatusTransition&) override {}
-  void onResultUpdate(const ResultUpdate& u) override { updates.push_back({u.record, u.fetch}); }
+  void onResultUpdate(const ResultUpdate& u) override {
+    updates.push_back({u.record, u.fetch, u.sent});
+  }
 };
 
 bool isResult(const api::HttpRequest& r) { return (r.tag & kResultTagBit) != 0; }
@@ -38,16 +42,18 @@ class PollEngineResultsTest : public ::testing::Test {
   PollEngineResultsTest()
       : log(LogFormat::kText, LogLevel::kDebug, log_text), dir(tmp.path(), 1000) {}
 
-  PollEngine& make(double rate_per_second = 0, Millis give_up = 10s) {
+  PollEngine& make(double rate_per_second = 0, Millis give_up = 10s, Millis rate_window = 0ms,
+                   const api::ResultDir* results = nullptr) {
     ScheduleSettings s;
     s.base_url = "http://127.0.0.1:1";
     s.interval = 1s;
     s.jitter = 0;
     s.backoff_max = 4s;
     s.rate_per_second = rate_per_second;
+    s.rate_window = rate_window;
     engine =
         std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 42);
-    engine->setResults(&dir, give_up);
+    engine->setResults(results != nullptr ? results : &dir, give_up);
     return *engine;
   }
 
@@ -195,6 +201,39 @@ TEST_F(PollEngineResultsTest, ADroppedResultIsNotFetched) {
   e.step();
   EXPECT_TRUE(transport.open.empty());
   EXPECT_EQ(e.resultsPending(), 0u);
+}
+
+TEST_F(PollEngineResultsTest, ResultFilesThatCannotBeCreatedGiveTheirSlotBackAndPollsGoOn) {
+  // results.dir lies under a regular file: every create fails (ENOTDIR), a
+  // real file-system fault. 10 requests per 1 s window: before the fix each
+  // failure kept its place in the window for good and the account stopped.
+  std::ofstream(tmp.path() / "plain-file") << "x";
+  const api::ResultDir broken(tmp.path() / "plain-file" / "results", 1000);
+  auto& e = make(10.0, 1h, 1s, &broken);
+  e.addJob({"job-p", {}}, true);
+  for (int i = 0; i < 30; ++i) e.fetchResult(wanted("job-r" + std::to_string(i)));
+  size_t polls = 0;
+  for (int second = 0; second < 60; ++second) {
+    for (int tick = 0; tick < 10; ++tick) {
+      e.step();
+      transport.answerAll(
+          [](const std::string&) { return jsonResponse(200, R"({"status":"processing"})"); });
+      e.wait(clock.now());
+      clock.advance(100ms);
+    }
+    polls = events.polls;
+  }
+  EXPECT_TRUE(transport.open.empty());
+  EXPECT_EQ(resultRequests(), 0u) << "no file, no request";
+  EXPECT_GE(polls, 50u) << "the job is polled every 1 s interval all along";
+  ASSERT_FALSE(events.updates.empty());
+  EXPECT_GE(events.updates.size(), 90u) << "every result was tried again and again";
+  for (const auto& u : events.updates) {
+    EXPECT_EQ(u.fetch, api::ResultFetchKind::kWriteError);
+    EXPECT_FALSE(u.sent) << "a failure before sending is no request";
+    EXPECT_EQ(u.record.state, state::ResultState::kPending);
+  }
+  EXPECT_EQ(e.resultsPending(), 30u);
 }
 
 }  // namespace
