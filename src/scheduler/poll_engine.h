@@ -157,8 +157,13 @@ class PollEngine {
   // Wants `record`'s result (pending): fetched from record.next_try on. A
   // job whose result is already wanted is left as it is.
   void fetchResult(state::ResultRecord record);
-  // Stops wanting a job's result (the job was forgotten).
+  // Stops wanting a job's result (the job is held elsewhere now: release).
   void dropResult(const std::string& job_id);
+  // The job is forgotten (state.forget_after, or the operator's `forget`):
+  // its result is no longer wanted and results.dir/<id>.json is deleted
+  // (a missing file is fine; an error is logged). The one way both paths
+  // forget a job's result (Roster).
+  void forgetResult(const std::string& job_id);
   size_t resultsPending() const { return results_.size(); }
 
  private:

@@ -44,6 +44,15 @@ void PollEngine::dropResult(const std::string& job_id) {
   results_.erase(it);
 }
 
+void PollEngine::forgetResult(const std::string& job_id) {
+  dropResult(job_id);
+  if (result_dir_ == nullptr) return;
+  if (auto removed = result_dir_->remove(job_id); !removed) {
+    log_.warn("cannot delete a forgotten job's result",
+              {{"job_id", job_id}, {"error", removed.error().message}});
+  }
+}
+
 void PollEngine::queueResult(ResultTask& task, SteadyTime due) {
   task.seq = ++result_seq_;
   result_due_.push({due, task.seq, task.record.job_id});

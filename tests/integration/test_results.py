@@ -232,6 +232,84 @@ class ResultFailureTest(ResultTestCase):
         self.assertEqual(d.stop(), 0)
 
 
+def cli(config, *args):
+    return subprocess.run([JOBWATCHD, *args, "--config", config], capture_output=True,
+                          text=True, timeout=60, env=daemon_env())
+
+
+class ResultForgetTest(ResultTestCase):
+    """`jobwatchd forget ID` forgets a job's result like state.forget_after:
+    its file is deleted and a fetch still pending is dropped."""
+
+    def drop_config(self):
+        self.drop = os.path.join(self.dir, "drop")
+        os.mkdir(self.drop)
+        self.sock = os.path.join(self.dir, "control.sock")
+        config = self.config(["job-w"])
+        with open(config) as f:
+            text = f.read().replace("watch:\n  file: jobs.yaml\n",
+                                    f"watch:\n  file: jobs.yaml\n  drop_dir: {self.drop}\n"
+                                    f"control:\n  socket: {self.sock}\n")
+        with open(config, "w") as f:
+            f.write(text)
+        return config
+
+    def start_with_drop(self, config):
+        d = self.start_daemon(config)
+        d.wait_log("control socket ready")
+        return d
+
+    def test_forget_deletes_a_done_result(self):
+        self.start_fake("""
+            jobs:
+              - {id: job-w, status: PROCESSING}
+              - {id: job-fd, status: COMPLETED, result_bytes: 2000}
+            """)
+        config = self.drop_config()
+        d = self.start_with_drop(config)
+        r = cli(config, "add", "job-fd")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        self.assertEqual(self.result_dir_names(), ["job-fd.json"])
+        r = cli(config, "forget", "job-fd")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.result_dir_names(), [], "the result goes with its job")
+        self.assertEqual(self.ledger()[1], [], "its results row goes too")
+        self.assertEqual(d.stop(), 0)
+
+    def test_forget_drops_a_pending_fetch(self):
+        fake = self.start_fake("""
+            jobs:
+              - {id: job-w, status: PROCESSING}
+              - id: job-fp
+                status: COMPLETED
+                faults: [{kind: http, code: 409, endpoint: result}]
+            """)
+        config = self.drop_config()
+        d = self.start_with_drop(config)
+        r = cli(config, "add", "job-fp")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_for(lambda: fake.requests_for("job-fp")["result_count"] >= 2, timeout=20,
+                 what="the result fetch retried (409)")
+        r = cli(config, "forget", "job-fp")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        fake.admin("DELETE", "/_admin/faults")  # the result is there now
+        fetched = fake.requests_for("job-fp")["result_count"]
+        # The watched job's polls (every 200 ms) measure time: 10 of them
+        # are 10 chances the pending fetch (retried every 200 ms) had.
+        polls = fake.requests_for("job-w")["count"]
+        wait_for(lambda: fake.requests_for("job-w")["count"] >= polls + 10, timeout=20,
+                 what="ten more polls")
+        self.assertEqual(self.result_dir_names(), [], "no result file appears")
+        # At most the one fetch that was on its way when it was forgotten.
+        self.assertLessEqual(fake.requests_for("job-fp")["result_count"], fetched + 1)
+        # Its waiting hook run is not lost: it runs without a file (its
+        # result row went with the job), never with a file of a forgotten job.
+        for run in self.journal():
+            self.assertNotIn("JOBWATCH_RESULT_FILE", self.env_of("job-fp", attempt=int(run[3])))
+        self.assertEqual(d.stop(), 0)
+
+
 class ResultConfigTest(ResultTestCase):
     def test_check_config_rejects_an_unusable_results_dir_naming_the_key(self):
         self.start_fake("jobs: [{id: a, status: queued}]")

@@ -203,6 +203,23 @@ TEST_F(PollEngineResultsTest, ADroppedResultIsNotFetched) {
   EXPECT_EQ(e.resultsPending(), 0u);
 }
 
+TEST_F(PollEngineResultsTest, AResultForgottenIsDroppedAndItsFileDeleted) {
+  auto& e = make();
+  e.fetchResult(wanted("job-8"));
+  e.step();
+  answerResults(200, "[8]");
+  ASSERT_TRUE(std::filesystem::exists(dir.pathFor("job-8")));
+  e.forgetResult("job-8");
+  EXPECT_FALSE(std::filesystem::exists(dir.pathFor("job-8")));
+  e.fetchResult(wanted("job-9"));
+  e.step();
+  e.forgetResult("job-9");  // in flight: its answer is not committed
+  answerResults(200, "[9]");
+  EXPECT_FALSE(std::filesystem::exists(dir.pathFor("job-9")));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  EXPECT_EQ(e.resultsPending(), 0u);
+}
+
 TEST_F(PollEngineResultsTest, ResultFilesThatCannotBeCreatedGiveTheirSlotBackAndPollsGoOn) {
   // results.dir lies under a regular file: every create fails (ENOTDIR), a
   // real file-system fault. 10 requests per 1 s window: before the fix each
