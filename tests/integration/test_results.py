@@ -310,6 +310,48 @@ class ResultForgetTest(ResultTestCase):
         self.assertEqual(d.stop(), 0)
 
 
+class ResultTimingTest(ResultTestCase):
+    """api.request_timeout (2 s here) does not cap a download that moves;
+    one that stalls for request_timeout is a timeout, retried."""
+
+    def test_a_slow_steady_download_longer_than_request_timeout_completes(self):
+        size = 40_000
+        fake = self.start_fake(f"""
+            jobs:
+              - {{id: job-slow, status: COMPLETED, result_bytes: {size}, result_rate: 10000}}
+            """)
+        d = self.start_daemon(self.config(["job-slow"]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=30, what="the hook")
+        env = self.env_of("job-slow")
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        with open(os.path.join(self.hookdir, "result.job-slow:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result("job-slow", size))
+        self.assertEqual(fake.requests_for("job-slow")["result_count"], 1, "one 4 s download")
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="timeout"}'), 0)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_stalled_download_times_out_and_is_retried(self):
+        fake = self.start_fake("""
+            jobs:
+              - id: job-stall
+                status: COMPLETED
+                result_bytes: 1000
+                faults: [{kind: hang, count: 1, endpoint: result}]
+            """)
+        d = self.start_daemon(self.config(["job-stall"]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=30, what="the hook")
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", self.env_of("job-stall"))
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="timeout"}'), 1)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 1)
+        times = fake.requests_for("job-stall")["times"]
+        self.assertEqual(fake.requests_for("job-stall")["result_count"], 2)
+        # The hung fetch was given up after about request_timeout (2 s).
+        self.assertGreaterEqual(times[-1] - times[-2], 1.9)
+        self.assertLess(times[-1] - times[-2], 10)
+        self.assertEqual(d.stop(), 0)
+
+
 class ResultConfigTest(ResultTestCase):
     def test_check_config_rejects_an_unusable_results_dir_naming_the_key(self):
         self.start_fake("jobs: [{id: a, status: queued}]")
