@@ -155,7 +155,8 @@ class PollEngine {
   // the size cap is given up at once. Every change is an onResultUpdate.
   void setResults(const api::ResultDir* dir, Millis give_up_after);
   // Wants `record`'s result (pending): fetched from record.next_try on. A
-  // job whose result is already wanted is left as it is.
+  // job whose result is already wanted is left as it is; one dropped while
+  // its fetch was in flight is wanted again, and that fetch settles it.
   void fetchResult(state::ResultRecord record);
   // Stops wanting a job's result (the job is held elsewhere now: release).
   void dropResult(const std::string& job_id);

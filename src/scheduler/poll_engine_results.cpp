@@ -25,7 +25,17 @@ void PollEngine::setResults(const api::ResultDir* dir, Millis give_up_after) {
 }
 
 void PollEngine::fetchResult(state::ResultRecord record) {
-  if (results_.count(record.job_id) > 0) return;
+  if (auto it = results_.find(record.job_id); it != results_.end()) {
+    ResultTask& task = it->second;
+    if (task.dropped) {
+      // Dropped (a release) while its fetch was in flight, and wanted again
+      // (a quick re-adopt): that fetch is its fetch again, settled as usual.
+      task.dropped = false;
+      task.record = std::move(record);
+      task.record.state = state::ResultState::kPending;
+    }
+    return;
+  }
   const SteadyTime due = clock_.now() + untilWall(record.next_try, clock_.wallNow());
   std::string id = record.job_id;
   ResultTask& task = results_[id];

@@ -203,6 +203,22 @@ TEST_F(PollEngineResultsTest, ADroppedResultIsNotFetched) {
   EXPECT_EQ(e.resultsPending(), 0u);
 }
 
+TEST_F(PollEngineResultsTest, AResultWantedAgainWhileItsDroppedFetchIsInFlightIsSettled) {
+  auto& e = make();
+  e.fetchResult(wanted("job-7"));
+  e.step();
+  ASSERT_EQ(transport.open.size(), 1u);
+  e.dropResult("job-7");           // released to another instance mid-fetch...
+  e.fetchResult(wanted("job-7"));  // ... and adopted back at once
+  EXPECT_EQ(e.resultsPending(), 1u);
+  answerResults(200, R"({"ok":true})");
+  ASSERT_EQ(events.updates.size(), 1u) << "the fetch in flight settles it";
+  EXPECT_EQ(events.updates[0].record.state, state::ResultState::kDone);
+  EXPECT_EQ(fileText("job-7"), R"({"ok":true})");
+  EXPECT_EQ(e.resultsPending(), 0u);
+  EXPECT_EQ(resultRequests(), 1u);
+}
+
 TEST_F(PollEngineResultsTest, AResultForgottenIsDroppedAndItsFileDeleted) {
   auto& e = make();
   e.fetchResult(wanted("job-8"));
