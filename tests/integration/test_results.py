@@ -352,6 +352,71 @@ class ResultTimingTest(ResultTestCase):
         self.assertEqual(d.stop(), 0)
 
 
+class ResultEndpointFaultTest(ResultTestCase):
+    """The result endpoint's failures end to end: each is counted, retried
+    (or paused for), and the result then arrives whole."""
+
+    def metric(self, d, result):
+        return d.metric(f'jobwatch_result_fetches_total{{account="default",result="{result}"}}')
+
+    def run_until_delivered(self, job_id, fault, extra_jobs="", jobs=None):
+        fake = self.start_fake(f"""
+            jobs:
+              - id: {job_id}
+                status: COMPLETED
+                result_bytes: 3000
+                faults: [{fault}]
+            {extra_jobs}
+            """)
+        d = self.start_daemon(self.config(jobs or [job_id]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        env = self.env_of(job_id)
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        with open(os.path.join(self.hookdir, f"result.{job_id}:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result(job_id, 3000))
+        self.assertEqual(self.result_dir_names(), [f"{job_id}.json"], "no temporary file left")
+        self.assertEqual(fake.requests_for(job_id)["result_count"], 2)
+        self.assertEqual(self.metric(d, "ok"), 1)
+        self.assertEqual(d.metric('jobwatch_requests_total{account="default",kind="result"}'), 2)
+        return fake, d
+
+    def test_429_with_retry_after_pauses_polls_too_then_the_result_arrives(self):
+        fake, d = self.run_until_delivered(
+            "job-rl", '{kind: http, code: 429, retry_after: "2", count: 1, endpoint: result}',
+            extra_jobs="  - {id: job-p, status: PROCESSING}", jobs=["job-p", "job-rl"])
+        self.assertEqual(self.metric(d, "rate_limited"), 1)
+        limited, fetched = fake.requests_for("job-rl")["times"][-2:]
+        self.assertGreaterEqual(fetched - limited, 1.9, "the result waited for Retry-After")
+        polls = fake.requests_for("job-p")["times"]
+        during = [t for t in polls if limited + 0.1 < t < limited + 1.9]
+        self.assertEqual(during, [], "no poll of the account during the pause")
+        wait_for(lambda: fake.requests_for("job-p")["times"][-1] > limited + 2,
+                 what="polls after the pause")
+        self.assertEqual(d.stop(), 0)
+
+    def test_404_then_the_result(self):
+        _, d = self.run_until_delivered("job-404", "{kind: http, code: 404, count: 1, endpoint: result}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_200_that_is_not_json_is_not_committed_and_is_retried(self):
+        _, d = self.run_until_delivered(
+            "job-html", '{kind: body, body: "<html>maintenance</html>", content_type: text/html, '
+            "count: 1, endpoint: result}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        self.assertTrue(d.lines("not a JSON document"), "logged why")
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_redirect_is_not_followed(self):
+        fake, d = self.run_until_delivered(
+            "job-302", "{kind: http, code: 302, location: /jobs/job-elsewhere/result, count: 1, "
+            "endpoint: result}", extra_jobs="  - {id: job-elsewhere, status: COMPLETED}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        elsewhere = fake.admin("GET", "/_admin/requests")["jobs"].get("job-elsewhere") or {}
+        self.assertEqual(elsewhere.get("count", 0), 0, "the Location was never asked for")
+        self.assertEqual(d.stop(), 0)
+
+
 class ResultConfigTest(ResultTestCase):
     def test_check_config_rejects_an_unusable_results_dir_naming_the_key(self):
         self.start_fake("jobs: [{id: a, status: queued}]")
