@@ -17,6 +17,11 @@ namespace {
 // A body below this rate for kLowSpeedWindow is treated as a timeout.
 constexpr long kLowSpeedBytesPerSecond = 64;
 constexpr std::chrono::seconds kMaxLowSpeedWindow{10};
+// A streamed download (a result: HttpRequest::sink) has no total timeout,
+// however large and slow: it is given up only when it stalls, i.e. moves
+// fewer than this many bytes per second for a whole request_timeout (curl
+// averages the speed over its last 5 s).
+constexpr long kStreamStallBytesPerSecond = 1;
 // Retry-After beyond a day is a server bug; never sleep longer than that.
 constexpr std::chrono::seconds kMaxRetryAfter{86400};
 // Response bodies start with this much room (a job document is ~300 bytes).
@@ -58,6 +63,7 @@ struct CurlMultiTransport::Impl {
     BodySink* sink = nullptr;  // streams a 2xx body (HttpRequest::sink)
     bool too_large = false;
     bool sink_refused = false;
+    bool stream_timing = false;  // timeouts set for a streamed download
   };
 
   explicit Impl(CurlTransportOptions opts) {
@@ -157,20 +163,13 @@ struct CurlMultiTransport::Impl {
     transfer->generation = generation;
     transfer->headers = headers;
     const char* protocols = options.allow_http ? "http,https" : "https";
-    const auto low_speed_window = std::max<long>(
-        1, std::chrono::duration_cast<std::chrono::seconds>(
-               std::min<std::chrono::milliseconds>(options.request_timeout, kMaxLowSpeedWindow))
-               .count());
     setOrDie(easy, CURLOPT_NOSIGNAL, 1L, "CURLOPT_NOSIGNAL");
     setOrDie(easy, CURLOPT_PROTOCOLS_STR, protocols, "CURLOPT_PROTOCOLS_STR");
     setOrDie(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols, "CURLOPT_REDIR_PROTOCOLS_STR");
     setOrDie(easy, CURLOPT_FOLLOWLOCATION, 0L, "CURLOPT_FOLLOWLOCATION");
     setOrDie(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()),
              "CURLOPT_CONNECTTIMEOUT_MS");
-    setOrDie(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()),
-             "CURLOPT_TIMEOUT_MS");
-    setOrDie(easy, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond, "CURLOPT_LOW_SPEED_LIMIT");
-    setOrDie(easy, CURLOPT_LOW_SPEED_TIME, low_speed_window, "CURLOPT_LOW_SPEED_TIME");
+    setTiming(*transfer, false);
     setOrDie(easy, CURLOPT_HTTPHEADER, headers.get(), "CURLOPT_HTTPHEADER");
     setOrDie(easy, CURLOPT_USERAGENT, options.user_agent.c_str(), "CURLOPT_USERAGENT");
     setOrDie(easy, CURLOPT_TCP_KEEPALIVE, 1L, "CURLOPT_TCP_KEEPALIVE");
@@ -179,6 +178,37 @@ struct CurlMultiTransport::Impl {
     setOrDie(easy, CURLOPT_PRIVATE, static_cast<void*>(transfer.get()), "CURLOPT_PRIVATE");
     transfers.push_back(std::move(transfer));
     return transfers.back().get();
+  }
+
+  // A status request: request_timeout caps the whole exchange, and a body
+  // below kLowSpeedBytesPerSecond for min(request_timeout, 10 s) is a
+  // timeout. A streamed download (`stream`): no total cap, only a stall of
+  // a whole request_timeout (below kStreamStallBytesPerSecond) is one. The
+  // connect timeout holds for both.
+  void setTiming(Transfer& transfer, bool stream) const {
+    CURL* easy = transfer.easy;
+    const auto whole_seconds = [](std::chrono::milliseconds d, bool round_up) {
+      const auto s = round_up ? std::chrono::ceil<std::chrono::seconds>(d)
+                              : std::chrono::duration_cast<std::chrono::seconds>(d);
+      return std::max<long>(1, static_cast<long>(s.count()));
+    };
+    if (stream) {
+      setOrDie(easy, CURLOPT_TIMEOUT_MS, 0L, "CURLOPT_TIMEOUT_MS");
+      setOrDie(easy, CURLOPT_LOW_SPEED_LIMIT, kStreamStallBytesPerSecond,
+               "CURLOPT_LOW_SPEED_LIMIT");
+      setOrDie(easy, CURLOPT_LOW_SPEED_TIME, whole_seconds(options.request_timeout, true),
+               "CURLOPT_LOW_SPEED_TIME");
+    } else {
+      setOrDie(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()),
+               "CURLOPT_TIMEOUT_MS");
+      setOrDie(easy, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond, "CURLOPT_LOW_SPEED_LIMIT");
+      setOrDie(easy, CURLOPT_LOW_SPEED_TIME,
+               whole_seconds(
+                   std::min<std::chrono::milliseconds>(options.request_timeout, kMaxLowSpeedWindow),
+                   false),
+               "CURLOPT_LOW_SPEED_TIME");
+    }
+    transfer.stream_timing = stream;
   }
 
   Transfer* takeTransfer() {
@@ -194,6 +224,9 @@ struct CurlMultiTransport::Impl {
     transfer->too_large = false;
     transfer->sink_refused = false;
     transfer->sink = request.sink;
+    if (transfer->stream_timing != (request.sink != nullptr)) {
+      setTiming(*transfer, request.sink != nullptr);
+    }
     transfer->body = std::string();
     transfer->body.reserve(kInitialBodyCapacity);
     // Refuses announced oversized bodies before any byte is read; bodies of

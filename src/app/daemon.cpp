@@ -502,16 +502,10 @@ std::optional<size_t> Daemon::addDropped(std::vector<watchlist::WatchEntry> entr
 }
 
 bool Daemon::forgetFinished(WallTime cutoff, Millis older_than) {
-  const api::ResultDir& results = *parts_->results;
   Log& log = log_;
-  return parts_->pool->postEach([&results, &log, cutoff, older_than](PollLane& lane) {
+  return parts_->pool->postEach([&log, cutoff, older_than](PollLane& lane) {
+    // Their results go with them (Roster: PollEngine::forgetResult).
     const std::vector<std::string> forgotten = lane.roster().forgetFinished(cutoff);
-    for (const std::string& id : forgotten) {
-      lane.engine().dropResult(id);
-      if (auto removed = results.remove(id); !removed) {
-        log.warn("cannot delete a forgotten job's result", {{"error", removed.error().message}});
-      }
-    }
     if (!forgotten.empty()) {
       log.info("forgot finished jobs", {{"jobs", std::to_string(forgotten.size())},
                                         {"older_than", formatDuration(older_than)}});

@@ -45,7 +45,10 @@ class MetricsFeed final : public scheduler::PollEvents, public hooks::HookEvents
     if (job.overdue && !job.terminal) addOverdue(-1);
   }
   void onResultUpdate(const scheduler::ResultUpdate& update) override {
-    if (update.fetch) metrics_.resultFetched(account_, api::resultFetchLabel(*update.fetch));
+    if (update.fetch) {
+      metrics_.resultFetched(account_, api::resultFetchLabel(*update.fetch), update.sent);
+    }
+    if (update.record.state == state::ResultState::kGaveUp) metrics_.resultGivenUp(account_);
   }
   void onOverdue(const scheduler::JobRecord&) override { addOverdue(1); }
 

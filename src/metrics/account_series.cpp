@@ -70,7 +70,13 @@ AccountSeries::AccountSeries(prometheus::Registry& registry, std::vector<std::st
                          "(409), rate_limited (429/503), http_error, timeout, network_error, "
                          "too_large (over results.max_size), write_error (disk full or I/O error "
                          "writing the file).")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      given_up_(prometheus::BuildCounter()
+                    .Name("jobwatch_results_given_up_total")
+                    .Help("Results given up by account: not fetched within "
+                          "results.give_up_after, or over results.max_size; hooks that wanted "
+                          "them ran without them.")
+                    .Register(registry)) {}
 
 AccountSeries::Series& AccountSeries::seriesLocked(std::string_view account) {
   auto it = accounts_.find(account);
@@ -85,6 +91,7 @@ AccountSeries::Series& AccountSeries::seriesLocked(std::string_view account) {
   s.overdue = &overdue_.Add({{"account", name}});
   s.status_requests = &requests_.Add({{"account", name}, {"kind", "status"}});
   s.result_requests = &requests_.Add({{"account", name}, {"kind", "result"}});
+  s.given_up = &given_up_.Add({{"account", name}});
   return accounts_.emplace(name, std::move(s)).first->second;
 }
 
@@ -108,6 +115,7 @@ void AccountSeries::removeLocked(Series& s) {
   if (s.budget) budget_.Remove(s.budget);
   requests_.Remove(s.status_requests);
   requests_.Remove(s.result_requests);
+  given_up_.Remove(s.given_up);
 }
 
 void AccountSeries::configure(const std::vector<AccountBudget>& accounts) {
@@ -139,11 +147,16 @@ void AccountSeries::pollFinished(std::string_view account, const PollSample& pol
   if (poll.usable) s.last_success->Set(unixSeconds(clock_.wallNow()));
 }
 
-void AccountSeries::resultFetched(std::string_view account, std::string_view result) {
+void AccountSeries::resultFetched(std::string_view account, std::string_view result, bool sent) {
   const std::lock_guard lock(mu_);
   Series& s = seriesLocked(account);
-  s.result_requests->Increment();
+  if (sent) s.result_requests->Increment();
   labeled(s.fetches, fetches_, account, result).Increment();
+}
+
+void AccountSeries::resultGivenUp(std::string_view account) {
+  const std::lock_guard lock(mu_);
+  seriesLocked(account).given_up->Increment();
 }
 
 void AccountSeries::jobsOverdue(std::string_view account, size_t overdue) {

@@ -3,6 +3,7 @@
 // polls_total{account,result}, poll_duration_seconds{account},
 // api_up{account}, last_successful_poll_timestamp_seconds{account},
 // requests_total{account,kind}, result_fetches_total{account,result},
+// results_given_up_total{account},
 // jobs_overdue{account} and requests_budget_per_second{account}.
 // Internal to metrics/ (DaemonMetrics owns one).
 //
@@ -45,7 +46,8 @@ class AccountSeries final {
 
   void configure(const std::vector<AccountBudget>& accounts);
   void pollFinished(std::string_view account, const PollSample& poll);
-  void resultFetched(std::string_view account, std::string_view result);
+  void resultFetched(std::string_view account, std::string_view result, bool sent);
+  void resultGivenUp(std::string_view account);
   void jobsOverdue(std::string_view account, size_t overdue);
 
  private:
@@ -60,6 +62,7 @@ class AccountSeries final {
     prometheus::Gauge* budget = nullptr;  // null while the account is not configured
     prometheus::Counter* status_requests = nullptr;
     prometheus::Counter* result_requests = nullptr;
+    prometheus::Counter* given_up = nullptr;
   };
   struct NameHash {
     using is_transparent = void;
@@ -83,6 +86,7 @@ class AccountSeries final {
   prometheus::Family<prometheus::Gauge>& budget_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& fetches_;
+  prometheus::Family<prometheus::Counter>& given_up_;
 
   std::mutex mu_;
   std::unordered_map<std::string, Series, NameHash, std::equal_to<>> accounts_;  // guarded by mu_

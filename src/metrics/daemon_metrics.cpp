@@ -339,8 +339,12 @@ void DaemonMetrics::watchRejected(std::string_view source, size_t count) {
       .Increment(static_cast<double>(count));
 }
 
-void DaemonMetrics::resultFetched(std::string_view account, std::string_view result) {
-  impl_->accounts.resultFetched(account, result);
+void DaemonMetrics::resultFetched(std::string_view account, std::string_view result, bool sent) {
+  impl_->accounts.resultFetched(account, result, sent);
+}
+
+void DaemonMetrics::resultGivenUp(std::string_view account) {
+  impl_->accounts.resultGivenUp(account);
 }
 
 void DaemonMetrics::stateWriteFailures(std::uint64_t total) {

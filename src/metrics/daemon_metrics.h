@@ -30,7 +30,8 @@
 // Accounts (SPEC "Accounts"): the metrics that concern the API carry an
 // `account` label: polls_total, poll_duration_seconds, api_up,
 // last_successful_poll_timestamp_seconds, requests_total,
-// result_fetches_total, jobs_overdue and requests_budget_per_second. Each
+// result_fetches_total, results_given_up_total, jobs_overdue and
+// requests_budget_per_second. Each
 // account's series live in one small struct found through one short lock
 // (accounts_mu, separate from the job-status lock), so the engine threads of
 // several accounts polling at ~10,000/s share only that map lookup. The
@@ -144,13 +145,15 @@ class DaemonMetrics final {
 
   void watchRejected(std::string_view source, size_t count);  // "file" | "drop_dir"
   // A fetch of a job's result finished (SPEC "Results"):
-  // result_fetches_total{account,result} and
-  // requests_total{account,kind="result"}. Every fetch counts as a request,
-  // write_error included: a write_error after the answer (commit failed) was
-  // sent, and one before it (the file could not be created) was not but
-  // took its token of the account's budget all the same, and
-  // requests_total is what the budget is measured against.
-  void resultFetched(std::string_view account, std::string_view result);
+  // result_fetches_total{account,result}, and when `sent` (a request went
+  // out) requests_total{account,kind="result"}. A write_error after the
+  // answer (commit failed) was sent; one before it (the file could not be
+  // created) was not, and gave its token back to the account's budget, so
+  // it is no request: requests_total is what the budget is measured against.
+  void resultFetched(std::string_view account, std::string_view result, bool sent = true);
+  // A job's result was given up (results.give_up_after, or too large):
+  // results_given_up_total{account}, created at 0 with the account.
+  void resultGivenUp(std::string_view account);
   // jobwatch_state_write_failures_total: `total` is the state writer's own
   // count of failed commits so far (the counter follows it).
   void stateWriteFailures(std::uint64_t total);

@@ -36,6 +36,12 @@ void AccountBudget::finished(SteadyTime now) {
   answered_.push_back(answered_.empty() ? now : std::max(now, answered_.back()));
 }
 
+void AccountBudget::giveBack() {
+  std::lock_guard lock(mu_);
+  bucket_.giveBack();
+  if (window_limit_ > 0 && in_flight_ > 0) --in_flight_;
+}
+
 bool AccountBudget::tryTake(SteadyTime now, SteadyTime& wake) {
   std::lock_guard lock(mu_);
   if (now >= may_poll_until_) {

@@ -48,6 +48,10 @@ class AccountBudget {
   bool tryTake(SteadyTime now, SteadyTime& wake);
   // A request that took a token has its answer (any outcome).
   void finished(SteadyTime now);
+  // A request that took a token was never sent (e.g. its result file could
+  // not be created): its token and its place in the window are given back,
+  // so failures that send nothing never use up the account's budget.
+  void giveBack();
   // Whether a request could start now (no pause, a token there), without
   // taking anything.
   bool available(SteadyTime now) const;

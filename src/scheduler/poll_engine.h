@@ -155,10 +155,16 @@ class PollEngine {
   // the size cap is given up at once. Every change is an onResultUpdate.
   void setResults(const api::ResultDir* dir, Millis give_up_after);
   // Wants `record`'s result (pending): fetched from record.next_try on. A
-  // job whose result is already wanted is left as it is.
+  // job whose result is already wanted is left as it is; one dropped while
+  // its fetch was in flight is wanted again, and that fetch settles it.
   void fetchResult(state::ResultRecord record);
-  // Stops wanting a job's result (the job was forgotten).
+  // Stops wanting a job's result (the job is held elsewhere now: release).
   void dropResult(const std::string& job_id);
+  // The job is forgotten (state.forget_after, or the operator's `forget`):
+  // its result is no longer wanted and results.dir/<id>.json is deleted
+  // (a missing file is fine; an error is logged). The one way both paths
+  // forget a job's result (Roster).
+  void forgetResult(const std::string& job_id);
   size_t resultsPending() const { return results_.size(); }
 
  private:
@@ -270,8 +276,9 @@ class PollEngine {
   bool takeRequestSlot(SteadyTime now, SteadyTime& wake);
   void startResult(ResultTask& task);
   void handleResult(const api::HttpResponse& response);
+  // `sent`: whether a request went out (false: the file could not be created).
   void resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
-                    std::chrono::microseconds elapsed);
+                    std::chrono::microseconds elapsed, bool sent = true);
   void queueResult(ResultTask& task, SteadyTime due);
   void settleResult(ResultTask& task, state::ResultState state, std::string file_or_error,
                     std::optional<api::ResultFetchKind> fetch, long http_status,

@@ -25,7 +25,17 @@ void PollEngine::setResults(const api::ResultDir* dir, Millis give_up_after) {
 }
 
 void PollEngine::fetchResult(state::ResultRecord record) {
-  if (results_.count(record.job_id) > 0) return;
+  if (auto it = results_.find(record.job_id); it != results_.end()) {
+    ResultTask& task = it->second;
+    if (task.dropped) {
+      // Dropped (a release) while its fetch was in flight, and wanted again
+      // (a quick re-adopt): that fetch is its fetch again, settled as usual.
+      task.dropped = false;
+      task.record = std::move(record);
+      task.record.state = state::ResultState::kPending;
+    }
+    return;
+  }
   const SteadyTime due = clock_.now() + untilWall(record.next_try, clock_.wallNow());
   std::string id = record.job_id;
   ResultTask& task = results_[id];
@@ -42,6 +52,15 @@ void PollEngine::dropResult(const std::string& job_id) {
     return;
   }
   results_.erase(it);
+}
+
+void PollEngine::forgetResult(const std::string& job_id) {
+  dropResult(job_id);
+  if (result_dir_ == nullptr) return;
+  if (auto removed = result_dir_->remove(job_id); !removed) {
+    log_.warn("cannot delete a forgotten job's result",
+              {{"job_id", job_id}, {"error", removed.error().message}});
+  }
 }
 
 void PollEngine::queueResult(ResultTask& task, SteadyTime due) {
@@ -81,11 +100,14 @@ bool PollEngine::startDueResults(SteadyTime now, SteadyTime& wake) {
 void PollEngine::startResult(ResultTask& task) {
   auto file = result_dir_->create(task.record.job_id);
   if (!file) {
+    // Nothing was sent: the slot goes back to the account's budget, and
+    // no request is counted (the failure is, as a write_error).
+    budget_->giveBack();
     api::ResultFetchOutcome outcome;
     outcome.kind = ResultFetchKind::kWriteError;
     outcome.detail = file.error().message;
     ++task.record.attempts;
-    resultFailed(task, outcome, 0us);
+    resultFailed(task, outcome, 0us, false);
     return;
   }
   task.file = std::move(file).value();
@@ -133,7 +155,7 @@ void PollEngine::handleResult(const api::HttpResponse& response) {
 }
 
 void PollEngine::resultFailed(ResultTask& task, const api::ResultFetchOutcome& outcome,
-                              std::chrono::microseconds elapsed) {
+                              std::chrono::microseconds elapsed, bool sent) {
   task.record.error = outcome.detail;
   const std::string label(api::resultFetchLabel(outcome.kind));
   if (outcome.kind == ResultFetchKind::kTooLarge) {
@@ -166,7 +188,8 @@ void PollEngine::resultFailed(ResultTask& task, const api::ResultFetchOutcome& o
              {{"job_id", task.record.job_id}, {"result", label}, {"detail", outcome.detail}});
   task.record.next_try =
       clock_.wallNow() + std::chrono::duration_cast<WallTime::duration>(next - now);
-  events_.onResultUpdate({task.record, outcome.kind, outcome.http_status, elapsed, outcome.detail});
+  events_.onResultUpdate(
+      {task.record, outcome.kind, outcome.http_status, elapsed, outcome.detail, sent});
   queueResult(task, next);
 }
 

@@ -50,13 +50,15 @@ struct StatusTransition {
 
 // A job's result changed (SPEC "Results"): a fetch finished (`fetch` says
 // how; none when the result was given up without a request), and
-// `record` is the result's new state, to be stored as it is.
+// `record` is the result's new state, to be stored as it is. `sent`: the
+// fetch sent a request (false when its file could not even be created).
 struct ResultUpdate {
   const state::ResultRecord& record;
   std::optional<api::ResultFetchKind> fetch;
   long http_status = 0;
   std::chrono::microseconds elapsed{0};
   std::string_view detail;
+  bool sent = true;
 };
 
 class PollEvents {

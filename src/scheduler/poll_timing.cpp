@@ -63,6 +63,10 @@ bool TokenBucket::tryTake(SteadyTime now) {
   return true;
 }
 
+void TokenBucket::giveBack() {
+  if (!unlimited()) tokens_ = std::min(capacity_, tokens_ + 1.0);
+}
+
 SteadyTime TokenBucket::nextTokenAt(SteadyTime now) const {
   if (unlimited()) return now;
   const double elapsed = now > last_ ? std::chrono::duration<double>(now - last_).count() : 0.0;

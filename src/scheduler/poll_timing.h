@@ -46,6 +46,8 @@ class TokenBucket {
   TokenBucket(double rate_per_second, SteadyTime now);
 
   bool tryTake(SteadyTime now);
+  // Returns a token taken for a request that was never sent.
+  void giveBack();
   // When the next token will be available (now if one is).
   SteadyTime nextTokenAt(SteadyTime now) const;
   void setRate(double rate_per_second, SteadyTime now);

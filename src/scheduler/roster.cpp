@@ -174,6 +174,7 @@ std::vector<std::string> Roster::forgetFinished(WallTime cutoff) {
   state::WriteBatch batch;
   batch.forgotten = forgotten;
   writer_.enqueue(std::move(batch));
+  for (const auto& id : forgotten) engine_.forgetResult(id);  // after the rows are on their way
   return forgotten;
 }
 
@@ -185,6 +186,7 @@ Roster::ForgetOutcome Roster::forgetDropped(const std::string& id) {
   state::WriteBatch batch;
   batch.forgotten.push_back(id);
   writer_.enqueue(std::move(batch));
+  engine_.forgetResult(id);  // like forgetFinished: its result goes too
   return ForgetOutcome::kForgotten;
 }
 

@@ -77,7 +77,8 @@ class Roster {
       const std::function<bool(std::string_view)>& listed_anywhere = {});
   // Returns how many jobs were new.
   size_t addDropped(const std::vector<watchlist::WatchEntry>& entries);
-  // Returns the IDs forgotten.
+  // Returns the IDs forgotten. A forgotten job's result goes with it
+  // (PollEngine::forgetResult), on this path and forgetDropped's alike.
   std::vector<std::string> forgetFinished(WallTime cutoff);
 
   // The operator's `forget`: a job from a drop file stops being watched and

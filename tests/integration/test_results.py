@@ -232,6 +232,191 @@ class ResultFailureTest(ResultTestCase):
         self.assertEqual(d.stop(), 0)
 
 
+def cli(config, *args):
+    return subprocess.run([JOBWATCHD, *args, "--config", config], capture_output=True,
+                          text=True, timeout=60, env=daemon_env())
+
+
+class ResultForgetTest(ResultTestCase):
+    """`jobwatchd forget ID` forgets a job's result like state.forget_after:
+    its file is deleted and a fetch still pending is dropped."""
+
+    def drop_config(self):
+        self.drop = os.path.join(self.dir, "drop")
+        os.mkdir(self.drop)
+        self.sock = os.path.join(self.dir, "control.sock")
+        config = self.config(["job-w"])
+        with open(config) as f:
+            text = f.read().replace("watch:\n  file: jobs.yaml\n",
+                                    f"watch:\n  file: jobs.yaml\n  drop_dir: {self.drop}\n"
+                                    f"control:\n  socket: {self.sock}\n")
+        with open(config, "w") as f:
+            f.write(text)
+        return config
+
+    def start_with_drop(self, config):
+        d = self.start_daemon(config)
+        d.wait_log("control socket ready")
+        return d
+
+    def test_forget_deletes_a_done_result(self):
+        self.start_fake("""
+            jobs:
+              - {id: job-w, status: PROCESSING}
+              - {id: job-fd, status: COMPLETED, result_bytes: 2000}
+            """)
+        config = self.drop_config()
+        d = self.start_with_drop(config)
+        r = cli(config, "add", "job-fd")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        self.assertEqual(self.result_dir_names(), ["job-fd.json"])
+        r = cli(config, "forget", "job-fd")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.result_dir_names(), [], "the result goes with its job")
+        self.assertEqual(self.ledger()[1], [], "its results row goes too")
+        self.assertEqual(d.stop(), 0)
+
+    def test_forget_drops_a_pending_fetch(self):
+        fake = self.start_fake("""
+            jobs:
+              - {id: job-w, status: PROCESSING}
+              - id: job-fp
+                status: COMPLETED
+                faults: [{kind: http, code: 409, endpoint: result}]
+            """)
+        config = self.drop_config()
+        d = self.start_with_drop(config)
+        r = cli(config, "add", "job-fp")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_for(lambda: fake.requests_for("job-fp")["result_count"] >= 2, timeout=20,
+                 what="the result fetch retried (409)")
+        r = cli(config, "forget", "job-fp")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        fake.admin("DELETE", "/_admin/faults")  # the result is there now
+        fetched = fake.requests_for("job-fp")["result_count"]
+        # The watched job's polls (every 200 ms) measure time: 10 of them
+        # are 10 chances the pending fetch (retried every 200 ms) had.
+        polls = fake.requests_for("job-w")["count"]
+        wait_for(lambda: fake.requests_for("job-w")["count"] >= polls + 10, timeout=20,
+                 what="ten more polls")
+        self.assertEqual(self.result_dir_names(), [], "no result file appears")
+        # At most the one fetch that was on its way when it was forgotten.
+        self.assertLessEqual(fake.requests_for("job-fp")["result_count"], fetched + 1)
+        # Its waiting hook run is not lost: it runs without a file (its
+        # result row went with the job), never with a file of a forgotten job.
+        for run in self.journal():
+            self.assertNotIn("JOBWATCH_RESULT_FILE", self.env_of("job-fp", attempt=int(run[3])))
+        self.assertEqual(d.stop(), 0)
+
+
+class ResultTimingTest(ResultTestCase):
+    """api.request_timeout (2 s here) does not cap a download that moves;
+    one that stalls for request_timeout is a timeout, retried."""
+
+    def test_a_slow_steady_download_longer_than_request_timeout_completes(self):
+        size = 40_000
+        fake = self.start_fake(f"""
+            jobs:
+              - {{id: job-slow, status: COMPLETED, result_bytes: {size}, result_rate: 10000}}
+            """)
+        d = self.start_daemon(self.config(["job-slow"]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=30, what="the hook")
+        env = self.env_of("job-slow")
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        with open(os.path.join(self.hookdir, "result.job-slow:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result("job-slow", size))
+        self.assertEqual(fake.requests_for("job-slow")["result_count"], 1, "one 4 s download")
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="timeout"}'), 0)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_stalled_download_times_out_and_is_retried(self):
+        fake = self.start_fake("""
+            jobs:
+              - id: job-stall
+                status: COMPLETED
+                result_bytes: 1000
+                faults: [{kind: hang, count: 1, endpoint: result}]
+            """)
+        d = self.start_daemon(self.config(["job-stall"]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=30, what="the hook")
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", self.env_of("job-stall"))
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="timeout"}'), 1)
+        self.assertEqual(d.metric('jobwatch_result_fetches_total{account="default",result="ok"}'), 1)
+        times = fake.requests_for("job-stall")["times"]
+        self.assertEqual(fake.requests_for("job-stall")["result_count"], 2)
+        # The hung fetch was given up after about request_timeout (2 s).
+        self.assertGreaterEqual(times[-1] - times[-2], 1.9)
+        self.assertLess(times[-1] - times[-2], 10)
+        self.assertEqual(d.stop(), 0)
+
+
+class ResultEndpointFaultTest(ResultTestCase):
+    """The result endpoint's failures end to end: each is counted, retried
+    (or paused for), and the result then arrives whole."""
+
+    def metric(self, d, result):
+        return d.metric(f'jobwatch_result_fetches_total{{account="default",result="{result}"}}')
+
+    def run_until_delivered(self, job_id, fault, extra_jobs="", jobs=None):
+        fake = self.start_fake(f"""
+            jobs:
+              - id: {job_id}
+                status: COMPLETED
+                result_bytes: 3000
+                faults: [{fault}]
+            {extra_jobs}
+            """)
+        d = self.start_daemon(self.config(jobs or [job_id]))
+        wait_for(lambda: len(self.journal()) >= 1, timeout=20, what="the hook")
+        env = self.env_of(job_id)
+        self.assertNotIn("JOBWATCH_RESULT_ERROR", env)
+        with open(os.path.join(self.hookdir, f"result.{job_id}:completed.fetch.1"), "rb") as f:
+            self.assertEqual(f.read(), generated_result(job_id, 3000))
+        self.assertEqual(self.result_dir_names(), [f"{job_id}.json"], "no temporary file left")
+        self.assertEqual(fake.requests_for(job_id)["result_count"], 2)
+        self.assertEqual(self.metric(d, "ok"), 1)
+        self.assertEqual(d.metric('jobwatch_requests_total{account="default",kind="result"}'), 2)
+        return fake, d
+
+    def test_429_with_retry_after_pauses_polls_too_then_the_result_arrives(self):
+        fake, d = self.run_until_delivered(
+            "job-rl", '{kind: http, code: 429, retry_after: "2", count: 1, endpoint: result}',
+            extra_jobs="  - {id: job-p, status: PROCESSING}", jobs=["job-p", "job-rl"])
+        self.assertEqual(self.metric(d, "rate_limited"), 1)
+        limited, fetched = fake.requests_for("job-rl")["times"][-2:]
+        self.assertGreaterEqual(fetched - limited, 1.9, "the result waited for Retry-After")
+        polls = fake.requests_for("job-p")["times"]
+        during = [t for t in polls if limited + 0.1 < t < limited + 1.9]
+        self.assertEqual(during, [], "no poll of the account during the pause")
+        wait_for(lambda: fake.requests_for("job-p")["times"][-1] > limited + 2,
+                 what="polls after the pause")
+        self.assertEqual(d.stop(), 0)
+
+    def test_404_then_the_result(self):
+        _, d = self.run_until_delivered("job-404", "{kind: http, code: 404, count: 1, endpoint: result}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_200_that_is_not_json_is_not_committed_and_is_retried(self):
+        _, d = self.run_until_delivered(
+            "job-html", '{kind: body, body: "<html>maintenance</html>", content_type: text/html, '
+            "count: 1, endpoint: result}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        self.assertTrue(d.lines("not a JSON document"), "logged why")
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_redirect_is_not_followed(self):
+        fake, d = self.run_until_delivered(
+            "job-302", "{kind: http, code: 302, location: /jobs/job-elsewhere/result, count: 1, "
+            "endpoint: result}", extra_jobs="  - {id: job-elsewhere, status: COMPLETED}")
+        self.assertEqual(self.metric(d, "http_error"), 1)
+        elsewhere = fake.admin("GET", "/_admin/requests")["jobs"].get("job-elsewhere") or {}
+        self.assertEqual(elsewhere.get("count", 0), 0, "the Location was never asked for")
+        self.assertEqual(d.stop(), 0)
+
+
 class ResultConfigTest(ResultTestCase):
     def test_check_config_rejects_an_unusable_results_dir_naming_the_key(self):
         self.start_fake("jobs: [{id: a, status: queued}]")

@@ -62,6 +62,8 @@ struct SeenRequest {
 //   /redirect         302 to /target
 //   /retry-after      429 with Retry-After: 7
 //   /hang             reads the request, never answers
+//   /slow             200, 30 bytes, one every 100 ms (3 s in all, steadily)
+//   /stall            200, Content-Length 100, 5 bytes, then nothing
 //   anything else     404
 class LoopbackServer {
  public:
@@ -209,9 +211,19 @@ class LoopbackServer {
                      "Content-Length: 0\r\n\r\n");
     }
     if (path == "/hang") return true;  // keep reading; never answer
+    if (path == "/slow") {
+      if (!sendAll(fd, okHead(kSlowBytes))) return false;
+      for (size_t i = 0; i < kSlowBytes; ++i) {
+        std::this_thread::sleep_for(100ms);  // the server's pace, not the test's wait
+        if (stopping_ || !sendAll(fd, "x")) return false;
+      }
+      return true;
+    }
+    if (path == "/stall") return sendAll(fd, okHead(100) + "[1,2,");  // then nothing
     return sendAll(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   }
 
+  static constexpr size_t kSlowBytes = 30;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -435,6 +447,65 @@ TEST(CurlMultiTransport, TimesOutAServerThatNeverAnswers) {
   EXPECT_GE(r.elapsed, std::chrono::microseconds(250'000));
   EXPECT_FALSE(r.detail.empty());
   expectNoSecret(r);
+  EXPECT_EQ(transport.inFlight(), 0u);
+}
+
+struct StringSink final : BodySink {
+  bool write(const char* data, size_t size) override {
+    text.append(data, size);
+    return true;
+  }
+  std::string text;
+};
+
+HttpResponse streamOne(HttpTransport& transport, std::string url, BodySink& sink) {
+  HttpRequest request{1, std::move(url)};
+  request.sink = &sink;
+  transport.start(std::move(request));
+  auto finished = collect(transport, 1, 15s);
+  if (finished.size() != 1) {
+    ADD_FAILURE() << "expected one response, got " << finished.size();
+    return {};
+  }
+  return std::move(finished[0]);
+}
+
+TEST(CurlMultiTransport, AStreamedDownloadHasNoTotalTimeoutWhileItMoves) {
+  LoopbackServer server;
+  CurlTransportOptions options = testOptions();
+  options.request_timeout = 1s;
+  CurlMultiTransport transport(options);
+  // A status request is capped as a whole by request_timeout...
+  HttpResponse capped = fetchOne(transport, server.url("/slow"));
+  EXPECT_EQ(capped.outcome, TransportOutcome::kTimeout) << capped.detail;
+  // ... a streamed one (a result) is not: 3 s at 10 bytes/s completes.
+  StringSink sink;
+  HttpResponse r = streamOne(transport, server.url("/slow"), sink);
+  EXPECT_EQ(r.outcome, TransportOutcome::kCompleted) << r.detail;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(sink.text, std::string(30, 'x'));
+  EXPECT_GE(r.elapsed, std::chrono::microseconds(2'500'000));
+  // The handle serves a status request again with its total cap.
+  HttpResponse again = fetchOne(transport, server.url("/slow"));
+  EXPECT_EQ(again.outcome, TransportOutcome::kTimeout) << again.detail;
+}
+
+TEST(CurlMultiTransport, AStalledStreamedDownloadTimesOut) {
+  LoopbackServer server;
+  CurlTransportOptions options = testOptions();
+  options.request_timeout = 1s;
+  CurlMultiTransport transport(options);
+  StringSink sink;
+  const auto began = Steady::now();
+  HttpResponse r = streamOne(transport, server.url("/stall"), sink);
+  const auto took = Steady::now() - began;
+  EXPECT_EQ(r.outcome, TransportOutcome::kTimeout) << r.detail;
+  // curl averages the speed over its last 5 s: the 5 bytes that came at
+  // once keep it over 1 byte/s for a few seconds, then 1 s (request_timeout)
+  // below it is a stall.
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 10s);
+  EXPECT_EQ(sink.text, "[1,2,");
   EXPECT_EQ(transport.inFlight(), 0u);
 }
 

@@ -196,6 +196,10 @@ TEST_F(DaemonMetricsTest, AFeedCountsItsPollSideEventsUnderItsAccount) {
   state::ResultRecord record;
   record.job_id = "a";
   team_b.onResultUpdate({record, api::ResultFetchKind::kNotReady, 409, 1ms, ""});
+  // The file could not be created: counted as a write_error, not a request.
+  team_b.onResultUpdate({record, api::ResultFetchKind::kWriteError, 0, 0ms, "ENOSPC", false});
+  record.state = state::ResultState::kGaveUp;  // given up at its deadline, without a request
+  team_b.onResultUpdate({record, std::nullopt, 0, 0ms, "no result"});
   j.overdue = true;
   team_b.onOverdue(j);
   const auto s = scrape();
@@ -205,8 +209,13 @@ TEST_F(DaemonMetricsTest, AFeedCountsItsPollSideEventsUnderItsAccount) {
   EXPECT_EQ(
       s.value("jobwatch_result_fetches_total", {{"account", "team-b"}, {"result", "not_ready"}}),
       1.0);
+  EXPECT_EQ(
+      s.value("jobwatch_result_fetches_total", {{"account", "team-b"}, {"result", "write_error"}}),
+      1.0);
   EXPECT_EQ(s.value("jobwatch_requests_total", {{"account", "team-b"}, {"kind", "result"}}), 1.0);
   EXPECT_EQ(s.value("jobwatch_requests_total", {{"account", "team-b"}, {"kind", "status"}}), 1.0);
+  EXPECT_EQ(s.value("jobwatch_results_given_up_total", b), 1.0);
+  EXPECT_EQ(s.value("jobwatch_results_given_up_total", kDefault), 0.0);
   EXPECT_EQ(s.value("jobwatch_jobs_overdue", b), 1.0);
   EXPECT_EQ(s.value("jobwatch_jobs_overdue", kDefault), 0.0);
   EXPECT_EQ(s.value("jobwatch_requests_budget_per_second", b), 10.0);

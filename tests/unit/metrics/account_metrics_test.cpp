@@ -96,6 +96,7 @@ TEST_F(AccountMetricsTest, EveryConfiguredAccountStartsAtZeroWithItsBudget) {
       EXPECT_EQ(s.value("jobwatch_requests_total", of(account, {{"kind", kind}})), 0.0) << kind;
     }
     EXPECT_EQ(s.value("jobwatch_api_up", of(account)), 0.0) << account;
+    EXPECT_EQ(s.value("jobwatch_results_given_up_total", of(account)), 0.0) << account;
     EXPECT_EQ(s.value("jobwatch_jobs_overdue", of(account)), 0.0) << account;
     EXPECT_EQ(s.value("jobwatch_last_successful_poll_timestamp_seconds", of(account)), 0.0);
     EXPECT_EQ(s.histogramCount("jobwatch_poll_duration_seconds", of(account)), 0u);
@@ -138,6 +139,20 @@ TEST_F(AccountMetricsTest, TwoAccountsAreCountedApart) {
   EXPECT_EQ(s.histogramCount("jobwatch_poll_duration_seconds", of("team-b")), 1u);
   EXPECT_EQ(s.value("jobwatch_jobs_overdue", of("team-b")), 3.0);
   EXPECT_EQ(s.value("jobwatch_jobs_overdue", of("default")), 0.0);
+}
+
+TEST_F(AccountMetricsTest, AWriteErrorBeforeSendingIsNoRequestAndGivenUpResultsAreCounted) {
+  metrics_->accountsConfigured({{"default", 10}, {"team-b", 20}});
+  metrics_->resultFetched("team-b", "write_error", false);  // the file could not be created
+  metrics_->resultFetched("team-b", "write_error", true);   // the commit failed
+  metrics_->resultGivenUp("team-b");
+  metrics_->resultGivenUp("team-b");
+  const auto s = scrape();
+  EXPECT_EQ(s.value("jobwatch_result_fetches_total", of("team-b", {{"result", "write_error"}})),
+            2.0);
+  EXPECT_EQ(s.value("jobwatch_requests_total", of("team-b", {{"kind", "result"}})), 1.0);
+  EXPECT_EQ(s.value("jobwatch_results_given_up_total", of("team-b")), 2.0);
+  EXPECT_EQ(s.value("jobwatch_results_given_up_total", of("default")), 0.0);
 }
 
 TEST_F(AccountMetricsTest, ReconfigureRemovesLeftAccountsAddsNewOnesAndKeepsCounts) {

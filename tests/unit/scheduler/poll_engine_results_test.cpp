@@ -24,11 +24,15 @@ struct ResultEvents final : PollEvents {
   struct Update {
     state::ResultRecord record;
     std::optional<api::ResultFetchKind> fetch;
+    bool sent = true;
   };
   std::vector<Update> updates;
-  void onPollFinished(const PollFinished&) override {}
+  size_t polls = 0;
+  void onPollFinished(const PollFinished&) override { ++polls; }
   void onTransition(const StatusTransition&) override {}
-  void onResultUpdate(const ResultUpdate& u) override { updates.push_back({u.record, u.fetch}); }
+  void onResultUpdate(const ResultUpdate& u) override {
+    updates.push_back({u.record, u.fetch, u.sent});
+  }
 };
 
 bool isResult(const api::HttpRequest& r) { return (r.tag & kResultTagBit) != 0; }
@@ -38,16 +42,18 @@ class PollEngineResultsTest : public ::testing::Test {
   PollEngineResultsTest()
       : log(LogFormat::kText, LogLevel::kDebug, log_text), dir(tmp.path(), 1000) {}
 
-  PollEngine& make(double rate_per_second = 0, Millis give_up = 10s) {
+  PollEngine& make(double rate_per_second = 0, Millis give_up = 10s, Millis rate_window = 0ms,
+                   const api::ResultDir* results = nullptr) {
     ScheduleSettings s;
     s.base_url = "http://127.0.0.1:1";
     s.interval = 1s;
     s.jitter = 0;
     s.backoff_max = 4s;
     s.rate_per_second = rate_per_second;
+    s.rate_window = rate_window;
     engine =
         std::make_unique<PollEngine>(s, status::StatusMapper(), transport, clock, events, log, 42);
-    engine->setResults(&dir, give_up);
+    engine->setResults(results != nullptr ? results : &dir, give_up);
     return *engine;
   }
 
@@ -195,6 +201,72 @@ TEST_F(PollEngineResultsTest, ADroppedResultIsNotFetched) {
   e.step();
   EXPECT_TRUE(transport.open.empty());
   EXPECT_EQ(e.resultsPending(), 0u);
+}
+
+TEST_F(PollEngineResultsTest, AResultWantedAgainWhileItsDroppedFetchIsInFlightIsSettled) {
+  auto& e = make();
+  e.fetchResult(wanted("job-7"));
+  e.step();
+  ASSERT_EQ(transport.open.size(), 1u);
+  e.dropResult("job-7");           // released to another instance mid-fetch...
+  e.fetchResult(wanted("job-7"));  // ... and adopted back at once
+  EXPECT_EQ(e.resultsPending(), 1u);
+  answerResults(200, R"({"ok":true})");
+  ASSERT_EQ(events.updates.size(), 1u) << "the fetch in flight settles it";
+  EXPECT_EQ(events.updates[0].record.state, state::ResultState::kDone);
+  EXPECT_EQ(fileText("job-7"), R"({"ok":true})");
+  EXPECT_EQ(e.resultsPending(), 0u);
+  EXPECT_EQ(resultRequests(), 1u);
+}
+
+TEST_F(PollEngineResultsTest, AResultForgottenIsDroppedAndItsFileDeleted) {
+  auto& e = make();
+  e.fetchResult(wanted("job-8"));
+  e.step();
+  answerResults(200, "[8]");
+  ASSERT_TRUE(std::filesystem::exists(dir.pathFor("job-8")));
+  e.forgetResult("job-8");
+  EXPECT_FALSE(std::filesystem::exists(dir.pathFor("job-8")));
+  e.fetchResult(wanted("job-9"));
+  e.step();
+  e.forgetResult("job-9");  // in flight: its answer is not committed
+  answerResults(200, "[9]");
+  EXPECT_FALSE(std::filesystem::exists(dir.pathFor("job-9")));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  EXPECT_EQ(e.resultsPending(), 0u);
+}
+
+TEST_F(PollEngineResultsTest, ResultFilesThatCannotBeCreatedGiveTheirSlotBackAndPollsGoOn) {
+  // results.dir lies under a regular file: every create fails (ENOTDIR), a
+  // real file-system fault. 10 requests per 1 s window: before the fix each
+  // failure kept its place in the window for good and the account stopped.
+  std::ofstream(tmp.path() / "plain-file") << "x";
+  const api::ResultDir broken(tmp.path() / "plain-file" / "results", 1000);
+  auto& e = make(10.0, 1h, 1s, &broken);
+  e.addJob({"job-p", {}}, true);
+  for (int i = 0; i < 30; ++i) e.fetchResult(wanted("job-r" + std::to_string(i)));
+  size_t polls = 0;
+  for (int second = 0; second < 60; ++second) {
+    for (int tick = 0; tick < 10; ++tick) {
+      e.step();
+      transport.answerAll(
+          [](const std::string&) { return jsonResponse(200, R"({"status":"processing"})"); });
+      e.wait(clock.now());
+      clock.advance(100ms);
+    }
+    polls = events.polls;
+  }
+  EXPECT_TRUE(transport.open.empty());
+  EXPECT_EQ(resultRequests(), 0u) << "no file, no request";
+  EXPECT_GE(polls, 50u) << "the job is polled every 1 s interval all along";
+  ASSERT_FALSE(events.updates.empty());
+  EXPECT_GE(events.updates.size(), 90u) << "every result was tried again and again";
+  for (const auto& u : events.updates) {
+    EXPECT_EQ(u.fetch, api::ResultFetchKind::kWriteError);
+    EXPECT_FALSE(u.sent) << "a failure before sending is no request";
+    EXPECT_EQ(u.record.state, state::ResultState::kPending);
+  }
+  EXPECT_EQ(e.resultsPending(), 30u);
 }
 
 }  // namespace
