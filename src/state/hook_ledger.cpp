@@ -321,18 +321,7 @@ Result<HookRun> HookLedger::read(const Query& q) const {
   run.last_error = q.text(16);
   run.with_result = q.int64(17) != 0;
   run.account = q.text(21);
-  if (run.with_result) {
-    // No row at all (a hook that became with_result by a reload, say):
-    // the hook still runs, and is told why it has no file.
-    const auto result_state = q.optionalInt64(18);
-    if (result_state && *result_state == resultStateCode(ResultState::kDone)) {
-      run.result_file = q.text(19);
-    } else {
-      run.result_error =
-          result_state ? q.text(20) : std::string("no result: the job did not complete");
-      if (run.result_error.empty()) run.result_error = "result not available";
-    }
-  }
+  fillRunResult(run, q.optionalInt64(18), q.text(19), q.text(20));
   return run;
 }
 

@@ -70,15 +70,7 @@ std::optional<HookRunState> runState(std::int64_t code) {
 
 // The result columns (18..20) as SQLite's ledger reads them.
 void readRunResult(const Rows& rows, int i, HookRun& run) {
-  if (!run.with_result) return;
-  const auto result_state = rows.optionalInt64(i, 18);
-  if (result_state && *result_state == resultStateCode(ResultState::kDone)) {
-    run.result_file = rows.text(i, 19);
-  } else {
-    run.result_error =
-        result_state ? rows.text(i, 20) : std::string("no result: the job did not complete");
-    if (run.result_error.empty()) run.result_error = "result not available";
-  }
+  fillRunResult(run, rows.optionalInt64(i, 18), rows.text(i, 19), rows.text(i, 20));
 }
 
 Result<HookRun> readRun(const Rows& rows, int i) {

@@ -36,6 +36,20 @@ std::optional<ResultState> stateFromCode(std::int64_t code) {
 
 }  // namespace
 
+void fillRunResult(HookRun& run, std::optional<std::int64_t> state, std::string file,
+                   std::string error) {
+  if (!run.with_result) return;
+  if (state && *state == resultStateCode(ResultState::kDone)) {
+    run.result_file = std::move(file);
+    return;
+  }
+  // No row: the job never completed here, or it was forgotten (with its
+  // result) before the run ran; the hook still runs, told why.
+  run.result_error = state ? std::move(error)
+                           : std::string("no result: the job did not complete, or was forgotten");
+  if (run.result_error.empty()) run.result_error = "result not available";
+}
+
 std::int64_t resultStateCode(ResultState state) {
   switch (state) {
     case ResultState::kPending:

@@ -42,4 +42,10 @@ class ResultTable {
 // The stored codes of ResultState (0 pending, 1 done, 2 gave up).
 std::int64_t resultStateCode(ResultState state);
 
+// Fills a with_result run's result_file, or result_error saying why it has
+// none, from its job's results row (state code, file, error; no row:
+// nullopt), as both stores read it with the run.
+void fillRunResult(HookRun& run, std::optional<std::int64_t> state, std::string file,
+                   std::string error);
+
 }  // namespace jobwatch::state
