@@ -203,7 +203,7 @@ class FakeApiServer::Session {
     const JobReply reply = store_.answerJobRequest(
         id, endpoint, request_.header(store_.keyHeader()), Now::read(), body_);
     if (!reply.fault && reply.code == 200 && reply.stream_bytes > 0) {
-      return streamResult(id, reply.stream_bytes, reply.stream_rate);
+      return streamResult(id, reply.stream_bytes, reply.stream_rate, reply.stream_chunked);
     }
     if (reply.retry_after_s) {
       return respond(reply.code, body_, kJson, std::to_string(*reply.retry_after_s));
@@ -214,18 +214,28 @@ class FakeApiServer::Session {
 
   // A generated result of `total` bytes in 64 KiB chunks, never held whole
   // (100 MiB results for the size cap); `rate` bytes per second, if set.
-  bool streamResult(std::string_view id, std::uint64_t total, std::uint64_t rate) {
+  // `chunked`: with Transfer-Encoding: chunked, one HTTP chunk per piece.
+  bool streamResult(std::string_view id, std::uint64_t total, std::uint64_t rate, bool chunked) {
     constexpr std::size_t kChunk = 64 * 1024;
     out_.clear();
-    appendResponseHead(out_, head(200, total));
+    ResponseHead h = head(200, total);
+    h.chunked = chunked;
+    appendResponseHead(out_, h);
     if (!sendAll(fd_, out_)) return false;
     const std::size_t chunk = rate > 0 ? std::clamp<std::size_t>(rate / 10, 1, kChunk) : kChunk;
     for (std::uint64_t sent = 0; sent < total; sent += chunk) {
       out_.clear();
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, total - sent));
+      if (chunked) {
+        char size[24];
+        out_.append(size, static_cast<std::size_t>(std::snprintf(size, sizeof size, "%zx\r\n", n)));
+      }
       appendResultBytes(out_, id, total, sent, chunk);
+      if (chunked) out_.append("\r\n");
       if (!sendAll(fd_, out_)) return false;
       if (rate > 0 && !server_.sleepFor(Millis(1000 * chunk / rate), stop_)) return false;
     }
+    if (chunked && !sendAll(fd_, "0\r\n\r\n")) return false;
     return request_.keep_alive;
   }
 

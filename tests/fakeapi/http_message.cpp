@@ -221,8 +221,12 @@ void appendResponseHead(std::string& out, const ResponseHead& head) {
   out.append(reasonPhrase(head.code));
   out.append("\r\nContent-Type: ");
   out.append(head.content_type);
-  out.append("\r\nContent-Length: ");
-  appendUnsigned(out, head.content_length);
+  if (head.chunked) {
+    out.append("\r\nTransfer-Encoding: chunked");
+  } else {
+    out.append("\r\nContent-Length: ");
+    appendUnsigned(out, head.content_length);
+  }
   if (!head.retry_after.empty()) {
     out.append("\r\nRetry-After: ");
     out.append(head.retry_after);

@@ -66,6 +66,7 @@ struct ResponseHead {
   bool keep_alive_header = false;  // adds "Connection: keep-alive" (HTTP/1.0 clients)
   std::string_view retry_after;    // added when non-empty
   std::string_view location;       // added when non-empty
+  bool chunked = false;            // Transfer-Encoding: chunked instead of Content-Length
 };
 
 // Appends the status line, headers and blank line.

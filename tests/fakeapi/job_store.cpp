@@ -282,6 +282,7 @@ JobReply JobStore::answerJobRequest(std::string_view id, JobEndpoint endpoint,
       if (job->tmpl->result_bytes > 0) {
         reply.stream_bytes = std::max(job->tmpl->result_bytes, resultFrameBytes(job->id));
         reply.stream_rate = job->tmpl->result_rate;
+        reply.stream_chunked = job->tmpl->result_chunked;
       }
       body.append("{\"job_id\":");
       appendJsonString(body, job->id);

@@ -55,6 +55,7 @@ struct JobReply {
   // appendResultBytes instead of sending the body it was given.
   std::uint64_t stream_bytes = 0;
   std::uint64_t stream_rate = 0;  // bytes per second; 0: as fast as it goes
+  bool stream_chunked = false;    // Transfer-Encoding: chunked, no Content-Length
 };
 
 // Bytes [offset, offset + n) of job `id`'s generated result of `total`

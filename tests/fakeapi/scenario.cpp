@@ -314,11 +314,12 @@ constexpr std::string_view kScenarioKeys[] = {"api_key",        "api_keys",    "
                                               "faults",         "rate_limits", "rate_window"};
 constexpr std::string_view kRateLimitKeys[] = {"key", "per_window"};
 constexpr std::string_view kJobKeys[] = {
-    "id",       "type",   "pdf_name", "pdf_hash", "user_id",      "created_at", "error",
-    "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate"};
+    "id",       "type",   "pdf_name", "pdf_hash", "user_id",      "created_at",  "error",
+    "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate", "result_chunked"};
 constexpr std::string_view kGenerateKeys[] = {
-    "prefix", "count",    "type",   "pdf_name", "pdf_hash", "user_id",      "created_at",
-    "error",  "id_field", "status", "timeline", "faults",   "result_bytes", "result_rate"};
+    "prefix",   "count",      "type",         "pdf_name",    "pdf_hash",
+    "user_id",  "created_at", "error",        "id_field",    "status",
+    "timeline", "faults",     "result_bytes", "result_rate", "result_chunked"};
 
 FaultSpec faultOf(const YAML::Node& node) {
   const std::vector<Entry> entries = entriesOf(node, "fault", kFaultKeys);
@@ -408,6 +409,10 @@ JobTemplate jobOf(const YAML::Node& node, std::string_view what,
       const auto n = parseUnsigned(scalarOf(e), std::uint64_t{1} << 40);
       if (!n) fail(e.key_node, e.key + " must be a whole number of bytes");
       (e.key == "result_bytes" ? job.result_bytes : job.result_rate) = *n;
+    } else if (e.key == "result_chunked") {
+      const std::string v = scalarOf(e);
+      if (v != "true" && v != "false") fail(e.key_node, "result_chunked must be true or false");
+      job.result_chunked = v == "true";
     }
   }
   if (job.timeline.empty()) fail(node, std::string(what) + " needs a 'status' or a 'timeline'");

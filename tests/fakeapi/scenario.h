@@ -67,6 +67,9 @@ struct JobTemplate {
   // default), streamed at `result_rate` bytes per second (0: at once).
   std::uint64_t result_bytes = 0;
   std::uint64_t result_rate = 0;
+  // Sent with Transfer-Encoding: chunked, no Content-Length (the size is
+  // known only at the end, as for a server that streams what it makes).
+  bool result_chunked = false;
 };
 
 struct JobSpec {

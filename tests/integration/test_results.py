@@ -209,11 +209,18 @@ class ResultFailureTest(ResultTestCase):
         self.assertEqual(self.result_dir_names(), [])
 
     def test_result_over_max_size_is_an_error_and_memory_stays_flat(self):
+        self.check_over_max_size(chunked=False)  # refused from its Content-Length
+
+    def test_streamed_result_over_max_size_is_cut_at_the_cap_and_memory_stays_flat(self):
+        self.check_over_max_size(chunked=True)  # no Content-Length: 64 MiB read, then cut
+
+    def check_over_max_size(self, chunked):
         size = 100 * 1024 * 1024
         self.start_fake(f"""
             jobs:
               - id: job-big
                 result_bytes: {size}
+                result_chunked: {"true" if chunked else "false"}
                 timeline: [{{at: 0s, status: processing}}, {{at: 1s, status: COMPLETED}}]
             """)
         d = self.start_daemon(self.config(["job-big"], results="max_size: 64MiB",
