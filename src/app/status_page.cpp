@@ -202,7 +202,10 @@ void renderAccounts(const StatusPageModel& m, std::string& out) {
     if (!a.polled) {
       out += "not polled yet";
     } else {
-      out += a.api_up ? "<span class=\"up\">up</span>" : "<span class=\"down\">down</span>";
+      // Answering but refusing the key is not "up" in green: the key cell says why.
+      out += !a.api_up        ? "<span class=\"down\">down</span>"
+             : a.auth_failing ? "<span>up</span>"
+                              : "<span class=\"up\">up</span>";
     }
     out += "</td><td>";
     if (a.auth_failing) {

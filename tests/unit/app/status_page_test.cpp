@@ -394,6 +394,17 @@ TEST(StatusPageTest, ShowsEveryAccountAndTheProblemsWhenOneIsDown) {
             std::string::npos)
       << accounts;
   EXPECT_NE(accounts.find("(2s ago)"), std::string::npos);
+  {  // answering, but refusing the key: "up", not in green
+    StatusPageModel refused = baseModel();
+    StatusReport report = twoAccountsOneDown();
+    report.accounts.back().api_up = true;
+    addStatus(report, refused);
+    const std::string rows =
+        between(renderStatusPage(refused), "<table id=\"account-table\">", "</table>");
+    EXPECT_NE(rows.find("<td><span>up</span></td><td><span class=\"down\">refused (401/403)"),
+              std::string::npos)
+        << rows;
+  }
   EXPECT_NE(accounts.find("<tr data-account=\"team-b\"><td class=\"mono\">team-b</td>"
                           "<td><span class=\"down\">down</span></td>"
                           "<td><span class=\"down\">refused (401/403)</span></td>"
