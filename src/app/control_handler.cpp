@@ -10,14 +10,18 @@
 namespace jobwatch::app {
 namespace {
 
-// A report as the answer: data always, the table when asked for.
+// A report as the answer in the format asked for: the table ("text") or
+// the data, never both (an answer waiting for a slow reader is held whole).
 template <typename Report>
 ControlResponse answer(const ControlRequest& req, const Report& report, int exit_code = 0) {
   ControlResponse r;
   r.ok = true;
   r.exit_code = exit_code;
-  r.data_json = toJson(report);
-  if (req.text) r.text = toText(report);
+  if (req.text) {
+    r.text = toText(report);
+  } else {
+    r.data_json = toJson(report);
+  }
   return r;
 }
 
@@ -26,8 +30,11 @@ ControlResponse outcomes(const ControlRequest& req, const std::vector<JobOutcome
   r.ok = true;
   const bool all = std::all_of(list.begin(), list.end(), [](const auto& o) { return o.done; });
   r.exit_code = all ? 0 : 1;
-  r.data_json = outcomesJson(list);
-  if (req.text) r.text = outcomesText(list);
+  if (req.text) {
+    r.text = outcomesText(list);
+  } else {
+    r.data_json = outcomesJson(list);
+  }
   return r;
 }
 

@@ -457,6 +457,12 @@ class ControlSocketRobustnessTest(ControlTestCase):
         reply = json.loads(raw_request(self.sock, b'{"v":1,"cmd":"status"}\n'))
         self.assertTrue(reply["ok"])
         self.assertEqual(reply["data"]["jobs"], 20)
+        self.assertNotIn("text", reply)
+        # The table instead of the data, never both.
+        reply = json.loads(raw_request(self.sock, b'{"v":1,"cmd":"jobs","format":"text"}\n'))
+        self.assertTrue(reply["ok"])
+        self.assertIn("ID", reply["text"].splitlines()[0])
+        self.assertNotIn("data", reply)
 
     def test_a_second_daemon_does_not_take_over_a_live_socket(self):
         with open(self.cfg) as f:
