@@ -132,7 +132,6 @@ Result<std::unique_ptr<Daemon>> Daemon::build(const config::Config& config, Log&
   if (p.store->fleet()) {
     p.fleet = std::make_unique<FleetKeeper>(*p.store, *p.pool, *p.metrics, log, clock,
                                             config.state.lease);
-    p.pool->setFleetTerms(1.0, SteadyTime{});  // nothing polls before the first good tick
   }
   for (const auto& account : config.accounts) {
     daemon->addAccountLanes(config, account, keys.value().at(account.name));

@@ -23,12 +23,13 @@ FleetKeeper::FleetKeeper(state::StateStore& store, SchedulerPool& pool,
       log_(log),
       clock_(clock),
       lease_(lease),
-      interval_(std::max<Millis>(lease / 3, Millis{100})) {}
+      interval_(std::max<Millis>(lease / 3, Millis{100})) {
+  pool_.setFleetTerms(1.0, SteadyTime{});  // nothing polls before the first good tick
+}
 
 FleetKeeper::~FleetKeeper() { stop(); }
 
 void FleetKeeper::start() {
-  pool_.setFleetTerms(1.0, SteadyTime{});  // nothing polls before a good tick
   thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 

@@ -46,14 +46,15 @@ namespace jobwatch::app {
 
 class FleetKeeper {
  public:
+  // Closes the lanes' lease at once: nothing polls before the first good
+  // tick.
   FleetKeeper(state::StateStore& store, SchedulerPool& pool, metrics::DaemonMetrics& metrics,
               Log& log, const Clock& clock, Millis lease);
   ~FleetKeeper();
   FleetKeeper(const FleetKeeper&) = delete;
   FleetKeeper& operator=(const FleetKeeper&) = delete;
 
-  // Closes the lanes' lease (nothing polls before the first good tick) and
-  // starts the thread.
+  // Starts the thread.
   void start();
   // Ends the thread; then leaves the fleet (the store frees this
   // instance's jobs for the others at once). Call after the lanes stopped

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -33,6 +34,11 @@ struct AccountStatus {
   size_t requests_last_minute = 0;
   std::optional<WallTime> last_success;  // last poll the API answered
   bool polled = false;                   // a poll has finished since start
+
+  // The budget as shown: whole requests per minute, or "unlimited".
+  std::string budgetText() const {
+    return budget_per_minute > 0 ? std::to_string(std::llround(budget_per_minute)) : "unlimited";
+  }
 };
 
 struct HookCounts {

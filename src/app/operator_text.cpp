@@ -2,7 +2,6 @@
 #include "app/operator_text.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -147,10 +146,7 @@ std::string toText(const StatusReport& r) {
   for (const auto& a : r.accounts) {
     out << "account " << a.name << ": API " << (a.api_up ? "up" : "DOWN")
         << (a.auth_failing ? ", auth FAILING" : "") << ", requests in the last minute "
-        << a.requests_last_minute << " of "
-        << (a.budget_per_minute > 0 ? std::to_string(std::llround(a.budget_per_minute))
-                                    : std::string("unlimited"))
-        << ", last successful poll "
+        << a.requests_last_minute << " of " << a.budgetText() << ", last successful poll "
         << (a.last_success ? formatTime(*a.last_success) : std::string("never")) << "\n";
   }
   out << "jobs:     " << r.jobs;

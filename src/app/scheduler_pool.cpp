@@ -23,9 +23,10 @@ std::vector<LanePtr> SchedulerPool::addAccount(const LaneSettings& settings) {
   account.budget = std::make_shared<scheduler::AccountBudget>(settings.schedule.rate_per_second,
                                                               context_.clock.now());
   account.metrics = std::make_unique<MetricsFeed>(metrics_, settings.account);
-  std::unique_lock terms_lock(mu_);
-  account.budget->setFleetTerms(fleet_share_, fleet_until_, context_.clock.now());
-  terms_lock.unlock();
+  {
+    std::lock_guard lock(mu_);
+    account.budget->setFleetTerms(fleet_share_, fleet_until_, context_.clock.now());
+  }
   for (int i = 0; i < settings.threads; ++i) {
     account.lanes.push_back(std::make_shared<PollLane>(settings, i, account.budget,
                                                        *account.metrics, context_, next_seed_++));

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <ctime>
 
 namespace jobwatch::app {
@@ -182,10 +181,6 @@ void renderProblems(const StatusPageModel& m, std::string& out) {
   out += "</ul></section>";
 }
 
-std::string perMinuteBudget(double per_minute) {
-  return per_minute > 0 ? std::to_string(std::llround(per_minute)) : "unlimited";
-}
-
 void renderAccounts(const StatusPageModel& m, std::string& out) {
   out += "<h3>Accounts</h3>";
   if (m.accounts.empty()) {
@@ -214,7 +209,7 @@ void renderAccounts(const StatusPageModel& m, std::string& out) {
       out += a.polled ? "accepted" : "-";
     }
     out += "</td><td class=\"num\">" + std::to_string(a.requests_last_minute) +
-           "</td><td class=\"num\">" + perMinuteBudget(a.budget_per_minute) + "</td><td>" +
+           "</td><td class=\"num\">" + a.budgetText() + "</td><td>" +
            (a.last_success ? timeAndAgo(*a.last_success, m.now) : std::string("none yet")) +
            "</td></tr>";
   }

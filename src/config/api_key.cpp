@@ -15,21 +15,13 @@ namespace {
 // An API key is short; a large "key file" is the wrong file.
 constexpr std::size_t kMaxApiKeyBytes = std::size_t{64} * 1024;
 
-std::string_view trimTrailingWhitespace(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r' || s.back() == '\v' || s.back() == '\f')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 Result<std::string> readKeyFile(const std::filesystem::path& configured) {
   auto file = resolveApiKeyFile(configured);
   if (!file.ok()) return Error{file.error().message};
   const std::string name = file.value().string();
   auto content = readBoundedFile(file.value(), kMaxApiKeyBytes);
   if (!content.ok()) return Error{"API key file " + name + ": " + content.error().message};
-  std::string_view key = trimTrailingWhitespace(content.value());
+  std::string_view key = trimTrailingSpace(content.value());
   if (key.empty()) return Error{"API key file " + name + " is empty"};
   // A line break or control byte inside would end up in an HTTP header.
   if (hasControlChars(key)) {
@@ -46,7 +38,7 @@ Result<std::string> readKeyVariable(const std::string& variable) {
                  " is not set or empty; set it, or point api.api_key_file at a file holding the "
                  "key (e.g. a systemd LoadCredential= credential)"};
   }
-  std::string_view key = trimTrailingWhitespace(value);
+  std::string_view key = trimTrailingSpace(value);
   if (key.empty() || hasControlChars(key)) {
     return Error{"environment variable " + variable +
                  " holds only whitespace or control characters; it must hold only the key"};

@@ -13,6 +13,10 @@ bool isAsciiAlpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= '
 // Letters, digits, _ - and .: the characters of status words and plain keys.
 bool isWordChar(char c) { return isAsciiAlnum(c) || c == '_' || c == '-' || c == '.'; }
 
+bool isAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
 }  // namespace
 
 bool isAsciiDigit(char c) { return c >= '0' && c <= '9'; }
@@ -23,6 +27,16 @@ bool hasControlChars(std::string_view s) {
     auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
   });
+}
+
+std::string_view trimTrailingSpace(std::string_view s) {
+  while (!s.empty() && isAsciiSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view trimSpace(std::string_view s) {
+  while (!s.empty() && isAsciiSpace(s.front())) s.remove_prefix(1);
+  return trimTrailingSpace(s);
 }
 
 std::string displayName(std::string_view name) {

@@ -25,6 +25,11 @@ bool isAsciiAlnum(char c);
 // Bytes below 0x20 and DEL: never wanted in a value that reaches a header or log.
 bool hasControlChars(std::string_view s);
 
+// A secret read from a file or the environment without the ASCII
+// whitespace (space, \t \n \r \v \f) around it: at its end only, or at both.
+std::string_view trimTrailingSpace(std::string_view s);
+std::string_view trimSpace(std::string_view s);
+
 // A key as written, or quoted and escaped when it holds anything unusual.
 std::string displayName(std::string_view name);
 

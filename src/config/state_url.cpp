@@ -15,16 +15,6 @@
 namespace jobwatch::config {
 namespace {
 
-bool isSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool hasUriScheme(std::string_view uri) {
   return uri.starts_with("postgresql://") || uri.starts_with("postgres://");
 }
@@ -51,7 +41,7 @@ Result<std::string> readUrlFile(const std::filesystem::path& configured) {
   const std::string where = "state.url_file " + file.value().string();
   auto content = readBoundedFile(file.value(), kMaxStateUrlBytes);
   if (!content.ok()) return Error{where + ": " + content.error().message};
-  const std::string_view uri = trim(content.value());
+  const std::string_view uri = trimSpace(content.value());
   if (auto ok = checkUrl(uri, where); !ok) return ok.error();
   return std::string(uri);
 }
@@ -63,7 +53,7 @@ Result<std::string> readUrlVariable(const std::string& variable) {
                  " is not set or empty; set it, or point state.url_file at a file holding the "
                  "URI (e.g. a systemd LoadCredential= credential)"};
   }
-  const std::string_view uri = trim(value);
+  const std::string_view uri = trimSpace(value);
   if (auto ok = checkUrl(uri, "state.url_env: environment variable " + variable); !ok) {
     return ok.error();
   }

@@ -10,9 +10,11 @@
 // Every statement has a deadline (`answer_within`): a server that stops
 // answering (hung, or its network cut while the kernel still acknowledges)
 // makes the statement a runtime error and the connection broken, and the
-// next ensureConnected() connects again. Errors are ErrorKind::kRuntime (the server or the network
-// is in trouble) except a malformed URI (kBadInput); their messages name
-// the server as host:port/database, never the URI or its password.
+// next ensureConnected() connects again.
+//
+// Errors are ErrorKind::kRuntime (the server or the network is in trouble)
+// except a malformed URI (kBadInput); their messages name the server as
+// host:port/database, never the URI or its password.
 //
 // Thread-safety: none; its owner serialises all use.
 #pragma once

@@ -74,17 +74,6 @@ Result<std::vector<HookRun>> PostgresStateStore::claimDueRuns(WallTime now, size
   return runs;
 }
 
-// A run that is no longer this process's (another process took it over
-// when this one's lease lapsed, and records it itself; or it was settled)
-// is left as it is: not an error, which the hook side would retry for good
-// (state_store.h). Only failing to look it up is one.
-Status PostgresStateStore::notHeldAnyMore(std::int64_t run_id) {
-  auto rows = db_->exec("SELECT state FROM hook_runs WHERE run_id = $1", {param(run_id)},
-                        "looking up a hook run");
-  if (!rows) return rows.error();
-  return Ok{};
-}
-
 Status PostgresStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, WallTime retry_at,
                                      const std::string& last_error) {
   std::lock_guard lock(mu_);
@@ -110,8 +99,11 @@ Status PostgresStateStore::finishRun(std::int64_t run_id, RunOutcome outcome, Wa
       {param(state), param(not_before), last_error, param(floorMs(clock_.wallNow())), param(run_id),
        incarnation_},
       "recording a hook run's outcome");
+  // No row changed: the run is no longer this process's (another took it
+  // over when this one's lease lapsed, and records it itself; or it was
+  // settled). Left as it is: not an error, which the hook side would retry
+  // for good (state_store.h).
   if (!rows) return rows.error();
-  if (rows->affected() == 0) return notHeldAnyMore(run_id);
   return Ok{};
 }
 
@@ -122,8 +114,7 @@ Status PostgresStateStore::releaseRun(std::int64_t run_id) {
       "UPDATE hook_runs SET state = 0, not_before_ms = 0, updated_ms = $1, owner = NULL "
       "WHERE run_id = $2 AND state = 1 AND owner = $3",
       {param(floorMs(clock_.wallNow())), param(run_id), incarnation_}, "releasing a hook run");
-  if (!rows) return rows.error();
-  if (rows->affected() == 0) return notHeldAnyMore(run_id);
+  if (!rows) return rows.error();  // none changed: not ours any more (see finishRun)
   return Ok{};
 }
 

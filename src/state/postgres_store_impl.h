@@ -81,7 +81,6 @@ class PostgresStateStore final : public StateStore {
   Result<std::vector<FleetMember>> members();
   Result<std::set<std::string>> heldIds();
   Status fillClaimed(FleetTick& tick, const std::vector<std::string>& ids);
-  Status notHeldAnyMore(std::int64_t run_id);
 
   std::unique_ptr<pg::Connection> db_;  // guarded by mu_
   const PostgresOptions options_;
